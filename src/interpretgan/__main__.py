@@ -1,0 +1,3 @@
+from interpretgan.cli import main
+
+raise SystemExit(main())

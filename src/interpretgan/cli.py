@@ -1,0 +1,257 @@
+"""The ``interpretgan`` command line: parses options, builds a config, calls library functions.
+
+Every user mistake ends in one line on stderr (``interpretgan: error: ...``) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from interpretgan.errors import ConfigError, InterpretganError
+
+log = logging.getLogger("interpretgan")
+
+
+# --- shared option groups ------------------------------------------------------------------------
+def _add_common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    p.add_argument("--data-root", help="dataset folder (default: $INTERPRETGAN_DATA)")
+    p.add_argument("--no-verify", action="store_true", help="skip md5/content checks of the datasets")
+    p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
+    if out:
+        p.add_argument("--out", help="runs folder (default: $INTERPRETGAN_RUNS or ./runs)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device '{name}' is not a device; expected cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for but this machine has no CUDA GPU; use --device cpu")
+    return dev
+
+
+@contextmanager
+def _log_to(path: Path):
+    """Also write the log of this command into ``path`` (the run folder's log file)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+# --- commands -----------------------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    from interpretgan.models import create_model, list_models, model_class
+
+    if args.name is None:
+        for name in list_models():
+            doc = (model_class(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:10s} {doc}")
+        return 0
+    kwargs: dict[str, Any] = {"image_size": args.image_size}
+    if args.in_channels is not None:
+        kwargs["in_channels"] = args.in_channels
+    if args.pool:
+        kwargs["pool"] = args.pool
+    model = create_model(args.name, **kwargs)
+    if args.layers:
+        print(f"{args.name} taps for a {model.config['in_channels']}x{args.image_size}x{args.image_size} input:")
+        for layer, shape in model.tap_shapes(args.image_size).items():
+            print(f"  {layer:8s} {tuple(shape)}")
+    n = sum(p.numel() for p in model.parameters())
+    print(f"{args.name}: {n:,} parameters, pooling {model.config['pool']}, layers {', '.join(model.layer_names)}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from interpretgan.data import check_datasets, resolve_data_root
+
+    root = resolve_data_root(args.data_root)
+    rows = check_datasets(root, verify=not args.no_verify)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    print(f"data root: {root if root else '(none: set --data-root or INTERPRETGAN_DATA)'}")
+    for r in rows:
+        counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items())
+        print(f"  {r['name']:13s} {counts or '-':36s} {r['verdict']}")
+        if r.get("summary"):
+            print(f"  {'':13s} {r['summary']}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
+            "eps", "attack_step", "attack_steps", "beta")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def _check_model_options(cfg) -> None:
+    """Build the model once on the meta device, so a bad name or option fails before a run folder exists."""
+    import torch
+
+    from interpretgan.data import dataset_info
+    from interpretgan.models import create_model
+
+    info = dataset_info(cfg.dataset)
+    with torch.device("meta"):
+        create_model(cfg.model, **cfg.model_options(info.num_classes, info.channels))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from interpretgan.config import TrainConfig, resolve_train_config
+    from interpretgan.runs import Run, runs_root
+    from interpretgan.training import fit, load_train_data
+
+    device = _device(args.device)
+    run = Run.open(args.resume, kind="train") if args.resume else None
+    if run is not None:
+        cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+    else:
+        cfg = resolve_train_config(args.dataset, args.objective, args.preset, _train_overrides(args))
+        _check_model_options(cfg)
+    # Data problems end the command before a run folder is made.
+    data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
+    if run is None:
+        desc = f"{cfg.dataset}-{cfg.model}-{cfg.pool}-{cfg.objective}-{cfg.preset}"
+        run = Run.create(runs_root(args.out), desc, "train", cfg.to_dict())
+    print(f"run folder: {run.path}")
+    with _log_to(run.path / "train.log"):
+        try:
+            res = fit(cfg, run, device=device, data=data, resume=bool(args.resume), progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; continue with: interpretgan train --resume {run.path}", file=sys.stderr)
+            return 130
+    print(f"clean test accuracy {res['clean_accuracy']:.2%} on {res['n_test']} images "
+          f"({res['train_seconds']:.0f} s of training); results in {run.path / 'results.json'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from interpretgan.config import TrainConfig
+    from interpretgan.data import dataset_info, load_dataset
+    from interpretgan.runs import Run, load_model
+    from interpretgan.training import evaluate
+
+    device = _device(args.device)
+    run = Run.open(args.run, kind="train")
+    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+    model = load_model(run.path, device)
+    ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size, verify=not args.no_verify)
+    ds = ds.subset(args.n, seed=cfg.seed)
+    res = evaluate(model, ds.x.to(device), ds.y.to(device), cfg.eval_batch_size, dataset_info(cfg.dataset).num_classes)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        per = "  ".join(f"{c}:{a:.1%}" for c, a in zip(ds.classes, res["per_class_accuracy"]))
+        print(f"{run.path.name}: clean {args.split} accuracy {res['accuracy']:.2%} on {res['n']} images")
+        print(f"  per class: {per}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from interpretgan.demo import run_demo
+
+    t0 = time.perf_counter()
+    out = run_demo(out=args.out, data_root=args.data_root, preset=args.preset, device=_device(args.device),
+                   verify=not args.no_verify, progress=not args.no_progress)
+    print(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    for label, path in out.items():
+        print(f"  {label}: {path}")
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from interpretgan import __version__
+    from interpretgan.config import OBJECTIVES, PRESET_NAMES
+
+    parser = argparse.ArgumentParser(prog="interpretgan", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"interpretgan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="the whole chain in miniature (no GPU, no download)")
+    _add_common(p)
+    p.add_argument("--preset", choices=("smoke", "cpu"), default="cpu")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("models", help="list the model registry, or one model's layers")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--layers", action="store_true", help="print each tap's name and output shape")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--in-channels", type=int)
+    p.add_argument("--pool", choices=("max", "avg"))
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("data", help="dataset tools")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    q = dsub.add_parser("check", help="counts and integrity of every dataset found")
+    q.add_argument("--data-root")
+    q.add_argument("--no-verify", action="store_true")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("train", help="train a classifier into a new run folder")
+    _add_common(p)
+    p.add_argument("--dataset", default="mnist", help="mnist, mnist-sample, cifar10 or celeba")
+    p.add_argument("--model", help="registry name (default: smallcnn for MNIST, vgg16 otherwise)")
+    p.add_argument("--pool", choices=("max", "avg"))
+    p.add_argument("--objective", default="natural", choices=OBJECTIVES)
+    p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
+    for name, typ in (("seed", int), ("epochs", int), ("batch-size", int), ("lr", float), ("n-train", int),
+                      ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
+                      ("attack-steps", int), ("beta", float)):
+        p.add_argument(f"--{name}", type=typ)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="clean accuracy of a trained run")
+    _add_common(p, out=False)
+    p.add_argument("run")
+    p.add_argument("--split", default="test")
+    p.add_argument("--n", type=int, help="evaluate on a seeded subset of this size")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except InterpretganError as err:
+        print(f"interpretgan: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Run folders, atomic writes, checkpoints and resume.
+
+A run folder ``<root>/<NNNNN>-<description>/`` holds ``config.json`` (resolved, written before any
+work starts), ``metrics.jsonl`` (one JSON object per line), ``ckpt/`` (``model.safetensors`` with
+``model.json``, the registry name and keyword arguments that rebuild the model, plus
+``state.pt``, the optimizer/scheduler/RNG state for ``--resume``), a log and whatever the stage
+writes (figures, tables, JSON). Every file is written to a temporary name and renamed, so an
+interrupted process never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from interpretgan.errors import RunError
+
+log = logging.getLogger(__name__)
+
+RUNS_ENV = "INTERPRETGAN_RUNS"
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist; expected a JSON file written by interpretgan") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} is not valid JSON ({err.__class__.__name__}); the file is corrupt") from None
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Atomically write ``tensors`` (made contiguous, on CPU) as safetensors."""
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(cpu, str(tmp), metadata=metadata)
+
+
+def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path} does not exist; expected a safetensors file")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt") from None
+
+
+def save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Atomically write a training state (tensors, numbers, lists, dicts) with ``torch.save``."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Load a training state; never executes code from the file (``weights_only=True``)."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist; there is no training state to resume from") from None
+    except Exception as err:  # torch raises several types for a damaged archive
+        raise RunError(f"{path} could not be read ({err.__class__.__name__}); the training state is corrupt") from None
+
+
+# --- run folders ---------------------------------------------------------------------------------
+def runs_root(value: str | Path | None = None) -> Path:
+    """``--out`` if given, else ``$INTERPRETGAN_RUNS``, else ``./runs``."""
+    return Path(value or os.environ.get(RUNS_ENV) or "runs")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "-", text).strip("-") or "run"
+
+
+def new_run_dir(root: str | Path, description: str) -> Path:
+    """Create ``root/<NNNNN>-<description>`` with the next free number (never reuses a folder)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        numbers = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
+        path = root / f"{max(numbers, default=-1) + 1:05d}-{_slug(description)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # another process took the number: try the next one
+            continue
+
+
+class Run:
+    """A run folder. ``kind`` says which stage made it (``train``, ``explain``, ...)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, root: str | Path, description: str, kind: str, config: dict[str, Any]) -> Run:
+        run = cls(new_run_dir(root, description))
+        write_json(run.path / "config.json", {"kind": kind, **config})
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path, kind: str | None = None) -> Run:
+        """Open an existing run folder, checking that it is one (and of ``kind`` when given)."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise RunError(f"{path} is not an interpretgan run folder; expected {path / 'config.json'}")
+        run = cls(path)
+        if kind is not None and run.config.get("kind") != kind:
+            raise RunError(f"{path} is a '{run.config.get('kind')}' run; expected a '{kind}' run")
+        return run
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return read_json(self.path / "config.json")
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.path / "ckpt"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record, default=_json_default) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        records = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash: everything after it is dropped
+                break
+        return records
+
+    def truncate_metrics(self, keep: Any) -> None:
+        """Keep only the metric records for which ``keep(record)`` is true (used on resume)."""
+        records = [r for r in self.read_metrics() if keep(r)]
+        write_text(self.metrics_path, "".join(json.dumps(r, default=_json_default) + "\n" for r in records))
+
+
+# --- model checkpoints ---------------------------------------------------------------------------
+def save_model(directory: str | Path, model: nn.Module, name: str = "model", metadata: dict[str, Any] | None = None) -> None:
+    """Write ``<name>.safetensors`` (weights and buffers) and ``<name>.json`` (how to rebuild it)."""
+    directory = Path(directory)
+    spec = {"model": getattr(model, "registry_name", type(model).__name__), "kwargs": getattr(model, "config", {}), **(metadata or {})}
+    save_tensors(directory / f"{name}.safetensors", model.state_dict())
+    write_json(directory / f"{name}.json", spec)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", name: str = "model") -> nn.Module:
+    """Rebuild a registered classifier from a run folder or its ``ckpt/`` folder, in eval mode."""
+    from interpretgan.models import create_model
+
+    path = Path(path)
+    directory = path / "ckpt" if (path / "ckpt").is_dir() else path
+    spec_path = directory / f"{name}.json"
+    if not spec_path.is_file():
+        raise RunError(f"{path} holds no model checkpoint; expected {spec_path}")
+    spec = read_json(spec_path)
+    model = create_model(spec["model"], **spec["kwargs"])
+    state = load_tensors(directory / f"{name}.safetensors")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RunError(
+            f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
+            f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
+        )
+    return model.to(device).eval()

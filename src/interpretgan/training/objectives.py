@@ -1,0 +1,188 @@
+"""Training objectives that plug into the one training loop (:func:`interpretgan.training.fit`).
+
+- ``natural``: cross-entropy.
+- ``trades``: TRADES (Zhang et al. 2019): ``CE(f(x), y) + beta * KL(f(x) || f(x'))`` with ``x'``
+  from ``attack_steps`` sign-gradient steps on the KL term, started at ``x + 0.001 * N(0, 1)``.
+- ``pgd-at``: Madry et al.: cross-entropy on PGD examples (``attack_steps`` steps, random start).
+- ``atta``: ATTA-1 (Zheng et al. 2020) with the Madry loss: each training example keeps its
+  adversarial perturbation across epochs; every epoch takes one step from the stored one.
+- ``trades+atta``: ATTA-1 with the TRADES loss, the paper's recipe (Section 5, Appendix C).
+
+The model is in eval mode while an attack runs and back in train mode for the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from interpretgan.config import TrainConfig
+from interpretgan.errors import ConfigError
+from interpretgan.training.augment import CropFlip
+
+
+class Objective:
+    """Base: ``loss(model, x, y, idx, aug)`` returns the loss to minimise and detached stats."""
+
+    name = "base"
+
+    def setup(self, model: nn.Module, train_x: torch.Tensor, pad: int, device: torch.device, seed: int) -> None:
+        """Called once before training (``train_x``: the uint8 training images, ``pad``: crop padding)."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before each epoch (ATTA resets its buffer here)."""
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, aug: CropFlip | None
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+class Natural(Objective):
+    name = "natural"
+
+    def loss(self, model, x, y, idx, aug):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"loss": loss.detach(), "correct": (logits.argmax(1) == y).sum()}
+
+
+def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+
+
+def _kl_sum(logits_adv: torch.Tensor, p_nat: torch.Tensor) -> torch.Tensor:
+    return F.kl_div(F.log_softmax(logits_adv, dim=1), p_nat, reduction="sum")
+
+
+class _Adversarial(Objective):
+    """Shared parts: the inner sign-gradient steps and the outer TRADES / Madry loss."""
+
+    def __init__(self, cfg: TrainConfig, trades: bool, steps: int) -> None:
+        self.eps, self.step, self.steps, self.beta, self.trades = cfg.eps, cfg.attack_step, steps, cfg.beta, trades
+
+    def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+        """``self.steps`` sign-gradient ascent steps from ``x_adv`` on the KL (TRADES) or CE loss."""
+        was_training = model.training
+        model.eval()
+        try:
+            if self.trades:
+                with torch.no_grad():
+                    p_nat = F.softmax(model(x), dim=1)
+            for _ in range(self.steps):
+                x_adv = x_adv.detach().requires_grad_(True)
+                logits = model(x_adv)
+                inner = _kl_sum(logits, p_nat) if self.trades else F.cross_entropy(logits, y, reduction="sum")
+                (grad,) = torch.autograd.grad(inner, x_adv)
+                x_adv = _project(x_adv.detach() + self.step * grad.sign(), x, self.eps)
+        finally:
+            model.train(was_training)
+        return x_adv.detach()
+
+    def _outer(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor):
+        if self.trades:
+            logits = model(x)
+            loss_nat = F.cross_entropy(logits, y)
+            loss_rob = _kl_sum(model(x_adv), F.softmax(logits, dim=1)) / x.shape[0]
+            loss = loss_nat + self.beta * loss_rob
+            stats = {"loss": loss.detach(), "loss_nat": loss_nat.detach(), "loss_rob": loss_rob.detach()}
+        else:
+            logits = model(x_adv)
+            loss = F.cross_entropy(logits, y)
+            stats = {"loss": loss.detach()}
+        stats["correct"] = (logits.argmax(1) == y).sum()
+        return loss, stats
+
+
+class Trades(_Adversarial):
+    """TRADES / PGD-AT: a fresh inner attack of ``attack_steps`` steps for every batch."""
+
+    def __init__(self, cfg: TrainConfig, trades: bool) -> None:
+        super().__init__(cfg, trades, cfg.attack_steps)
+        self.name = "trades" if trades else "pgd-at"
+        self.generator: torch.Generator | None = None
+
+    def setup(self, model, train_x, pad, device, seed):
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def loss(self, model, x, y, idx, aug):
+        if self.trades:  # TRADES starts next to x
+            start = x + 0.001 * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        else:  # Madry: uniform random start in the ball
+            start = x + self.eps * (2 * torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1)
+        x_adv = self._attack(model, x, y, _project(start, x, self.eps))
+        return self._outer(model, x, y, x_adv)
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()} if self.generator is not None else {}
+
+    def load_state_dict(self, state):
+        if "generator" in state and self.generator is not None:
+            self.generator.set_state(state["generator"])
+
+
+class ATTA(_Adversarial):
+    """ATTA-1: a per-example perturbation buffer; one attack step per epoch from the stored one.
+
+    The buffer holds perturbations ``delta`` in the padded frame ``(N, C, H + 2p, W + 2p)`` when the
+    data is augmented, so the random crop/flip of an image is applied to its perturbation too (the
+    same gather), and the updated perturbation is written back through that gather.
+    """
+
+    def __init__(self, cfg: TrainConfig, trades: bool) -> None:
+        super().__init__(cfg, trades, 1)
+        self.name = "trades+atta" if trades else "atta"
+        self.init_std, self.reset_every = cfg.atta_init_std, cfg.atta_reset
+        self.delta: torch.Tensor | None = None
+        self.generator: torch.Generator | None = None
+
+    def setup(self, model, train_x, pad, device, seed):
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+        n, c, h, w = train_x.shape
+        self.delta = torch.empty(n, c, h + 2 * pad, w + 2 * pad, device=device)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.delta.normal_(0.0, self.init_std, generator=self.generator)
+
+    def on_epoch_start(self, epoch):
+        if self.reset_every and epoch > 0 and epoch % self.reset_every == 0:
+            self._reset()
+
+    def loss(self, model, x, y, idx, aug):
+        stored = self.delta[idx]
+        delta = aug.crop(stored) if aug is not None else stored
+        x_adv = self._attack(model, x, y, _project(x + delta, x, self.eps))
+        new = x_adv - x
+        if aug is not None:
+            stored[aug.index] = new  # write back through the same crop/flip gather
+            self.delta[idx] = stored
+        else:
+            self.delta[idx] = new
+        return self._outer(model, x, y, x_adv)
+
+    def state_dict(self):
+        return {"delta": self.delta, "generator": self.generator.get_state()} if self.delta is not None else {}
+
+    def load_state_dict(self, state):
+        if "delta" in state:
+            self.delta.copy_(state["delta"])
+            self.generator.set_state(state["generator"])
+
+
+def make_objective(cfg: TrainConfig) -> Objective:
+    """The objective named by ``cfg.objective``."""
+    name = cfg.objective
+    if name == "natural":
+        return Natural()
+    if name in ("trades", "pgd-at"):
+        return Trades(cfg, trades=name == "trades")
+    if name in ("atta", "trades+atta"):
+        return ATTA(cfg, trades=name == "trades+atta")
+    raise ConfigError(f"unknown objective '{name}'")

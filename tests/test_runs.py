@@ -1,0 +1,71 @@
+"""Run folders, atomic writes, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interpretgan.errors import RunError
+from interpretgan.models import create_model
+from interpretgan.runs import Run, atomic_path, load_model, load_state, new_run_dir, save_model, save_state, write_json
+
+
+def test_run_dirs_are_numbered_and_never_reused(tmp_path):
+    a = new_run_dir(tmp_path, "mnist smallcnn/max")
+    b = new_run_dir(tmp_path, "x")
+    assert a.name == "00000-mnist-smallcnn-max" and b.name == "00001-x"
+    (tmp_path / "00007-old").mkdir()
+    assert new_run_dir(tmp_path, "y").name == "00008-y"
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "config.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(ZeroDivisionError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            1 / 0
+    assert target.read_text().strip().startswith("{") and list(tmp_path.iterdir()) == [target]
+
+
+def test_model_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("smallcnn", pool="avg")
+    save_model(tmp_path / "ckpt", m)
+    r = load_model(tmp_path)
+    assert r.config == m.config and not r.training
+    x = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(r(x), m.eval()(x))
+
+
+def test_corrupt_checkpoint_is_one_sentence(tmp_path):
+    m = create_model("smallcnn")
+    save_model(tmp_path / "ckpt", m)
+    p = tmp_path / "ckpt" / "model.safetensors"
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(RunError, match="model.safetensors is not a readable safetensors file"):
+        load_model(tmp_path)
+    with pytest.raises(RunError, match="holds no model checkpoint"):
+        load_model(tmp_path / "nothing")
+
+
+def test_state_roundtrip_and_corruption(tmp_path):
+    save_state(tmp_path / "s.pt", {"epochs_done": 3, "t": torch.arange(4)})
+    s = load_state(tmp_path / "s.pt")
+    assert s["epochs_done"] == 3 and torch.equal(s["t"], torch.arange(4))
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(RunError, match="corrupt"):
+        load_state(tmp_path / "bad.pt")
+
+
+def test_open_checks_kind_and_metrics_survive_a_cut_line(tmp_path):
+    run = Run.create(tmp_path, "t", "train", {"x": 1})
+    assert Run.open(run.path, kind="train").config == {"kind": "train", "x": 1}
+    with pytest.raises(RunError, match="expected a 'explain' run"):
+        Run.open(run.path, kind="explain")
+    with pytest.raises(RunError, match="not an interpretgan run folder"):
+        Run.open(tmp_path / "missing")
+    run.append_metrics({"epoch": 0})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"epoch": 1, "lo')
+    assert run.read_metrics() == [{"epoch": 0}]
