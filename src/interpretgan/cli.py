@@ -102,7 +102,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
-            "eps", "attack_step", "attack_steps", "beta")
+            "eps", "attack_step", "attack_steps", "beta", "checkpoint_every")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -169,6 +169,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from interpretgan.attacks.runner import attack_run, format_results
+    from interpretgan.runs import Run
+
+    run = Run.open(args.run, kind="train")
+    with _log_to(run.path / "attack.log"):
+        res = attack_run(
+            run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
+            random_start=not args.no_random_start, batch_size=args.batch_size, device=_device(args.device),
+            data_root=args.data_root, verify=not args.no_verify, progress=not args.no_progress, seed=args.seed,
+            crosscheck=args.crosscheck,
+        )
+    print(format_results(res))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from interpretgan.demo import run_demo
 
@@ -221,9 +237,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
     for name, typ in (("seed", int), ("epochs", int), ("batch-size", int), ("lr", float), ("n-train", int),
                       ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
-                      ("attack-steps", int), ("beta", float)):
+                      ("attack-steps", int), ("beta", float), ("checkpoint-every", int)):
         p.add_argument(f"--{name}", type=typ)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("attack", help="robust accuracy, adversarial sets and label transitions of a trained run")
+    _add_common(p, out=False)
+    p.add_argument("run")
+    p.add_argument("--attack", action="append", metavar="SPEC",
+                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); repeat for several (default: pgd)")
+    p.add_argument("--eps", type=float, help="l-inf radius (default: the paper's for the dataset, e.g. 0.3 for MNIST)")
+    p.add_argument("--alpha", type=float, help="step size (default: 0.01 MNIST, 2/255 CIFAR-10, 0.5/255 CelebA)")
+    p.add_argument("--steps", type=int, help="steps when a spec gives none (default: 40 MNIST, 20 otherwise)")
+    p.add_argument("--no-random-start", action="store_true")
+    p.add_argument("--split", default="test")
+    p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crosscheck", type=int, default=0, metavar="N",
+                   help="also run captum.robust.PGD on the first N examples and report both accuracies")
+    p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("eval", help="clean accuracy of a trained run")
     _add_common(p, out=False)

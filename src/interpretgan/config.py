@@ -55,6 +55,7 @@ class TrainConfig:
     atta_reset: int = 0  # reset the ATTA buffer every k epochs (0: never)
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
     eval_batch_size: int = 500
+    checkpoint_every: int = 1  # write the resume state every k epochs (and after the last one)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +74,7 @@ class TrainConfig:
             raise ConfigError(f"unknown objective '{self.objective}'; expected one of {', '.join(OBJECTIVES)}")
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"unknown pooling '{self.pool}'; expected 'max' or 'avg'")
-        for name in ("epochs", "batch_size", "eval_batch_size", "attack_steps"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "attack_steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:

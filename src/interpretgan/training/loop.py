@@ -171,7 +171,8 @@ def fit(
             "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  (%.1f s)",
             epoch + 1, cfg.epochs, record.get("train_loss", float("nan")), record["train_accuracy"], ev["accuracy"], seconds,
         )
-        _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epoch + 1)
+        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == last_epoch:
+            _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epoch + 1)
 
     if last_epoch < cfg.epochs:
         return {"interrupted_at_epoch": last_epoch}

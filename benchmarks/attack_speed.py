@@ -1,0 +1,133 @@
+"""PGD-40 images/s of interpretgan's PGD beside captum.robust.PGD and beside a bare gradient loop.
+
+All three run on the same SmallCNN (MNIST, 32x32, the paper's Fig. 6 model, random init: speed
+does not depend on the weights) and the same batch (the MNIST test set from $INTERPRETGAN_DATA,
+else the embedded MNIST sample), in the same process, interleaved, after a warm-up; the median of
+the repeats is compared.
+
+- ours:   ``PGD(eps=0.3, alpha=0.01, steps=40, random_start=True)(model, x, y)``
+- captum: ``captum.robust.PGD(model, CE, 0, 1).perturb(x, 0.3, 0.01, 40, y, random_start=True)``
+- bare:   40 x (forward + cross-entropy + ``autograd.grad`` to the input), nothing else: the
+          floor any PGD-40 must pay.
+
+Goals: ``speedup_vs_captum`` (captum time / ours) >= 1.5; ``overhead_vs_bare``
+(ours / bare - 1) <= 0.10. Last line: one JSON object.
+
+    python benchmarks/attack_speed.py [--quick] [--device cpu|cuda] [--batch-size 256] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from interpretgan.attacks import PGD
+
+EPS, ALPHA, STEPS = 0.3, 0.01, 40
+
+
+def load_batch(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``n`` MNIST test images (n, 1, 32, 32) in [0, 1] and labels, on the CPU."""
+    from interpretgan.data import load_dataset
+
+    name = "mnist" if os.environ.get("INTERPRETGAN_DATA") else "mnist-sample"
+    data = load_dataset(name, "test", image_size=32)
+    reps = -(-n // len(data))  # the sample holds 1,000 images: repeat it for larger batches
+    x, y = data.x.repeat(reps, 1, 1, 1)[:n], data.y.repeat(reps)[:n]
+    return x.float().div_(255), y, name
+
+
+def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The floor: STEPS x (forward, CE, gradient to the input), no step, no projection."""
+    x = x.detach().clone().requires_grad_(True)
+    grad = x
+    for _ in range(STEPS):
+        grad = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)[0]
+    return grad
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="batch 32, 3 repeats, 1 warm-up (under a minute on 2 CPU cores)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 256 (32 with --quick)")
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    repeats, warmup = (3, 1) if args.quick else (args.repeats, 2)
+    args.batch_size = args.batch_size or (32 if args.quick else 256)
+    device = torch.device(args.device)
+
+    from captum.robust import PGD as CaptumPGD
+
+    from interpretgan.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("smallcnn", pool="max", in_channels=1, num_classes=10, image_size=32).to(device).eval()
+    x, y, data_name = load_batch(args.batch_size)
+    x, y = x.to(device), y.to(device)
+    print(f"SmallCNN (random init) on {args.batch_size} {data_name} test images at 32x32, device {device}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}; PGD-{STEPS} eps={EPS} alpha={ALPHA}")
+
+    ours_attack = PGD(EPS, ALPHA, STEPS, random_start=True)
+    captum_attack = CaptumPGD(model, loss_func=lambda out, t: F.cross_entropy(out, t, reduction="none"),
+                              lower_bound=0.0, upper_bound=1.0)
+    warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
+    runners: dict[str, Callable[[], object]] = {
+        "ours": lambda: ours_attack(model, x, y),
+        "captum": lambda: captum_attack.perturb(x, EPS, ALPHA, STEPS, y, random_start=True, norm="Linf"),
+        "bare": lambda: bare_loop(model, x, y),
+    }
+
+    def timed(fn: Callable[[], object]) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        for fn in runners.values():
+            timed(fn)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    for r in range(repeats):  # interleaved, so drifting load hits all three alike
+        for name, fn in runners.items():
+            times[name].append(timed(fn))
+        print(f"repeat {r}: " + ", ".join(f"{k} {v[-1] * 1000:.1f} ms" for k, v in times.items()))
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "speedup_vs_captum": med["captum"] / med["ours"],
+        "overhead_vs_bare": med["ours"] / med["bare"] - 1.0,
+        "images_per_s": args.batch_size / med["ours"],
+        "captum_images_per_s": args.batch_size / med["captum"],
+        "bare_images_per_s": args.batch_size / med["bare"],
+        "median_s": med,
+        "min_s": {k: min(v) for k, v in times.items()},
+        "timings_s": times,
+        "batch_size": args.batch_size,
+        "steps": STEPS,
+        "repeats": repeats,
+        "device": str(device),
+        "data": data_name,
+        "threads": torch.get_num_threads(),
+    }
+    print(f"ours {result['images_per_s']:.0f} img/s, captum {result['captum_images_per_s']:.0f} img/s, "
+          f"bare loop {result['bare_images_per_s']:.0f} img/s")
+    print(f"speedup vs captum x{result['speedup_vs_captum']:.2f} (goal >= 1.5), "
+          f"overhead vs bare {100 * result['overhead_vs_bare']:+.1f}% (goal <= +10%)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

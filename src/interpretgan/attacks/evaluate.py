@@ -1,0 +1,405 @@
+"""Robust accuracy of a classifier under attacks, and the adversarial sets D* the paper reuses.
+
+:func:`evaluate_attacks` attacks a test set batch by batch, reports accuracy, per-class accuracy,
+attack success rate and the label transitions of Appendix D (Fig. 7), and, given a ``work_dir``,
+keeps every adversarial example as float32 in ``<work_dir>/<attack>.safetensors``: the D* on which
+the explainers (Section 4.1) and the per-layer diagnosis (Section 5.1, Eq. 5) are evaluated.
+:func:`load_adversarial_set` reads it back. :func:`crosscheck_with_captum` compares our PGD with
+``captum.robust.PGD``, an independent implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from interpretgan.attacks.base import Attack, eval_mode
+from interpretgan.errors import ConfigError, DataError, RunError
+from interpretgan.runs import load_tensors, save_tensors
+
+log = logging.getLogger(__name__)
+
+#: Written into every saved adversarial set; bump when the layout changes.
+FORMAT = "interpretgan-adversarial-v1"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class AttackResult:
+    """What one attack did to one labelled set (all fractions in [0, 1]).
+
+    Attributes:
+        name: the attack's name in the evaluation.
+        accuracy: fraction of adversarial examples classified as their true label.
+        per_class_accuracy: the same per true class, index = class; ``None`` for a class with no
+            example.
+        success_rate: fraction of the originally (clean) correct examples whose adversarial
+            example is misclassified; 0.0 when no example is originally correct.
+        n: number of examples.
+        transition: ``num_classes x num_classes`` counts, row = true label, column = prediction on
+            the adversarial example, over all examples (Appendix D, Fig. 7).
+        most_frequent_wrong: per true class with at least one misclassified adversarial example,
+            the wrong label predicted most often (ties: the smallest label):
+            ``{"label": int, "count": int, "fraction": count / examples of the class,
+            "fraction_of_wrong": count / misclassified examples of the class}``.
+            Classes with no misclassified example are absent.
+    """
+
+    name: str
+    accuracy: float
+    per_class_accuracy: list[float | None]
+    success_rate: float
+    n: int
+    transition: list[list[int]]
+    most_frequent_wrong: dict[int, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (JSON turns the int keys of ``most_frequent_wrong`` into strings)."""
+        return asdict(self)
+
+
+class AdversarialSet(NamedTuple):
+    """An adversarial set D*, on the CPU.
+
+    ``x_adv``: ``(N, C, H, W)`` float32 in [0, 1]; ``y``: true labels ``(N,)`` int64; ``pred``: the
+    model's prediction on ``x_adv`` ``(N,)`` int64; ``index``: position of each example in the
+    evaluated input ``(N,)`` int64.
+    """
+
+    x_adv: Tensor
+    y: Tensor
+    pred: Tensor
+    index: Tensor
+
+
+def summarize_predictions(name: str, y: Tensor, pred: Tensor, clean_correct: Tensor, num_classes: int) -> AttackResult:
+    """:class:`AttackResult` from true labels ``y`` ``(N,)``, predictions ``pred`` ``(N,)`` and the
+    clean-correct mask ``clean_correct`` ``(N,)`` bool (all on the same device)."""
+    k = num_classes
+    n = int(y.numel())
+    correct = pred == y
+    transition = torch.bincount(y * k + pred, minlength=k * k).view(k, k).cpu()
+    class_counts = transition.sum(1)
+    diag = transition.diagonal()
+    per_class = [None if int(c) == 0 else float(d) / int(c) for d, c in zip(diag.tolist(), class_counts.tolist())]
+    n_clean = int(clean_correct.sum())
+    flipped = int((clean_correct & ~correct).sum())
+    most_frequent_wrong: dict[int, dict[str, Any]] = {}
+    for c in range(k):
+        wrong = transition[c].clone()
+        wrong[c] = 0
+        n_wrong = int(wrong.sum())
+        if n_wrong == 0:
+            continue
+        label = int(torch.argmax(wrong))  # first maximum: the smallest label on ties
+        count = int(wrong[label])
+        most_frequent_wrong[c] = {
+            "label": label,
+            "count": count,
+            "fraction": count / int(class_counts[c]),
+            "fraction_of_wrong": count / n_wrong,
+        }
+    return AttackResult(
+        name=name,
+        accuracy=float(correct.sum()) / n if n else 0.0,
+        per_class_accuracy=per_class,
+        success_rate=flipped / n_clean if n_clean else 0.0,
+        n=n,
+        transition=transition.tolist(),
+        most_frequent_wrong=most_frequent_wrong,
+    )
+
+
+def evaluate_attacks(
+    model: nn.Module,
+    x_uint8_or_float: Tensor,
+    y: Tensor,
+    attacks: Mapping[str, Attack],
+    *,
+    batch_size: int,
+    device: torch.device | str,
+    num_classes: int,
+    work_dir: Path | str | None = None,
+    progress: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Attack a labelled set with each attack; report robust accuracies and keep the sets D*.
+
+    Args:
+        model: classifier ``(N, C, H, W)`` in [0, 1] -> logits ``(N, num_classes)``, already on
+            ``device`` (it is not moved). It runs in eval mode; every submodule's ``training`` flag
+            is restored afterwards.
+        x_uint8_or_float: images ``(N, C, H, W)``, uint8 in [0, 255] (divided by 255) or floating in
+            [0, 1]; attacks run in float32. Any device: each batch is moved to ``device``
+            explicitly (that is the device the caller chose for the work).
+        y: true labels ``(N,)``, integers in ``[0, num_classes)``.
+        attacks: ``{name: attack}``; untargeted attacks; names are used as file names.
+        batch_size: examples per batch; one batch is one resumable chunk.
+        device: where the attacks run.
+        num_classes: number of classes ``K``.
+        work_dir: if given, each finished chunk of each attack is written atomically to
+            ``<work_dir>/<name>.chunks/NNNNNN.safetensors``; when all are done they are joined into
+            ``<work_dir>/<name>.safetensors`` (keys ``x_adv`` float32, ``y``, ``pred``, ``index``;
+            see :func:`load_adversarial_set`) and the chunk folder is removed. A rerun skips
+            finished chunks and finished attacks. Saved files are checked against the attack's
+            settings, ``seed``, ``batch_size`` and a digest of the clean inputs and labels (for
+            which inputs on an accelerator are copied to the host); a mismatch raises
+            :class:`~interpretgan.errors.RunError`. The model is not fingerprinted: one
+            ``work_dir`` belongs to one model.
+        progress: show a tqdm bar per attack.
+        seed: the random start of chunk ``k`` of attack ``name`` is drawn from a generator on
+            ``device`` seeded from ``(seed, name, k)``, so a resumed run equals an uninterrupted
+            one bit for bit (on accelerators, given deterministic kernels).
+
+    Returns:
+        ``{"n", "clean_accuracy", "attacks": {name: AttackResult.to_dict()},
+        "worst_case": {"accuracy", "attacks"}, "adversarial": {name: AdversarialSet},
+        "files": {name: path}}``. ``worst_case["accuracy"]`` is the fraction of examples that
+        no attack fools, i.e. classified correctly under every attack (the per-example worst
+        case over the attacks; the clean prediction is not part of it). Everything except
+        ``"adversarial"`` is JSON-serialisable; ``"files"`` is empty without ``work_dir``.
+    """
+    x, device = x_uint8_or_float, torch.device(device)
+    _check_evaluation_inputs(x, y, attacks, batch_size, num_classes)
+    n = int(x.shape[0])
+    chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    work = Path(work_dir) if work_dir is not None else None
+    digests = [_digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+
+    with eval_mode(model):
+        clean_pred = torch.cat([_predict(model, _batch(x, s, e, device), num_classes).cpu() for s, e in chunks])
+        y_cpu = y.to("cpu", torch.int64)
+        clean_correct = clean_pred == y_cpu
+        results: dict[str, Any] = {}
+        sets: dict[str, AdversarialSet] = {}
+        files: dict[str, str] = {}
+        robust = torch.ones(n, dtype=torch.bool)
+        for name, attack in attacks.items():
+            adv = _attack_set(model, attack, name, x, y, chunks, digests, device, num_classes, work, seed, progress)
+            sets[name] = adv
+            results[name] = summarize_predictions(name, y_cpu, adv.pred, clean_correct, num_classes).to_dict()
+            robust &= adv.pred == y_cpu
+            if work is not None:
+                files[name] = str(work / f"{name}.safetensors")
+            log.info("%s: robust accuracy %.4f", name, results[name]["accuracy"])
+    return {
+        "n": n,
+        "clean_accuracy": float(clean_correct.sum()) / n,
+        "attacks": results,
+        "worst_case": {"accuracy": float(robust.sum()) / n, "attacks": list(attacks)},
+        "adversarial": sets,
+        "files": files,
+    }
+
+
+def load_adversarial_set(path: Path | str) -> AdversarialSet:
+    """Read a D* written by :func:`evaluate_attacks`: ``(x_adv, y, pred, index)`` on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"adversarial set '{path}' does not exist; run the attack evaluation with a work_dir first")
+    t = load_tensors(path)
+    missing = [k for k in AdversarialSet._fields if k not in t]
+    if missing:
+        raise DataError(f"adversarial set '{path}' lacks the key(s) {', '.join(missing)}; expected x_adv, y, pred, index")
+    return AdversarialSet(t["x_adv"], t["y"], t["pred"], t["index"])
+
+
+def crosscheck_with_captum(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int, *, zero_thresh: float = 0.0
+) -> dict[str, Any]:
+    """Robust accuracy under our PGD and under ``captum.robust.PGD`` with the same settings.
+
+    Both start at ``x`` (no random start), use cross-entropy, the l-inf ball and the [0, 1] range.
+    ``x`` ``(N, C, H, W)`` in [0, 1] and ``y`` ``(N,)`` must be on the model's device.
+    ``zero_thresh`` is set on captum's inner FGSM: captum leaves a pixel unchanged where
+    ``|grad| <= zero_thresh``. Its default, 1e-6, freezes every pixel of an example the model is
+    very confident about (the cross-entropy gradient vanishes in float32 there), which makes it a
+    different, weaker attack; 0.0 (the default here) makes it the textbook rule ours implements.
+
+    Returns:
+        ``{"ours": accuracy, "captum": accuracy, "diff_points": 100 * (ours - captum),
+        "same_prediction": fraction of examples with equal predictions,
+        "max_abs_diff": max |x_ours - x_captum|, "n": N}``.
+    """
+    from captum.robust import PGD as CaptumPGD  # only interpretgan.baselines imports captum eagerly
+
+    from interpretgan.attacks.pgd import PGD
+
+    ours = PGD(eps, alpha, steps, random_start=False)
+    captum = CaptumPGD(model, loss_func=_per_example_ce, lower_bound=0.0, upper_bound=1.0)
+    captum.fgsm.zero_thresh = zero_thresh
+    with eval_mode(model):
+        x_ours = ours(model, x, y)
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
+            x_captum = captum.perturb(
+                x.detach().clone(), radius=eps, step_size=alpha, step_num=steps, target=y,
+                targeted=False, random_start=False, norm="Linf",
+            ).detach()
+        with torch.no_grad():
+            p_ours, p_captum = model(x_ours).argmax(1), model(x_captum).argmax(1)
+    n = int(y.numel())
+    acc_ours = float((p_ours == y).sum()) / n
+    acc_captum = float((p_captum == y).sum()) / n
+    return {
+        "ours": acc_ours,
+        "captum": acc_captum,
+        "diff_points": 100.0 * (acc_ours - acc_captum),
+        "same_prediction": float((p_ours == p_captum).sum()) / n,
+        "max_abs_diff": float((x_ours - x_captum).abs().max()) if n else 0.0,
+        "n": n,
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _per_example_ce(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def _check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
+        raise ValueError(f"evaluate_attacks needs images (N, C, H, W) as uint8 or float, got {getattr(x, 'dtype', type(x))} of shape {tuple(getattr(x, 'shape', ()))}")
+    if x.shape[0] == 0:
+        raise ValueError("evaluate_attacks needs at least one image, got an empty tensor")
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"evaluate_attacks needs labels of shape ({x.shape[0]},), got {tuple(getattr(y, 'shape', ()))}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got values in [{int(y.min())}, {int(y.max())}]")
+    if not attacks:
+        raise ConfigError("evaluate_attacks needs at least one attack")
+    for name, attack in attacks.items():
+        if not _NAME.match(name):
+            raise ConfigError(f"attack name '{name}' must be letters, digits, '_', '.' or '-' (it names a file)")
+        if not isinstance(attack, Attack):
+            raise ConfigError(f"attack '{name}' must be an interpretgan Attack, got {type(attack).__name__}")
+        if attack.targeted:
+            raise ConfigError(f"attack '{name}' is targeted; evaluate_attacks measures untargeted robustness against the true labels")
+
+
+def _batch(x: Tensor, s: int, e: int, device: torch.device) -> Tensor:
+    """Rows ``s:e`` of ``x`` on ``device`` as float32 in [0, 1] (uint8 travels as uint8: 4x fewer bytes)."""
+    xb = x[s:e].to(device)
+    return xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, xb: Tensor, num_classes: int) -> Tensor:
+    logits = model(xb)
+    if logits.dim() != 2 or logits.shape[1] != num_classes:
+        raise ValueError(f"the model returns logits of shape {tuple(logits.shape)}, expected (N, {num_classes})")
+    return logits.argmax(1)
+
+
+def _digest(x: Tensor, y: Tensor) -> str:
+    h = hashlib.sha256()
+    for t in (x, y):
+        t = t.detach().cpu().contiguous()  # explicit host copy, only to fingerprint the chunk
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.view(torch.uint8).reshape(-1).numpy())
+    return h.hexdigest()
+
+
+def _chunk_seed(seed: int, name: str, chunk: int) -> int:
+    h = hashlib.sha256(f"{seed}/{name}/{chunk}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def _check_metadata(path: Path, expected: dict[str, str]) -> None:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:
+        raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
+    for key, value in expected.items():
+        if meta.get(key) != value:
+            raise RunError(
+                f"'{path}' was made with {key}={meta.get(key)!r}, not {value!r}; use a fresh work_dir or delete the file to recompute"
+            )
+
+
+def _attack_set(
+    model: nn.Module,
+    attack: Attack,
+    name: str,
+    x: Tensor,
+    y: Tensor,
+    chunks: list[tuple[int, int]],
+    digests: list[str],
+    device: torch.device,
+    num_classes: int,
+    work: Path | None,
+    seed: int,
+    progress: bool,
+) -> AdversarialSet:
+    n = chunks[-1][1]
+    meta = {"format": FORMAT, "name": name, "attack": repr(attack), "seed": str(seed),
+            "batch_size": str(chunks[0][1] - chunks[0][0]), "n": str(n)}
+    final = chunk_dir = None
+    if work is not None:
+        meta["digest"] = hashlib.sha256("".join(digests).encode()).hexdigest()
+        final = work / f"{name}.safetensors"
+        if final.exists():
+            _check_metadata(final, meta)
+            log.info("%s: reusing the finished adversarial set %s", name, final)
+            return load_adversarial_set(final)
+        chunk_dir = work / f"{name}.chunks"
+        chunk_dir.mkdir(exist_ok=True)
+
+    x_parts: list[Tensor] = []
+    pred_parts: list[Tensor] = []
+    resumed = 0
+    for k, (s, e) in enumerate(tqdm(chunks, desc=name, disable=not progress, leave=False)):
+        chunk_meta = {**meta, "chunk": str(k), "start": str(s), "end": str(e), "digest": digests[k]} if work else {}
+        path = chunk_dir / f"{k:06d}.safetensors" if chunk_dir is not None else None
+        if path is not None and path.exists():
+            _check_metadata(path, chunk_meta)
+            t = load_tensors(path)
+            x_parts.append(t["x_adv"])
+            pred_parts.append(t["pred"])
+            resumed += 1
+            continue
+        xb = _batch(x, s, e, device)
+        yb = y[s:e].to(device=device, dtype=torch.int64)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(_chunk_seed(seed, name, k))
+        x_adv = attack.with_generator(gen)(model, xb, yb)
+        pred = _predict(model, x_adv, num_classes)
+        x_adv, pred = x_adv.to("cpu", torch.float32), pred.to("cpu")  # explicit: results live on the host
+        if path is not None:
+            save_tensors(path, {"x_adv": x_adv, "pred": pred}, metadata=chunk_meta)
+        x_parts.append(x_adv)
+        pred_parts.append(pred)
+    if resumed:
+        log.info("%s: resumed %d of %d chunks from %s", name, resumed, len(chunks), chunk_dir)
+
+    adv = AdversarialSet(
+        x_adv=torch.cat(x_parts),
+        y=y.to("cpu", torch.int64).clone(),
+        pred=torch.cat(pred_parts),
+        index=torch.arange(n, dtype=torch.int64),
+    )
+    if final is not None:
+        save_tensors(final, adv._asdict(), metadata=meta)
+        shutil.rmtree(chunk_dir, ignore_errors=True)
+    return adv

@@ -1,0 +1,135 @@
+"""``interpretgan attack RUN``: robust accuracy of a trained run, its D*, and label transitions.
+
+Results go to ``RUN/attacks/<split>-<n>-eps<eps>/``: ``results.json`` (clean and robust accuracy,
+per class, success rate, transition matrix and the most frequent wrong label per class, for each
+attack and the per-example worst case), ``<attack>.safetensors`` (the adversarial set D*, reused
+by the explainers and the diagnosis) and ``transition-<attack>.png`` (the paper's Fig. 7).
+Re-running the same command resumes: finished batches are not attacked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interpretgan.attacks import Attack, crosscheck_with_captum, evaluate_attacks, make_attack
+from interpretgan.config import TrainConfig
+from interpretgan.data import dataset_info, load_dataset
+from interpretgan.errors import ConfigError
+from interpretgan.runs import Run, load_model, write_json
+
+log = logging.getLogger(__name__)
+
+#: The paper's threat models (Section 4.1, Appendix C): eps, PGD step size and steps per dataset.
+ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
+    "mnist": dict(eps=0.3, alpha=0.01, steps=40),
+    "mnist-sample": dict(eps=0.3, alpha=0.01, steps=40),
+    "cifar10": dict(eps=8 / 255, alpha=2 / 255, steps=20),
+    "celeba": dict(eps=2 / 255, alpha=0.5 / 255, steps=20),
+}
+
+_SPEC = re.compile(r"^(pgd|mpgd|fgsm)(?:-?(\d+))?$")
+
+
+def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True) -> tuple[str, Attack]:
+    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"`` or ``"fgsm"`` -> ``(name, attack)``.
+
+    A number after the attack sets its steps (else ``steps``); the name is ``pgd100``-style.
+    """
+    m = _SPEC.match(spec.strip().lower())
+    if not m:
+        raise ConfigError(f"--attack '{spec}' is not an attack; expected pgd, mpgd or fgsm, optionally with steps (pgd-100)")
+    kind, n = m.group(1), m.group(2)
+    if kind == "fgsm":
+        if n not in (None, "1"):
+            raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
+        return "fgsm", make_attack("fgsm", eps=eps)
+    k = int(n) if n else steps
+    return f"{kind}{k}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start)
+
+
+def attack_run(
+    run: Run,
+    specs: list[str],
+    *,
+    split: str = "test",
+    n: int | None = None,
+    eps: float | None = None,
+    alpha: float | None = None,
+    steps: int | None = None,
+    random_start: bool = True,
+    batch_size: int = 500,
+    device: torch.device | str = "cpu",
+    data_root: Any = None,
+    verify: bool = True,
+    progress: bool = True,
+    seed: int = 0,
+    crosscheck: int = 0,
+) -> dict[str, Any]:
+    """Attack the classifier of the train run ``run`` on ``n`` examples of ``split``.
+
+    ``eps``/``alpha``/``steps`` default to the paper's values for the run's dataset
+    (:data:`ATTACK_DEFAULTS`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
+    ``crosscheck`` examples (no random start) beside ours and records both accuracies.
+    Returns the results dict (also written to ``results.json``) with ``"folder"`` added.
+    """
+    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+    defaults = ATTACK_DEFAULTS.get(cfg.dataset, ATTACK_DEFAULTS["mnist"])
+    eps = defaults["eps"] if eps is None else eps
+    alpha = defaults["alpha"] if alpha is None else alpha
+    steps = int(defaults["steps"]) if steps is None else steps
+    attacks = dict(parse_attack_spec(s, eps=eps, alpha=alpha, steps=steps, random_start=random_start) for s in specs)
+    if not attacks:
+        raise ConfigError("no --attack given; expected at least one of pgd, mpgd, fgsm")
+
+    info = dataset_info(cfg.dataset)
+    ds = load_dataset(cfg.dataset, split, root=data_root, image_size=cfg.image_size, verify=verify)
+    if n is not None and n < len(ds):
+        ds = ds.subset(n, seed=seed)
+    device = torch.device(device)
+    model = load_model(run.path, device)
+    folder = run.path / "attacks" / f"{split}-{'all' if n is None or n >= len(ds) else len(ds)}-eps{eps:.4g}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "settings.json", {
+        "split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
+        "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()},
+    })
+    res = evaluate_attacks(model, ds.x, ds.y, attacks, batch_size=batch_size, device=device,
+                           num_classes=info.num_classes, work_dir=folder, progress=progress, seed=seed)
+    res.pop("adversarial")
+    res.update(dataset=cfg.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
+    if crosscheck:
+        m = min(crosscheck, len(ds))
+        x = ds.x[:m].float().div(255).to(device)
+        res["captum_crosscheck"] = crosscheck_with_captum(model, x, ds.y[:m].to(device), eps=eps, alpha=alpha, steps=steps)
+    write_json(folder / "results.json", res)
+    from interpretgan.report.figures import plot_transition_matrix
+
+    for name, r in res["attacks"].items():
+        plot_transition_matrix(r["transition"], list(ds.classes), folder / f"transition-{name}.png",
+                               title=f"{run.path.name}: {name}, eps {eps:.4g} (row: true label, column: adversarial prediction)")
+    return res
+
+
+def format_results(res: dict[str, Any]) -> str:
+    """Human-readable summary of :func:`attack_run`'s results."""
+    classes = res["classes"]
+    lines = [f"clean accuracy {res['clean_accuracy']:.2%} on {res['n']} {res['split']} images (eps {res['eps']:.4g})"]
+    for name, r in res["attacks"].items():
+        lines.append(f"  {name:8s} robust accuracy {r['accuracy']:.2%}   attack success rate {r['success_rate']:.2%}")
+    if len(res["attacks"]) > 1:
+        lines.append(f"  worst case over {', '.join(res['attacks'])}: {res['worst_case']['accuracy']:.2%}")
+    first = next(iter(res["attacks"].values()))
+    wrong = first["most_frequent_wrong"]
+    if wrong:
+        parts = [f"{classes[int(c)]}->{classes[w['label']]} {w['fraction_of_wrong']:.0%}" for c, w in sorted(wrong.items(), key=lambda kv: int(kv[0]))]
+        lines.append(f"  most frequent wrong label ({next(iter(res['attacks']))}, share of the class's errors): " + ", ".join(parts))
+    if "captum_crosscheck" in res:
+        c = res["captum_crosscheck"]
+        lines.append(f"  captum.robust.PGD cross-check: {c}")
+    lines.append(f"  written to {Path(res['folder'])}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Figures, tables and the report folder. Import the submodules (``report.figures``) directly."""

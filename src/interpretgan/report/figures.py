@@ -1,0 +1,81 @@
+"""Figures of the paper, drawn with matplotlib's Agg canvas and written atomically as PNG.
+
+The figures are built on :class:`matplotlib.figure.Figure` with an Agg canvas, never through
+``pyplot``: nothing here changes the process-wide backend or keeps figures alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from interpretgan.errors import ConfigError
+from interpretgan.runs import atomic_path
+
+
+def plot_transition_matrix(
+    matrix: Sequence[Sequence[int]] | np.ndarray | torch.Tensor,
+    class_names: Sequence[str],
+    path: Path | str,
+    title: str,
+    *,
+    wrong_only: bool = False,
+) -> Path:
+    """Heat map of label transitions under attack (Appendix D, Fig. 7), written to ``path`` (PNG).
+
+    Args:
+        matrix: ``K x K`` counts, row = true label, column = prediction on the adversarial example
+            (``AttackResult.transition``).
+        class_names: ``K`` labels for rows and columns.
+        path: the PNG to write (atomically: a temporary file in the same folder, then a rename).
+        title: the figure title.
+        wrong_only: normalise each row over its misclassified examples only, with the diagonal
+            left blank (the distribution of misclassified labels of Fig. 7); by default each row is
+            normalised over all its examples.
+
+    Each cell shows its row percentage; rows with no example (or, with ``wrong_only``, no
+    misclassified example) stay empty. Returns ``path``.
+    """
+    path = Path(path)
+    counts = torch.as_tensor(matrix).detach().to("cpu", torch.float64).numpy()  # explicit: plotting is on the host
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise ConfigError(f"transition matrix must be {k} x {k} to match the {k} class names, got shape {counts.shape}")
+    if wrong_only:
+        counts = counts.copy()
+        np.fill_diagonal(counts, 0.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    pct = np.divide(100.0 * counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    shown = np.ma.masked_where(np.broadcast_to(totals == 0, pct.shape), pct)
+    if wrong_only:
+        shown = np.ma.masked_where(np.eye(k, dtype=bool) | np.ma.getmaskarray(shown), pct)
+
+    size = max(4.0, 0.55 * k + 2.0)
+    fig = Figure(figsize=(size + 1.0, size), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=100.0)
+    fig.colorbar(image, ax=ax, label="% of the row's " + ("misclassified examples" if wrong_only else "examples"))
+    ax.set_xticks(range(k), labels=list(class_names))
+    ax.set_yticks(range(k), labels=list(class_names))
+    ax.set_xlabel("prediction on the adversarial example")
+    ax.set_ylabel("true label")
+    ax.set_title(title)
+    fontsize = 8 if k <= 12 else 6
+    for i in range(k):
+        for j in range(k):
+            if np.ma.getmaskarray(shown)[i, j]:
+                continue
+            value = pct[i, j]
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=fontsize,
+                    color="white" if value > 50.0 else "black")
+    fig.tight_layout()
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
