@@ -50,3 +50,10 @@ class SmallCNN(TappedModel):
                 "fc3": nn.Linear(200, num_classes),
             }
         )
+        # TRADES' initialisation: Kaiming-normal convolutions with zero bias, a zero last layer.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.stages["fc3"].weight)
+        nn.init.zeros_(self.stages["fc3"].bias)
