@@ -88,11 +88,11 @@ def attack_run(
 
     info = dataset_info(cfg.dataset)
     ds = load_dataset(cfg.dataset, split, root=data_root, image_size=cfg.image_size, verify=verify)
-    if n is not None and n < len(ds):
-        ds = ds.subset(n, seed=seed)
+    size = "all" if n is None or n >= len(ds) else str(n)
+    ds = ds.subset(n, seed=seed)
     device = torch.device(device)
     model = load_model(run.path, device)
-    folder = run.path / "attacks" / f"{split}-{'all' if n is None or n >= len(ds) else len(ds)}-eps{eps:.4g}"
+    folder = run.path / "attacks" / f"{split}-{size}-eps{eps:.4g}"
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "settings.json", {
         "split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
