@@ -73,3 +73,24 @@ def test_demo_smoke_writes_every_promised_file(runs, capsys):
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = json.loads(next(p for p in map(Path, listed) if p.name == "results.json").read_text())
     assert set(results["models"]) == {"natural", "trades+atta"}
+
+
+def test_explain_train_and_show(runs, capsys):
+    assert main(["train", "--dataset", "mnist-sample", "--preset", "smoke", "--no-progress", "-q"]) == 0
+    (cls_run,) = runs.iterdir()
+    assert main(["explain", "train", str(cls_run), "--preset", "smoke", "--layers", "conv2,fc1",
+                 "--no-progress", "-q"]) == 0
+    exp_run = next(p for p in runs.iterdir() if p != cls_run)
+    out = capsys.readouterr().out
+    assert "conv2" in out and "fc1" in out and "conv1 " not in out
+    res = json.loads((exp_run / "results.json").read_text())
+    assert set(res["layers"]) == {"conv2", "fc1"}
+    assert all(0.0 <= r["consistency"] <= 1.0 for r in res["layers"].values())
+    assert main(["explain", "show", str(exp_run), "--n", "2", "--n-drift", "16", "--no-progress", "-q"]) == 0
+    out = capsys.readouterr().out
+    png = out.split("grid: ", 1)[1].split("\n", 1)[0]
+    from pathlib import Path
+
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
+    assert main(["explain", "train", str(cls_run), "--preset", "smoke", "--layers", "conv9"]) == 2
+    assert "unknown layer 'conv9'" in capsys.readouterr().err

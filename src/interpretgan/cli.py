@@ -185,6 +185,66 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain_train(args: argparse.Namespace) -> int:
+    from interpretgan.config import resolve_explain_config
+    from interpretgan.explain import create_explain_run, format_results, train_run
+    from interpretgan.runs import Run, runs_root
+
+    device = _device(args.device)
+    if args.resume:
+        run = Run.open(args.resume, kind="explain")
+    else:
+        if not args.run:
+            raise ConfigError("explain train needs a classifier run folder (or --resume EXPLAIN_RUN)")
+        cls_run = Run.open(args.run, kind="train")
+        overrides = {
+            "layers": [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None,
+            "joint": False if args.separate else None,
+            "fuse": True if args.fuse else None,
+            "seed": args.seed,
+            "batch_size": args.batch_size,
+            "scale_iterations": [int(v) for v in args.scale_iterations.split(",")] if args.scale_iterations else None,
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+        }
+        if overrides["scale_iterations"] is not None:
+            overrides["scale_epochs"] = []
+        cfg = resolve_explain_config(cls_run.config["dataset"], args.preset, overrides)
+        run = create_explain_run(cls_run, cfg, runs_root(args.out))
+    print(f"explainer run folder: {run.path}")
+    with _log_to(run.path / "explain.log"):
+        try:
+            res = train_run(run, device=device, data_root=args.data_root, verify=not args.no_verify,
+                            resume=bool(args.resume), progress=not args.no_progress, evaluate=not args.no_eval)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; continue with: interpretgan explain train --resume {run.path}", file=sys.stderr)
+            return 130
+    print(format_results(res))
+    return 0
+
+
+def cmd_explain_show(args: argparse.Namespace) -> int:
+    from interpretgan.explain import drift_run, show_run
+    from interpretgan.runs import Run
+
+    run = Run.open(args.run, kind="explain")
+    device = _device(args.device)
+    with _log_to(run.path / "explain.log"):
+        res = show_run(run, attack=args.attack, n=args.n, device=device, data_root=args.data_root,
+                       verify=not args.no_verify, seed=args.seed)
+        drift = drift_run(run, attack=args.attack, n_compute=args.n_drift, device=device, data_root=args.data_root,
+                          verify=not args.no_verify, seed=args.seed)
+    print(f"grid: {res['png']}")
+    print(f"tensors: {res['tensors']}")
+    print(f"adversarial examples from: {res['source']}")
+    print(f"per layer, on {drift['n']} adversarial examples ({drift['n_fooled']} fooled f):")
+    print("  layer    explanation -> adversarial label (fooled ones)   explanation -> true label (Acc_i)")
+    for layer, r in drift["layers"].items():
+        to_adv = "-" if r["adversarial_label"] is None else f"{r['adversarial_label']:.2%}"
+        print(f"  {layer:8s} {to_adv:>45s}   {r['accuracy']:.2%}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from interpretgan.demo import run_demo
 
@@ -257,6 +317,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crosscheck", type=int, default=0, metavar="N",
                    help="also run captum.robust.PGD on the first N examples and report both accuracies")
     p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("explain", help="InterpretGAN explainers: train per-layer explainers, draw grids")
+    esub = p.add_subparsers(dest="explain_command", metavar="SUBCOMMAND", required=True)
+    q = esub.add_parser("train", help="train the explainers of a classifier run into a new run folder")
+    _add_common(q)
+    q.add_argument("run", nargs="?", help="the classifier's train run folder")
+    q.add_argument("--resume", metavar="EXPLAIN_RUN", help="continue an interrupted explainer run")
+    q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    q.add_argument("--layers", help="comma-separated layer names (default: all)")
+    q.add_argument("--separate", action="store_true", help="train the layers one after another (the paper's way)")
+    q.add_argument("--fuse", action="store_true", help="run all layers' G and D as grouped convolutions (GPU)")
+    q.add_argument("--scale-iterations", help="iterations per scale, comma-separated (4x4 first)")
+    q.add_argument("--no-eval", action="store_true", help="skip the consistency / Frechet evaluation")
+    for name, typ in (("seed", int), ("batch-size", int), ("n-train", int), ("n-test", int)):
+        q.add_argument(f"--{name}", type=typ)
+    q.set_defaults(func=cmd_explain_train)
+    q = esub.add_parser("show", help="the paper's Fig. 3 grid (natural vs adversarial, one column per layer)")
+    _add_common(q, out=False)
+    q.add_argument("run", help="an explainer run folder")
+    q.add_argument("--attack", default="pgd", help="the attack whose D* to explain (default: pgd, the paper's PGD-40)")
+    q.add_argument("--n", type=int, default=8, help="examples in the grid")
+    q.add_argument("--n-drift", type=int, default=1000, help="adversarial examples for the per-layer drift table")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_explain_show)
 
     p = sub.add_parser("eval", help="clean accuracy of a trained run")
     _add_common(p, out=False)

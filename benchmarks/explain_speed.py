@@ -1,0 +1,95 @@
+"""Wall time of training the explainers of all 7 SmallCNN layers in one loop beside 7 separate loops.
+
+Both use the same configuration (the ``cpu`` preset unless ``--preset`` says otherwise), the same
+schedule, classifier, data and batches, one after the other in this process; the separate loops
+are the paper's way (one explainer training per layer), the joint loop runs the classifier once
+per batch for all layers (and, with ``--fuse``, all layers' G and D as one stack of grouped
+convolutions, for GPUs). An unfused joint run ends with the same weights as the separate runs.
+Last line: JSON with ``joint_seconds``, ``separate_seconds`` and ``joint_over_separate`` (the goal
+is at most 0.6).
+
+    python benchmarks/explain_speed.py [--quick] [--device cpu] [--preset cpu] [--scale-iterations 50,50,50,50] [--fuse]
+
+The classifier is a trained SmallCNN run (``--classifier RUN``) or, by default, a seeded random
+one (the timing does not depend on its weights); the images are MNIST from $INTERPRETGAN_DATA or
+the embedded sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import torch
+
+from interpretgan.config import resolve_explain_config
+from interpretgan.data import load_dataset
+from interpretgan.explain import train_explainers
+from interpretgan.models import create_model
+from interpretgan.runs import Run, load_model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 iterations per scale (under a minute on 2 CPU cores)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    ap.add_argument("--scale-iterations", default=None, help="iterations per scale, e.g. 50,50,50,50 (default: the preset's)")
+    ap.add_argument("--fuse", action="store_true", help="joint loop with all layers' G and D stacked (grouped convolutions)")
+    ap.add_argument("--classifier", default=None, help="a trained SmallCNN run folder (default: seeded random weights)")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    dataset = "mnist" if os.environ.get("INTERPRETGAN_DATA") else "mnist-sample"
+    overrides: dict = {"log_every": 10**9, "checkpoint_every": 10**9, "fuse": args.fuse}
+    if args.quick:
+        overrides["scale_iterations"] = [2, 2, 2, 2]
+    if args.scale_iterations:
+        overrides["scale_iterations"] = [int(v) for v in args.scale_iterations.split(",")]
+    cfg = resolve_explain_config(dataset, args.preset, overrides)
+    if args.classifier:
+        f = load_model(args.classifier, device)
+    else:
+        torch.manual_seed(0)
+        f = create_model("smallcnn")
+        torch.nn.init.normal_(f.stages["fc3"].weight, std=0.3)  # TRADES' zero last layer would give one label
+        f = f.to(device).eval()
+    train = load_dataset(dataset, "train", image_size=32)
+    print(f"{dataset}: {len(train)} training images, preset {args.preset}, schedule {cfg.scale_iterations or cfg.scale_epochs}, "
+          f"batch {cfg.batch_size}, G/D channels <= {cfg.gan_channels}, device {device}, torch threads {torch.get_num_threads()}",
+          flush=True)
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("joint", "separate"):
+            mode_cfg = resolve_explain_config(dataset, args.preset, {**overrides, "joint": mode == "joint"})
+            run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
+            _sync(device)
+            t0 = time.perf_counter()
+            summary = train_explainers(f, train, mode_cfg, run, device=device, progress=False)
+            _sync(device)
+            seconds[mode] = time.perf_counter() - t0
+            print(f"{mode}: {len(summary['layers'])} layers x {summary['iterations']} iterations in {seconds[mode]:.1f} s", flush=True)
+    result = {
+        "joint_seconds": seconds["joint"],
+        "separate_seconds": seconds["separate"],
+        "joint_over_separate": seconds["joint"] / seconds["separate"],
+        "layers": 7,
+        "iterations_per_layer": sum(cfg.iterations_per_scale(4, len(train))),
+        "preset": args.preset,
+        "fuse": args.fuse,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+    print(json.dumps(result))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    main()

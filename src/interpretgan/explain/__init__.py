@@ -1,0 +1,67 @@
+"""InterpretGAN (Section 3): per-layer explainers ``x_hat_i = G_i(C_i(f_pre_i(x)))`` of a frozen classifier.
+
+``progan`` (the progressive G and D), ``compression`` (C_i, Tables 4-5), ``losses`` (WGAN-GP and
+the interpretability term, Eq. 2-4), ``trainer`` (one loop for all layers, checkpoints, resume),
+``metrics`` (consistency, Frechet distance, adversarial drift) and ``show`` (the Fig. 3 grid).
+"""
+
+from interpretgan.explain.compression import CompressionNet, build_compression, compression_configs
+from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty, interpretability_loss
+from interpretgan.explain.metrics import (
+    AdversarialInputs,
+    adversarial_drift,
+    adversarial_inputs,
+    drift_run,
+    evaluate_explainers,
+    feature_statistics,
+    frechet_distance,
+    real_floor,
+)
+from interpretgan.explain.progan import ProDiscriminator, ProGenerator
+from interpretgan.explain.show import explanation_grid, show_run
+from interpretgan.explain.trainer import (
+    Explainer,
+    Schedule,
+    create_explain_run,
+    detect_collapse,
+    explain,
+    explain_config_of,
+    format_results,
+    load_explainer,
+    load_explainers,
+    train_explainers,
+    train_run,
+)
+
+__all__ = [
+    "AdversarialInputs",
+    "CompressionNet",
+    "Explainer",
+    "ProDiscriminator",
+    "ProGenerator",
+    "Schedule",
+    "adversarial_drift",
+    "adversarial_inputs",
+    "build_compression",
+    "compression_configs",
+    "create_explain_run",
+    "critic_loss",
+    "detect_collapse",
+    "drift_run",
+    "evaluate_explainers",
+    "explain",
+    "explain_config_of",
+    "explanation_grid",
+    "feature_statistics",
+    "format_results",
+    "frechet_distance",
+    "generator_loss",
+    "gradient_penalty",
+    "interpretability_loss",
+    "load_explainer",
+    "load_explainers",
+    "real_floor",
+    "show_run",
+    "train_explainers",
+    "train_run",
+]

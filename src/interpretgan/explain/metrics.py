@@ -1,0 +1,276 @@
+"""Quality of the explainers, per layer: consistency, Frechet distance, and the drift of adversarial explanations.
+
+* **consistency**: the fraction of natural test images whose explanation gets f's label,
+  ``f(x_hat_i) == f(x)``: what the interpretability term (Eq. 3) asks for.
+* **Frechet distance in the classifier's feature space**: the Frechet distance between two
+  Gaussians fitted to f's penultimate-layer features (the layer before the logits: ``fc2`` for
+  SmallCNN and VGG16) of real test images and of their explanations. It is FID's formula, but
+  computed with the explained classifier as the feature extractor instead of Inception-v3, so its
+  values are comparable only within one classifier: read them beside the **floor** (the same
+  distance between training and test images, :func:`real_floor`) and a **randomly initialised
+  explainer** of the same architecture (``random_frechet``).
+* **adversarial drift**: on an adversarial set D*, per layer, the fraction of explanations that f
+  classifies as the adversarial label (the paper's main observation: it grows layer by layer), and
+  Acc_i, the fraction classified as the true label (Eq. 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from interpretgan.attacks.base import eval_mode
+from interpretgan.attacks.evaluate import load_adversarial_set
+from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
+from interpretgan.data import load_dataset
+from interpretgan.errors import RunError
+from interpretgan.explain.compression import CompressionNet
+from interpretgan.explain.progan import ProGenerator
+from interpretgan.explain.trainer import RUN_KIND, Explainer, load_explainers
+from interpretgan.models import TappedModel
+from interpretgan.runs import Run, read_json, write_json
+
+
+def penultimate_layer(classifier: TappedModel) -> str:
+    """The tap before the logits (``fc2`` for SmallCNN and VGG16): the Frechet feature space."""
+    return classifier.layer_names[-2]
+
+
+class _Moments:
+    """Running sums (float64) for a mean ``(D,)`` and a covariance ``(D, D)``."""
+
+    def __init__(self) -> None:
+        self.n, self.s1, self.s2 = 0, None, None
+
+    def add(self, feats: Tensor) -> None:
+        f = feats.flatten(1).to(torch.float64)
+        s1, s2 = f.sum(0), f.T @ f
+        self.s1 = s1 if self.s1 is None else self.s1 + s1
+        self.s2 = s2 if self.s2 is None else self.s2 + s2
+        self.n += f.shape[0]
+
+    def stats(self) -> tuple[Tensor, Tensor]:
+        if self.n < 2:
+            raise ValueError("a covariance needs at least two examples")
+        mu = self.s1 / self.n
+        cov = (self.s2 - self.n * torch.outer(mu, mu)) / (self.n - 1)
+        return mu, cov
+
+
+def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> float:
+    """``||mu1 - mu2||^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2))`` between two Gaussians (float64).
+
+    ``tr((cov1 cov2)^(1/2))`` is the sum of the square roots of the eigenvalues of
+    ``cov1^(1/2) cov2 cov1^(1/2)`` (symmetric, positive semi-definite), which avoids a
+    non-symmetric matrix square root.
+    """
+    mu1, cov1, mu2, cov2 = (t.to(torch.float64) for t in (mu1, cov1, mu2, cov2))
+    w, v = torch.linalg.eigh(cov1)
+    sqrt1 = (v * w.clamp(min=0).sqrt()) @ v.T
+    m = sqrt1 @ cov2 @ sqrt1
+    tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    value = (mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * tr_sqrt
+    return float(value.clamp(min=0))
+
+
+def _batches(x: Tensor, batch_size: int, device: torch.device):
+    for s in range(0, x.shape[0], batch_size):
+        xb = x[s : s + batch_size].to(device)  # explicit: evaluation runs on the caller's device
+        yield s, (xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float())
+
+
+@torch.no_grad()
+def feature_statistics(classifier: TappedModel, x: Tensor, *, batch_size: int = 500, device: str | torch.device = "cpu",
+                       layer: str | None = None) -> tuple[Tensor, Tensor]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` (float64) of f's ``layer`` features (default: penultimate).
+
+    ``x``: images ``(N, C, H, W)``, uint8 or float in [0, 1], any device (batches go to ``device``).
+    """
+    layer = layer or penultimate_layer(classifier)
+    acc = _Moments()
+    with eval_mode(classifier):
+        for _, xb in _batches(x, batch_size, torch.device(device)):
+            acc.add(classifier.taps(xb, [layer])[layer])
+    return acc.stats()
+
+
+def real_floor(classifier: TappedModel, x_a: Tensor, x_b: Tensor, *, batch_size: int = 500,
+               device: str | torch.device = "cpu") -> float:
+    """The Frechet distance between two sets of real images (e.g. training vs test): the best an explainer can do."""
+    a = feature_statistics(classifier, x_a, batch_size=batch_size, device=device)
+    b = feature_statistics(classifier, x_b, batch_size=batch_size, device=device)
+    return frechet_distance(*a, *b)
+
+
+def random_explainer(like: Explainer, seed: int = 0) -> Explainer:
+    """An explainer with ``like``'s architecture, freshly initialised from ``seed`` (the untrained baseline)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        comp = CompressionNet(**like.compression.config)
+        gen = ProGenerator(**like.generator.config)
+    p = next(like.parameters())
+    return Explainer(like.layer, comp, gen).to(p.device).eval()
+
+
+@torch.no_grad()
+def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, *,
+                        reference_x: Tensor | None = None, batch_size: int = 500, device: str | torch.device = "cpu",
+                        baseline_seed: int | None = 0) -> dict[str, Any]:
+    """Consistency and Frechet distance of each layer's explanations of the natural images ``x``.
+
+    Args:
+        classifier: f, on ``device``; explainers: ``{layer: Explainer}`` on ``device``.
+        x: test images ``(N, C, H, W)``, uint8 or float in [0, 1] (any device; batches are moved).
+        reference_x: other real images (e.g. training images) for the floor :func:`real_floor`.
+        baseline_seed: also score a randomly initialised explainer per layer (None: skip).
+    Returns:
+        ``{"feature_layer", "frechet_floor" (or None), "layers": {layer: {"consistency", "frechet",
+        "random_consistency", "random_frechet"}}}``.
+    """
+    device = torch.device(device)
+    feat, last = penultimate_layer(classifier), classifier.layer_names[-1]
+    layers = [n for n in classifier.layer_names if n in explainers]
+    models: dict[str, dict[str, Explainer]] = {"": dict(explainers)}
+    if baseline_seed is not None:
+        models["random_"] = {n: random_explainer(explainers[n], baseline_seed) for n in layers}
+    real = _Moments()
+    moments = {(p, n): _Moments() for p in models for n in layers}
+    agree = {(p, n): 0 for p in models for n in layers}
+    with eval_mode(classifier):
+        for _, xb in _batches(x, batch_size, device):
+            taps = classifier.taps(xb, list(dict.fromkeys([*layers, feat, last])))
+            real.add(taps[feat])
+            label = taps[last].argmax(1)
+            for p, exps in models.items():
+                for n in layers:
+                    out = classifier.taps(exps[n](taps[n]), [feat, last])
+                    moments[p, n].add(out[feat])
+                    agree[p, n] += int((out[last].argmax(1) == label).sum())
+    mu_r, cov_r = real.stats()
+    total = x.shape[0]
+    result: dict[str, Any] = {"feature_layer": feat, "frechet_floor": None, "layers": {}}
+    for n in layers:
+        entry = {}
+        for p in models:
+            entry[f"{p}consistency"] = agree[p, n] / total
+            entry[f"{p}frechet"] = frechet_distance(*moments[p, n].stats(), mu_r, cov_r)
+        result["layers"][n] = entry
+    if reference_x is not None:
+        result["frechet_floor"] = frechet_distance(*feature_statistics(classifier, reference_x, batch_size=batch_size,
+                                                                      device=device, layer=feat), mu_r, cov_r)
+    return result
+
+
+@torch.no_grad()
+def adversarial_drift(classifier: TappedModel, explainers: Mapping[str, Explainer], x_adv: Tensor, y: Tensor, *,
+                      adv_pred: Tensor | None = None, batch_size: int = 500,
+                      device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Where the explanations of adversarial examples land, per layer.
+
+    Args:
+        x_adv: adversarial images ``(N, C, H, W)`` in [0, 1] (D*); y: true labels ``(N,)``.
+        adv_pred: f's labels on ``x_adv`` ``(N,)`` (computed when None).
+    Returns:
+        ``{"n", "n_fooled" (adv_pred != y), "input_accuracy", "layers": {layer: {"accuracy" (Acc_i of
+        Eq. 5: f(x_hat) == y over all N), "adversarial_label" (f(x_hat) == adv_pred over the fooled
+        examples), "prediction_kept" (f(x_hat) == adv_pred over all N)}}}``.
+    """
+    device = torch.device(device)
+    last = classifier.layer_names[-1]
+    layers = [n for n in classifier.layer_names if n in explainers]
+    preds: dict[str, list[Tensor]] = {n: [] for n in layers}
+    own: list[Tensor] = []
+    with eval_mode(classifier):
+        for _, xb in _batches(x_adv, batch_size, device):
+            taps = classifier.taps(xb, list(dict.fromkeys([*layers, last])))
+            own.append(taps[last].argmax(1).cpu())
+            for n in layers:
+                preds[n].append(classifier(explainers[n](taps[n])).argmax(1).cpu())
+    y = y.to("cpu", torch.int64)
+    adv = torch.cat(own) if adv_pred is None else adv_pred.to("cpu", torch.int64)
+    fooled = adv != y
+    n_fooled = int(fooled.sum())
+    out: dict[str, Any] = {"n": int(y.numel()), "n_fooled": n_fooled,
+                           "input_accuracy": float((adv == y).float().mean()), "layers": {}}
+    for n in layers:
+        p = torch.cat(preds[n])
+        out["layers"][n] = {
+            "accuracy": float((p == y).float().mean()),
+            "adversarial_label": float((p[fooled] == adv[fooled]).float().mean()) if n_fooled else None,
+            "prediction_kept": float((p == adv).float().mean()),
+        }
+    return out
+
+
+# --- adversarial sets ----------------------------------------------------------------------------
+class AdversarialInputs(NamedTuple):
+    """Natural images and their adversarial versions, on the CPU.
+
+    ``x``, ``x_adv``: ``(N, C, H, W)`` float32 in [0, 1]; ``y``: true labels ``(N,)``; ``pred``:
+    f's labels on ``x_adv`` ``(N,)``; ``name``: the attack (``pgd40``); ``source``: the D* file
+    read, or ``"computed"``.
+    """
+
+    x: Tensor
+    x_adv: Tensor
+    y: Tensor
+    pred: Tensor
+    name: str
+    source: str
+
+
+def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_compute: int = 1000,
+                       device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True,
+                       seed: int = 0) -> AdversarialInputs:
+    """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
+
+    The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``,
+    the first folder that has one, with the natural images it was made from) when there is one;
+    else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
+    on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
+    """
+    device = torch.device(device)
+    dataset, size = run.config["dataset"], int(classifier.config["image_size"])
+    defaults = ATTACK_DEFAULTS.get(dataset, ATTACK_DEFAULTS["mnist"])
+    name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
+    folder = Path(run.config.get("classifier_run", "")) / "attacks"
+    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+        path = sub / f"{name}.safetensors"
+        if not path.is_file() or not (sub / "settings.json").is_file():
+            continue
+        settings = read_json(sub / "settings.json")
+        ds = load_dataset(dataset, settings["split"], root=data_root, image_size=size, verify=verify)
+        if settings["n"] < len(ds):
+            ds = ds.subset(settings["n"], seed=settings["seed"])
+        adv = load_adversarial_set(path)
+        if len(ds) < int(adv.index.max()) + 1:
+            raise RunError(f"{path} does not match the {settings['split']} set it was made from; rerun the attack command")
+        return AdversarialInputs(ds.x[adv.index].float().div(255), adv.x_adv, adv.y, adv.pred, name, str(path))
+    test = load_dataset(dataset, "test", root=data_root, image_size=size, verify=verify).subset(n_compute, seed=seed)
+    x, y = test.x.float().div(255), test.y
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x_adv = attack_obj.with_generator(gen)(classifier, x.to(device), y.to(device))
+    with torch.no_grad(), eval_mode(classifier):
+        pred = classifier(x_adv).argmax(1)
+    return AdversarialInputs(x, x_adv.cpu(), y, pred.cpu(), name, "computed")  # explicit: results live on the host
+
+
+def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 1000, device: str | torch.device = "cpu",
+              data_root: Any = None, verify: bool = True, seed: int = 0, batch_size: int = 500) -> dict[str, Any]:
+    """:func:`adversarial_drift` of an explain run's explainers on D* (:func:`adversarial_inputs`).
+
+    Writes ``<run>/drift-<attack name>.json`` and returns its content (with ``"attack"`` and ``"source"``).
+    """
+    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    res = adversarial_drift(classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device)
+    res.update(attack=adv.name, source=adv.source)
+    write_json(run.path / f"drift-{adv.name}.json", res)
+    return res

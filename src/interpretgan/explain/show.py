@@ -1,0 +1,154 @@
+"""The paper's Fig. 3: explanations of natural inputs and of their adversarial versions, layer by layer.
+
+For each example, one row for the natural input and one for its adversarial version: the input,
+then one column per explained layer, each image annotated with f's label on it and that label's
+probability. Drawn on a matplotlib :class:`~matplotlib.figure.Figure` with an Agg canvas (never
+``pyplot``) and written atomically as PNG; the tensors behind it are saved as safetensors so a
+notebook can redraw or analyse them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from interpretgan.attacks.base import eval_mode
+from interpretgan.data import dataset_info
+from interpretgan.errors import ConfigError
+from interpretgan.explain.metrics import adversarial_inputs
+from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, load_explainers
+from interpretgan.models import TappedModel
+from interpretgan.runs import Run, atomic_path, save_tensors
+
+
+@torch.no_grad()
+def explanation_table(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor) -> dict[str, Tensor]:
+    """Inputs, explanations and f's verdicts for images ``x`` ``(n, C, H, W)`` in [0, 1] (on the models' device).
+
+    Returns ``images`` ``(n, 1 + L, C, H, W)`` (the input, then the L layers' explanations in the
+    classifier's order), ``label`` ``(n, 1 + L)`` (f's label on each) and ``prob`` ``(n, 1 + L)``
+    (its probability).
+    """
+    expl = explain(classifier, explainers, x)
+    images = torch.stack([x, *expl.values()], dim=1)
+    n, k = images.shape[:2]
+    with eval_mode(classifier):
+        probs = classifier(images.flatten(0, 1)).softmax(dim=1)
+    prob, label = probs.max(dim=1)
+    return {"images": images, "label": label.view(n, k), "prob": prob.view(n, k)}
+
+
+def plot_explanations(natural: Mapping[str, Tensor], adversarial: Mapping[str, Tensor] | None, layers: Sequence[str],
+                      class_names: Sequence[str], path: str | Path, *, title: str | None = None) -> Path:
+    """Draw the Fig. 3 grid from :func:`explanation_table` outputs and write it to ``path`` (PNG).
+
+    Rows: for each example, the natural row and (when ``adversarial`` is given) the adversarial
+    row; columns: the input, then one per layer. Returns ``path``.
+    """
+    path = Path(path)
+    rows: list[tuple[str, Tensor, Tensor, Tensor]] = []
+    n = natural["images"].shape[0]
+    for i in range(n):
+        rows.append(("nat.", natural["images"][i], natural["label"][i], natural["prob"][i]))
+        if adversarial is not None:
+            rows.append(("adv.", adversarial["images"][i], adversarial["label"][i], adversarial["prob"][i]))
+    cols = 1 + len(layers)
+    cell = 1.25
+    fig = Figure(figsize=(cell * cols + 0.6, cell * len(rows) + (0.6 if title else 0.3)), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    headers = ["input", *layers]
+    for r, (kind, imgs, labels, probs) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            img = imgs[c].detach().to("cpu", torch.float32).clamp(0, 1)  # explicit: plotting is on the host
+            if img.shape[0] == 1:
+                ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(img.permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            name = class_names[int(labels[c])] if int(labels[c]) < len(class_names) else str(int(labels[c]))
+            ax.set_title(f"{name} ({float(probs[c]):.2f})", fontsize=7, pad=2)
+            if r == 0:
+                ax.text(0.5, 1.28, headers[c], transform=ax.transAxes, ha="center", fontsize=8, weight="bold")
+            if c == 0:
+                ax.set_ylabel(kind, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, x_adv: Tensor | None,
+                     class_names: Sequence[str], path: str | Path, *, tensors_path: str | Path | None = None,
+                     title: str | None = None) -> dict[str, Any]:
+    """Explain ``x`` (and ``x_adv``), draw the Fig. 3 grid to ``path``, save the tensors to ``tensors_path``.
+
+    ``x``, ``x_adv``: ``(n, C, H, W)`` in [0, 1] on the models' device. The tensors file holds
+    ``nat_images``/``adv_images`` ``(n, 1 + L, C, H, W)``, ``nat_label``/``adv_label`` and
+    ``nat_prob``/``adv_prob`` ``(n, 1 + L)``, with the layer names in its metadata. Returns
+    ``{"png", "tensors", "layers", "natural": {...}, "adversarial": {...}}`` (labels and probabilities as lists).
+    """
+    layers = [n for n in classifier.layer_names if n in explainers]
+    nat = explanation_table(classifier, explainers, x)
+    adv = explanation_table(classifier, explainers, x_adv) if x_adv is not None else None
+    png = plot_explanations(nat, adv, layers, class_names, path, title=title)
+    out: dict[str, Any] = {"png": str(png), "tensors": None, "layers": layers,
+                           "natural": {"label": nat["label"].tolist(), "prob": nat["prob"].tolist()}}
+    if adv is not None:
+        out["adversarial"] = {"label": adv["label"].tolist(), "prob": adv["prob"].tolist()}
+    if tensors_path is not None:
+        tensors = {f"nat_{k}": v for k, v in nat.items()}
+        if adv is not None:
+            tensors.update({f"adv_{k}": v for k, v in adv.items()})
+        save_tensors(tensors_path, tensors, metadata={"layers": json.dumps(layers), "columns": json.dumps(["input", *layers])})
+        out["tensors"] = str(tensors_path)
+    return out
+
+
+def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: str | torch.device = "cpu",
+             data_root: Any = None, verify: bool = True, seed: int = 0, fooled_only: bool = True,
+             out_dir: str | Path | None = None) -> dict[str, Any]:
+    """``interpretgan explain show RUN``: the Fig. 3 grid of an explain run for ``n`` test examples.
+
+    The adversarial versions come from :func:`~interpretgan.explain.metrics.adversarial_inputs`
+    (the attack command's D* when the classifier run has one, else computed here on a seeded
+    subset of ``max(4 n, 64)`` test images). ``fooled_only`` keeps examples the attack fooled (f
+    right on ``x``, wrong on ``x_adv``), falling back to others when there are fewer than ``n``.
+    Writes ``<out_dir>/explanations-<attack>.png`` and ``.safetensors`` (default ``out_dir``: the
+    run folder) and returns :func:`explanation_grid`'s dict plus ``"source"`` (the D* file or
+    ``"computed"``) and ``"examples"`` (the indices shown, into the adversarial set).
+    """
+    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    order = torch.arange(len(adv.y))
+    if fooled_only:
+        with torch.no_grad(), eval_mode(classifier):
+            pred_nat = classifier(adv.x.to(device)).argmax(1).cpu()
+        fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
+        order = fooled if len(fooled) >= n else torch.cat([fooled, order[~torch.isin(order, fooled)]])
+    pick = order[:n]
+    out_dir = Path(out_dir) if out_dir is not None else run.path
+    classes = list(dataset_info(run.config["dataset"]).classes)
+    result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,
+                              out_dir / f"explanations-{adv.name}.png",
+                              tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
+                              title=f"{run.path.name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
+    result["source"] = adv.source
+    result["examples"] = pick.tolist()
+    return result
