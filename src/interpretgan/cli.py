@@ -21,10 +21,11 @@ log = logging.getLogger("interpretgan")
 
 
 # --- shared option groups ------------------------------------------------------------------------
-def _add_common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool = False) -> None:
     p.add_argument("--data-root", help="dataset folder (default: $INTERPRETGAN_DATA)")
     p.add_argument("--no-verify", action="store_true", help="skip md5/content checks of the datasets")
-    p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
+    if download:
+        p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
     if out:
         p.add_argument("--out", help="runs folder (default: $INTERPRETGAN_RUNS or ./runs)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
@@ -157,7 +158,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = Run.open(args.run, kind="train")
     cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
     model = load_model(run.path, device)
-    ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size, verify=not args.no_verify)
+    ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size,
+                      verify=not args.no_verify, download=args.download)
     ds = ds.subset(args.n, seed=cfg.seed)
     res = evaluate(model, ds.x.to(device), ds.y.to(device), cfg.eval_batch_size, dataset_info(cfg.dataset).num_classes)
     if args.json:
@@ -288,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_check)
 
     p = sub.add_parser("train", help="train a classifier into a new run folder")
-    _add_common(p)
+    _add_common(p, download=True)
     p.add_argument("--dataset", default="mnist", help="mnist, mnist-sample, cifar10 or celeba")
     p.add_argument("--model", help="registry name (default: smallcnn for MNIST, vgg16 otherwise)")
     p.add_argument("--pool", choices=("max", "avg"))
@@ -343,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_explain_show)
 
     p = sub.add_parser("eval", help="clean accuracy of a trained run")
-    _add_common(p, out=False)
+    _add_common(p, out=False, download=True)
     p.add_argument("run")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, help="evaluate on a seeded subset of this size")
