@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from interpretgan.data.integrity import SKIPPED
 from interpretgan.errors import DataError
+from interpretgan.runs import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,8 @@ def resolve_cache_dir(value: str | Path | None) -> Path:
 @contextmanager
 def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path`` for writing; it replaces ``path`` only if the block succeeds."""
-    # Not tempfile.mkstemp: its 0600 mode would stick to the final file; "xb" honours the umask.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def fingerprint(paths: Iterable[Path]) -> tuple[str, str]:
