@@ -111,7 +111,7 @@ def attack_run(
 
     for name, r in res["attacks"].items():
         plot_transition_matrix(r["transition"], list(ds.classes), folder / f"transition-{name}.png",
-                               title=f"{run.path.name}: {name}, eps {eps:.4g} (row: true label, column: adversarial prediction)")
+                               title=f"{run.path.name}\n{name}, eps {eps:.4g} (row: true label, column: adversarial prediction)")
     return res
 
 
