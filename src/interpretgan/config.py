@@ -30,6 +30,14 @@ def _from_dict(cls: type, d: dict[str, Any], what: str) -> Any:
     return cls(**d)
 
 
+def _resolve(cls: type, values: dict[str, Any], overrides: dict[str, Any] | None) -> Any:
+    """``values`` with the non-None ``overrides`` on top, built as ``cls`` and validated."""
+    values = {**values, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    cfg = cls.from_dict(values)
+    cfg.validate()
+    return cfg
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a classifier training run (natural or adversarial).
@@ -174,12 +182,7 @@ def resolve_train_config(dataset: str, objective: str, preset: str, overrides: d
     """Preset values, then ``overrides`` (fields the user set explicitly), validated."""
     values: dict[str, Any] = dict(dataset=dataset, objective=objective, preset=preset, model=DEFAULT_MODEL.get(dataset, "smallcnn"))
     values.update(train_preset(dataset, objective, preset))
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            values[k] = v
-    cfg = TrainConfig.from_dict(values)
-    cfg.validate()
-    return cfg
+    return _resolve(TrainConfig, values, overrides)
 
 
 # --- explainers (InterpretGAN, Section 3 and Appendix C) -----------------------------------------
@@ -320,9 +323,4 @@ def resolve_explain_config(dataset: str, preset: str, overrides: dict[str, Any] 
     """Preset values, then ``overrides`` (fields the user set explicitly), validated."""
     values: dict[str, Any] = dict(dataset=dataset, preset=preset)
     values.update(explain_preset(dataset, preset))
-    for k, v in (overrides or {}).items():
-        if v is not None:
-            values[k] = v
-    cfg = ExplainConfig.from_dict(values)
-    cfg.validate()
-    return cfg
+    return _resolve(ExplainConfig, values, overrides)
