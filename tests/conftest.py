@@ -40,6 +40,15 @@ def synthetic_digits(n: int, size: int = 16, num_classes: int = 4, seed: int = 0
     return ArrayDataset(x, y.long(), "synthetic", split, [str(k) for k in range(num_classes)])
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread is faster and leaves the other core alone (use with ``usefixtures``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_data() -> TrainData:
     return TrainData(synthetic_digits(192, seed=0), synthetic_digits(64, seed=1, split="test"), num_classes=4, channels=1)
@@ -51,3 +60,26 @@ def data_root() -> Path:
     if not value or not Path(value).is_dir():
         pytest.skip("INTERPRETGAN_DATA is not set to a data folder; real-data tests need it")
     return Path(value)
+
+
+@pytest.fixture(scope="session")
+def sample_explain_run(tmp_path_factory):
+    """A SmallCNN on the embedded MNIST sample (random weights with a non-zero last layer) and a
+    smoke explain run of all its layers: the input of the diagnosis, baselines and report tests."""
+    from interpretgan.config import resolve_explain_config
+    from interpretgan.explain import create_explain_run, train_run
+    from interpretgan.models import create_model
+    from interpretgan.runs import Run, save_model
+
+    root = tmp_path_factory.mktemp("sample-explain")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        f = create_model("smallcnn")
+        nn.init.normal_(f.stages["fc3"].weight, std=0.3)  # TRADES' zero last layer would give one label
+        cls_run = Run.create(root, "cls", "train", {"dataset": "mnist-sample", "model": "smallcnn", "pool": "max",
+                                                   "objective": "natural"})
+        save_model(cls_run.ckpt_dir, f)
+        cfg = resolve_explain_config("mnist-sample", "smoke", {"scale_iterations": [2], "n_test": 40, "eval_batch_size": 20})
+        run = create_explain_run(cls_run, cfg, root / "explain")
+        train_run(run, progress=False)
+    return run

@@ -23,12 +23,12 @@ from interpretgan.attacks import (
     MPGD,
     PGD,
     Attack,
-    crosscheck_with_captum,
     evaluate_attacks,
     load_adversarial_set,
     make_attack,
 )
 from interpretgan.attacks.evaluate import summarize_predictions
+from interpretgan.baselines import crosscheck_with_captum
 from interpretgan.errors import ConfigError, RunError
 
 K = 4  # classes: the quadrant holding the blob
@@ -454,6 +454,7 @@ def test_agrees_with_captum_pgd(trained, data):
 
 
 def test_captum_is_imported_lazily():
-    code = "import sys, interpretgan.attacks, interpretgan.report.figures; print('captum' in sys.modules)"
+    code = ("import sys, interpretgan.attacks, interpretgan.cli, interpretgan.diagnose, interpretgan.explain, "
+            "interpretgan.report.figures; print('captum' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -58,21 +58,52 @@ def test_bad_input_is_one_line_and_makes_no_run(runs, capsys):
     assert "--epochs must be at least 1" in capsys.readouterr().err
 
 
-def test_demo_smoke_writes_every_promised_file(runs, capsys):
-    assert main(["demo", "--preset", "smoke", "--no-progress", "-q"]) == 0
-    out = capsys.readouterr().out
-    listed = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("  ")]
-    assert len(listed) >= 5
+def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
+    """The demo end to end at the smoke preset: every promised file exists and parses; re-running the
+    chain on its folder skips every stage; a different job in that folder is refused."""
+    from html.parser import HTMLParser
     from pathlib import Path
 
-    for p in map(Path, listed):
-        assert p.exists(), p
+    from interpretgan.reproduce import DEMO_CHAIN, reproduce
+    from interpretgan.report.browser import check_in_browser, find_browser
+
+    assert main(["demo", "--preset", "smoke", "--no-progress", "-q"]) == 0
+    out = capsys.readouterr().out
+    listed = {line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("  ")}
+    assert {"explanation grid (natural model)", "Table 1 (natural model)", "report (HTML)", "results"} <= set(listed)
+    for label, p in listed.items():
+        assert p.exists(), (label, p)
         if p.suffix == ".json":
             json.loads(p.read_text())
-        if p.suffix == ".png":
+        elif p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    results = json.loads(next(p for p in map(Path, listed) if p.name == "results.json").read_text())
-    assert set(results["models"]) == {"natural", "trades+atta"}
+        elif p.suffix == ".md":
+            assert p.read_text().startswith("# ")
+        elif p.suffix == ".html":
+            HTMLParser().feed(p.read_text())
+    results = json.loads(listed["results"].read_text())
+    t1 = results["tables"]["table1_natural"]
+    assert t1["names"] == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
+    assert t1["paper"]["accuracy"][0] == 0.526 and len(t1["ours"]["vulnerability"]) == 7
+    assert results["tables"]["table2"]["names"] == ["pgd40", "pgd100", "mpgd40", "fgsm"]
+    assert {c["table"] for c in results["comparisons"]} >= {"Table 1 (natural)", "Table 2", "index change (natural)"}
+    assert set(results["stage_seconds"]) >= {"train natural", "explain natural", "diagnose adversarial"}
+    page = listed["report (HTML)"].read_text()
+    assert page.count("data:image/png;base64,") == 7 and "src=\"figures/" not in page  # self-contained
+    report_md = listed["report (markdown)"].read_text()
+    for relative in __import__("re").findall(r"!\[[^]]*\]\(([^)]+)\)", report_md):
+        assert (listed["demo folder"] / relative).is_file(), relative
+    if find_browser():
+        seen = check_in_browser(listed["report (HTML)"])
+        assert seen["images_ok"] and seen["images"] == 7 and seen["tables"] >= 5
+
+    folder = listed["demo folder"]
+    before = (folder / "stages.json").read_text()
+    again = reproduce("mnist", "smoke", out=folder, spec=DEMO_CHAIN["smoke"], dataset="mnist-sample", progress=False)
+    assert (folder / "stages.json").read_text() == before  # every stage skipped
+    assert json.loads(again["results"].read_text())["tables"]["table1_natural"] == t1
+    assert main(["reproduce", "mnist", "--preset", "smoke", "--out", str(folder), "-q"]) == 2
+    assert "holds another job" in capsys.readouterr().err
 
 
 def test_explain_train_and_show(runs, capsys):

@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import pickle
-import shutil
 import tarfile
 from pathlib import Path
 

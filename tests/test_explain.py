@@ -42,13 +42,7 @@ from interpretgan.models import create_model
 from interpretgan.runs import Run, load_tensors, read_json
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster and leaves the other core alone."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- progressive GAN ------------------------------------------------------------------------------

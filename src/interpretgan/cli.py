@@ -247,6 +247,61 @@ def cmd_explain_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from interpretgan.diagnose import diagnose_run, vulnerability_markdown
+
+    res = diagnose_run(args.runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
+                       device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
+                       out_dir=args.out_dir)
+    print(f"D*: {res['n']} examples ({res['runs'][0]['source']}); f's accuracy on D* {res['runs'][0]['input_accuracy']:.2%}")
+    print(vulnerability_markdown(res["table"]))
+    for name, e in res["index_change"].items():
+        paper = f" (paper {e['paper']:.1%})" if "paper" in e else ""
+        print(f"max-pool index change {name}: {e['fraction']:.1%}{paper}")
+    for key, path in res["files"].items():
+        print(f"{key}: {path}")
+    return 0
+
+
+def cmd_study_pooling(args: argparse.Namespace) -> int:
+    from interpretgan.diagnose.study import pooling_markdown, pooling_study
+    from interpretgan.runs import runs_root
+
+    seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
+    res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
+                        n_eval=-1 if args.n is None else args.n, device=_device(args.device), data_root=args.data_root,
+                        verify=not args.no_verify, progress=not args.no_progress)
+    print(pooling_markdown(res["table"], f"{args.model}: max vs avg pooling"))
+    print(f"written to {res['folder']}")
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from interpretgan.baselines import METHODS, baselines_run
+
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
+    res = baselines_run(args.run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
+                        data_root=args.data_root, verify=not args.no_verify, seed=args.seed, out_dir=args.out_dir)
+    print(f"figure: {res['png']}")
+    print(f"tensors: {res['tensors']}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from interpretgan.reproduce import reproduce
+
+    t0 = time.perf_counter()
+    res = reproduce(args.target, args.preset, out=args.out, device=_device(args.device), data_root=args.data_root,
+                    verify=not args.no_verify, progress=not args.no_progress)
+    print(f"reproduce {args.target} ({args.preset}) finished in {time.perf_counter() - t0:.0f} s; stage times:")
+    for stage, seconds in res["seconds"].items():
+        print(f"  {stage:32s} {seconds:8.0f} s")
+    for key in ("report_md", "report_html", "results"):
+        print(f"{key.replace('_', ' ')}: {res[key]}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from interpretgan.demo import run_demo
 
@@ -343,6 +398,47 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--n-drift", type=int, default=1000, help="adversarial examples for the per-layer drift table")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=cmd_explain_show)
+
+    p = sub.add_parser("diagnose", help="per-layer accuracy and vulnerability (Table 1), index change, transitions")
+    _add_common(p, out=False)
+    p.add_argument("runs", nargs="+", metavar="EXPLAIN_RUN", help="explain run(s) of one classifier (several: seeds)")
+    p.add_argument("--attack", default="pgd", help="the attack of D* (default: pgd, the paper's PGD-40)")
+    p.add_argument("--n", type=int, default=1000, help="test images to attack when the classifier run has no D*")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", help="where to write (default: <first run>/diagnose-<attack>)")
+    p.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser("study", help="studies across trained models")
+    ssub = p.add_subparsers(dest="study_command", metavar="SUBCOMMAND", required=True)
+    q = ssub.add_parser("pooling", help="max vs avg pooling under trades+atta (Tables 2 and 3)")
+    _add_common(q)
+    q.add_argument("--dataset", default="mnist", choices=("mnist", "mnist-sample", "cifar10"))
+    q.add_argument("--model", default="smallcnn", choices=("smallcnn", "vgg16", "wrn34_10"))
+    q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    q.add_argument("--seeds", default="0", help="comma-separated seeds (spread over seeds when several)")
+    q.add_argument("--n", type=int, help="test images attacked (default: 1000 for cpu, all for paper)")
+    q.add_argument("--folder", help="the study folder (default: <out>/study-pooling-<dataset>-<model>-<preset>); "
+                                    "re-running resumes it")
+    q.set_defaults(func=cmd_study_pooling)
+
+    p = sub.add_parser("baselines", help="Captum attributions beside the InterpretGAN explanations (Fig. 3/5)")
+    _add_common(p, out=False)
+    p.add_argument("run", help="an explainer run folder")
+    p.add_argument("--attack", default="pgd")
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--methods", help="comma-separated subset of deeplift,saliency,input_x_gradient,integrated_gradients,occlusion")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", help="where to write (default: the run folder)")
+    p.set_defaults(func=cmd_baselines)
+
+    p = sub.add_parser("reproduce", help="the paper's results in one command, with report.md/html and results.json",
+                       description="Run the chain of stages for TARGET into one folder: --out DIR names it (default: "
+                                   "<runs root>/reproduce-TARGET-PRESET); re-running the same command skips finished stages.")
+    _add_common(p)
+    p.add_argument("target", choices=("mnist", "cifar10", "celeba"))
+    p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("eval", help="clean accuracy of a trained run")
     _add_common(p, out=False, download=True)

@@ -15,8 +15,10 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +226,50 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
             f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
         )
     return model.to(device).eval()
+
+
+# --- multi-stage jobs (study, reproduce, demo) ---------------------------------------------------
+class Stages:
+    """The named stages of a long job in one folder, recorded in ``<folder>/stages.json``.
+
+    :meth:`run` calls a stage's function unless the stage finished before (then its recorded
+    outputs are returned and nothing runs), so re-running the job resumes it. Each record holds
+    the outputs (JSON-able), the wall time in seconds and when it finished. A stage whose
+    function raises is not recorded; its own folders (train runs with checkpoints) let it resume.
+    """
+
+    FILE = "stages.json"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        path = self.folder / self.FILE
+        self.records: dict[str, dict[str, Any]] = read_json(path) if path.is_file() else {}
+
+    def done(self, name: str) -> bool:
+        return name in self.records
+
+    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs."""
+        if name in self.records:
+            log.info("stage %s: done before (%.0f s), skipped", name, self.records[name]["seconds"])
+            return self.records[name]["outputs"]
+        log.info("stage %s: started", name)
+        start = time.perf_counter()
+        outputs = fn(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        self.records[name] = {"outputs": outputs, "seconds": seconds,
+                              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        write_json(self.folder / self.FILE, self.records)
+        log.info("stage %s: finished in %.0f s", name, seconds)
+        return outputs
+
+    def seconds(self) -> dict[str, float]:
+        """Wall time of each finished stage, in the order they ran."""
+        return {k: float(v["seconds"]) for k, v in self.records.items()}
+
+
+def find_run(root: str | Path, description: str) -> Run | None:
+    """The newest run folder ``root/<NNNNN>-<description>`` with a ``config.json``, if any."""
+    root, slug = Path(root), _slug(description)
+    found = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{slug}") if (p / "config.json").is_file()) if root.is_dir() else []
+    return Run(found[-1]) if found else None

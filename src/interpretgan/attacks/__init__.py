@@ -11,7 +11,6 @@ from interpretgan.attacks.base import LOSSES, Attack, LossFn, eval_mode
 from interpretgan.attacks.evaluate import (
     AdversarialSet,
     AttackResult,
-    crosscheck_with_captum,
     evaluate_attacks,
     load_adversarial_set,
 )
@@ -77,7 +76,6 @@ __all__ = [
     "Attack",
     "AttackResult",
     "LossFn",
-    "crosscheck_with_captum",
     "eval_mode",
     "evaluate_attacks",
     "load_adversarial_set",

@@ -4,8 +4,8 @@
 attack success rate and the label transitions of Appendix D (Fig. 7), and, given a ``work_dir``,
 keeps every adversarial example as float32 in ``<work_dir>/<attack>.safetensors``: the D* on which
 the explainers (Section 4.1) and the per-layer diagnosis (Section 5.1, Eq. 5) are evaluated.
-:func:`load_adversarial_set` reads it back. :func:`crosscheck_with_captum` compares our PGD with
-``captum.robust.PGD``, an independent implementation.
+:func:`load_adversarial_set` reads it back. (``interpretgan.baselines.crosscheck_with_captum``
+compares our PGD with ``captum.robust.PGD``, an independent implementation.)
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import hashlib
 import logging
 import re
 import shutil
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -219,58 +217,7 @@ def load_adversarial_set(path: Path | str) -> AdversarialSet:
     return AdversarialSet(t["x_adv"], t["y"], t["pred"], t["index"])
 
 
-def crosscheck_with_captum(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, alpha: float, steps: int, *, zero_thresh: float = 0.0
-) -> dict[str, Any]:
-    """Robust accuracy under our PGD and under ``captum.robust.PGD`` with the same settings.
-
-    Both start at ``x`` (no random start), use cross-entropy, the l-inf ball and the [0, 1] range.
-    ``x`` ``(N, C, H, W)`` in [0, 1] and ``y`` ``(N,)`` must be on the model's device.
-    ``zero_thresh`` is set on captum's inner FGSM: captum leaves a pixel unchanged where
-    ``|grad| <= zero_thresh``. Its default, 1e-6, freezes every pixel of an example the model is
-    very confident about (the cross-entropy gradient vanishes in float32 there), which makes it a
-    different, weaker attack; 0.0 (the default here) makes it the textbook rule ours implements.
-
-    Returns:
-        ``{"ours": accuracy, "captum": accuracy, "diff_points": 100 * (ours - captum),
-        "same_prediction": fraction of examples with equal predictions,
-        "max_abs_diff": max |x_ours - x_captum|, "n": N}``.
-    """
-    from captum.robust import PGD as CaptumPGD  # only interpretgan.baselines imports captum eagerly
-
-    from interpretgan.attacks.pgd import PGD
-
-    ours = PGD(eps, alpha, steps, random_start=False)
-    captum = CaptumPGD(model, loss_func=_per_example_ce, lower_bound=0.0, upper_bound=1.0)
-    captum.fgsm.zero_thresh = zero_thresh
-    with eval_mode(model):
-        x_ours = ours(model, x, y)
-        with torch.enable_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
-            x_captum = captum.perturb(
-                x.detach().clone(), radius=eps, step_size=alpha, step_num=steps, target=y,
-                targeted=False, random_start=False, norm="Linf",
-            ).detach()
-        with torch.no_grad():
-            p_ours, p_captum = model(x_ours).argmax(1), model(x_captum).argmax(1)
-    n = int(y.numel())
-    acc_ours = float((p_ours == y).sum()) / n
-    acc_captum = float((p_captum == y).sum()) / n
-    return {
-        "ours": acc_ours,
-        "captum": acc_captum,
-        "diff_points": 100.0 * (acc_ours - acc_captum),
-        "same_prediction": float((p_ours == p_captum).sum()) / n,
-        "max_abs_diff": float((x_ours - x_captum).abs().max()) if n else 0.0,
-        "n": n,
-    }
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _per_example_ce(logits: Tensor, y: Tensor) -> Tensor:
-    return F.cross_entropy(logits, y, reduction="none")
 
 
 def _check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int) -> None:

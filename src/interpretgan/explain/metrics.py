@@ -166,6 +166,29 @@ def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explai
 
 
 @torch.no_grad()
+def explanation_predictions(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, *,
+                            batch_size: int = 500, device: str | torch.device = "cpu") -> tuple[Tensor, dict[str, Tensor]]:
+    """f's labels on images ``x`` and on each layer's explanation of them, from one f forward per batch.
+
+    Args:
+        x: images ``(N, C, H, W)``, uint8 or float in [0, 1] (any device; batches go to ``device``).
+    Returns:
+        ``(pred (N,), {layer: f(x_hat_layer) (N,)})`` on the CPU, layers in the classifier's order.
+    """
+    device = torch.device(device)
+    last = classifier.layer_names[-1]
+    layers = [n for n in classifier.layer_names if n in explainers]
+    preds: dict[str, list[Tensor]] = {n: [] for n in layers}
+    own: list[Tensor] = []
+    with eval_mode(classifier):
+        for _, xb in _batches(x, batch_size, device):
+            taps = classifier.taps(xb, list(dict.fromkeys([*layers, last])))
+            own.append(taps[last].argmax(1).cpu())
+            for n in layers:
+                preds[n].append(classifier(explainers[n](taps[n])).argmax(1).cpu())
+    return torch.cat(own), {n: torch.cat(p) for n, p in preds.items()}
+
+
 def adversarial_drift(classifier: TappedModel, explainers: Mapping[str, Explainer], x_adv: Tensor, y: Tensor, *,
                       adv_pred: Tensor | None = None, batch_size: int = 500,
                       device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -179,25 +202,14 @@ def adversarial_drift(classifier: TappedModel, explainers: Mapping[str, Explaine
         Eq. 5: f(x_hat) == y over all N), "adversarial_label" (f(x_hat) == adv_pred over the fooled
         examples), "prediction_kept" (f(x_hat) == adv_pred over all N)}}}``.
     """
-    device = torch.device(device)
-    last = classifier.layer_names[-1]
-    layers = [n for n in classifier.layer_names if n in explainers]
-    preds: dict[str, list[Tensor]] = {n: [] for n in layers}
-    own: list[Tensor] = []
-    with eval_mode(classifier):
-        for _, xb in _batches(x_adv, batch_size, device):
-            taps = classifier.taps(xb, list(dict.fromkeys([*layers, last])))
-            own.append(taps[last].argmax(1).cpu())
-            for n in layers:
-                preds[n].append(classifier(explainers[n](taps[n])).argmax(1).cpu())
+    own, preds = explanation_predictions(classifier, explainers, x_adv, batch_size=batch_size, device=device)
     y = y.to("cpu", torch.int64)
-    adv = torch.cat(own) if adv_pred is None else adv_pred.to("cpu", torch.int64)
+    adv = own if adv_pred is None else adv_pred.to("cpu", torch.int64)
     fooled = adv != y
     n_fooled = int(fooled.sum())
     out: dict[str, Any] = {"n": int(y.numel()), "n_fooled": n_fooled,
                            "input_accuracy": float((adv == y).float().mean()), "layers": {}}
-    for n in layers:
-        p = torch.cat(preds[n])
+    for n, p in preds.items():
         out["layers"][n] = {
             "accuracy": float((p == y).float().mean()),
             "adversarial_label": float((p[fooled] == adv[fooled]).float().mean()) if n_fooled else None,

@@ -22,7 +22,7 @@ from torch import Tensor
 from interpretgan.attacks.base import eval_mode
 from interpretgan.data import dataset_info
 from interpretgan.errors import ConfigError
-from interpretgan.explain.metrics import adversarial_inputs
+from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
 from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, load_explainers
 from interpretgan.models import TappedModel
 from interpretgan.runs import Run, atomic_path, save_tensors
@@ -46,37 +46,48 @@ def explanation_table(classifier: TappedModel, explainers: Mapping[str, Explaine
 
 
 def plot_explanations(natural: Mapping[str, Tensor], adversarial: Mapping[str, Tensor] | None, layers: Sequence[str],
-                      class_names: Sequence[str], path: str | Path, *, title: str | None = None) -> Path:
+                      class_names: Sequence[str], path: str | Path, *, title: str | None = None,
+                      attributions: Mapping[str, Mapping[str, Tensor]] | None = None) -> Path:
     """Draw the Fig. 3 grid from :func:`explanation_table` outputs and write it to ``path`` (PNG).
 
     Rows: for each example, the natural row and (when ``adversarial`` is given) the adversarial
-    row; columns: the input, then one per layer. Returns ``path``.
+    row; columns: the input, then one per layer. ``attributions`` (``{"natural"|"adversarial":
+    {method: (n, C, H, W)}}``, the Captum baselines) adds one column per method after the layers,
+    drawn as a signed heat map (channels summed; red positive, blue negative, scaled to the map's
+    largest magnitude), the paper's Fig. 3 and 5 layout. Returns ``path``.
     """
     path = Path(path)
-    rows: list[tuple[str, Tensor, Tensor, Tensor]] = []
+    methods = list(next(iter(attributions.values()))) if attributions else []
+    rows: list[tuple[str, Mapping[str, Tensor], Mapping[str, Tensor], int]] = []
     n = natural["images"].shape[0]
     for i in range(n):
-        rows.append(("nat.", natural["images"][i], natural["label"][i], natural["prob"][i]))
+        rows.append(("nat.", natural, (attributions or {}).get("natural", {}), i))
         if adversarial is not None:
-            rows.append(("adv.", adversarial["images"][i], adversarial["label"][i], adversarial["prob"][i]))
-    cols = 1 + len(layers)
+            rows.append(("adv.", adversarial, (attributions or {}).get("adversarial", {}), i))
+    cols = 1 + len(layers) + len(methods)
     cell = 1.25
     fig = Figure(figsize=(cell * cols + 0.6, cell * len(rows) + (0.6 if title else 0.3)), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), cols, squeeze=False)
-    headers = ["input", *layers]
-    for r, (kind, imgs, labels, probs) in enumerate(rows):
+    headers = ["input", *layers, *methods]
+    for r, (kind, table, attr, i) in enumerate(rows):
         for c in range(cols):
             ax = axes[r][c]
-            img = imgs[c].detach().to("cpu", torch.float32).clamp(0, 1)  # explicit: plotting is on the host
-            if img.shape[0] == 1:
-                ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-            else:
-                ax.imshow(img.permute(1, 2, 0).numpy())
             ax.set_xticks([])
             ax.set_yticks([])
-            name = class_names[int(labels[c])] if int(labels[c]) < len(class_names) else str(int(labels[c]))
-            ax.set_title(f"{name} ({float(probs[c]):.2f})", fontsize=7, pad=2)
+            if c > len(layers):
+                heat = attr[methods[c - 1 - len(layers)]][i].detach().to("cpu", torch.float32).sum(0)  # explicit: host plot
+                scale = float(heat.abs().max()) or 1.0
+                ax.imshow(heat.numpy(), cmap="bwr", vmin=-scale, vmax=scale)
+            else:
+                img = table["images"][i, c].detach().to("cpu", torch.float32).clamp(0, 1)  # explicit: plotting is on the host
+                if img.shape[0] == 1:
+                    ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
+                else:
+                    ax.imshow(img.permute(1, 2, 0).numpy())
+                label = int(table["label"][i, c])
+                name = class_names[label] if label < len(class_names) else str(label)
+                ax.set_title(f"{name} ({float(table['prob'][i, c]):.2f})", fontsize=7, pad=2)
             if r == 0:
                 ax.text(0.5, 1.28, headers[c], transform=ax.transAxes, ha="center", fontsize=8, weight="bold")
             if c == 0:
@@ -91,8 +102,12 @@ def plot_explanations(natural: Mapping[str, Tensor], adversarial: Mapping[str, T
 
 def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, x_adv: Tensor | None,
                      class_names: Sequence[str], path: str | Path, *, tensors_path: str | Path | None = None,
-                     title: str | None = None) -> dict[str, Any]:
+                     title: str | None = None,
+                     attributions: Mapping[str, Mapping[str, Tensor]] | None = None) -> dict[str, Any]:
     """Explain ``x`` (and ``x_adv``), draw the Fig. 3 grid to ``path``, save the tensors to ``tensors_path``.
+
+    ``attributions``: Captum baselines to draw beside the explanations (see :func:`plot_explanations`);
+    they are saved as ``nat_attr_<method>`` / ``adv_attr_<method>``.
 
     ``x``, ``x_adv``: ``(n, C, H, W)`` in [0, 1] on the models' device. The tensors file holds
     ``nat_images``/``adv_images`` ``(n, 1 + L, C, H, W)``, ``nat_label``/``adv_label`` and
@@ -102,7 +117,7 @@ def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer
     layers = [n for n in classifier.layer_names if n in explainers]
     nat = explanation_table(classifier, explainers, x)
     adv = explanation_table(classifier, explainers, x_adv) if x_adv is not None else None
-    png = plot_explanations(nat, adv, layers, class_names, path, title=title)
+    png = plot_explanations(nat, adv, layers, class_names, path, title=title, attributions=attributions)
     out: dict[str, Any] = {"png": str(png), "tensors": None, "layers": layers,
                            "natural": {"label": nat["label"].tolist(), "prob": nat["prob"].tolist()}}
     if adv is not None:
@@ -111,9 +126,33 @@ def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer
         tensors = {f"nat_{k}": v for k, v in nat.items()}
         if adv is not None:
             tensors.update({f"adv_{k}": v for k, v in adv.items()})
+        for kind, maps in (attributions or {}).items():
+            tensors.update({f"{kind[:3]}_attr_{m}": v for m, v in maps.items()})
         save_tensors(tensors_path, tensors, metadata={"layers": json.dumps(layers), "columns": json.dumps(["input", *layers])})
         out["tensors"] = str(tensors_path)
     return out
+
+
+def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | torch.device = "cpu", data_root: Any = None,
+                verify: bool = True, seed: int = 0, fooled_only: bool = True
+                ) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
+    """An explain run's models, its D* (:func:`~interpretgan.explain.metrics.adversarial_inputs`) and the
+    ``n`` examples a figure shows: with ``fooled_only``, those the attack fooled (f right on ``x``,
+    wrong on ``x_adv``) first, then others when there are fewer than ``n``."""
+    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    order = torch.arange(len(adv.y))
+    if fooled_only:
+        with torch.no_grad(), eval_mode(classifier):
+            pred_nat = classifier(adv.x.to(device)).argmax(1).cpu()
+        fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
+        order = torch.cat([fooled, order[~torch.isin(order, fooled)]])
+    return run, classifier, explainers, adv, order[:n]
 
 
 def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: str | torch.device = "cpu",
@@ -129,20 +168,9 @@ def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: 
     run folder) and returns :func:`explanation_grid`'s dict plus ``"source"`` (the D* file or
     ``"computed"``) and ``"examples"`` (the indices shown, into the adversarial set).
     """
-    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
+    run, classifier, explainers, adv, pick = grid_inputs(run, attack=attack, n=n, device=device, data_root=data_root,
+                                                         verify=verify, seed=seed, fooled_only=fooled_only)
     device = torch.device(device)
-    classifier, explainers = load_explainers(run, device)
-    adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
-                             verify=verify, seed=seed)
-    order = torch.arange(len(adv.y))
-    if fooled_only:
-        with torch.no_grad(), eval_mode(classifier):
-            pred_nat = classifier(adv.x.to(device)).argmax(1).cpu()
-        fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
-        order = fooled if len(fooled) >= n else torch.cat([fooled, order[~torch.isin(order, fooled)]])
-    pick = order[:n]
     out_dir = Path(out_dir) if out_dir is not None else run.path
     classes = list(dataset_info(run.config["dataset"]).classes)
     result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,

@@ -59,7 +59,7 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, load_model, load_state, load_tensors, read_json, save_model, save_state, save_tensors, write_json
+from interpretgan.runs import Run, find_run, load_model, load_state, load_tensors, read_json, save_model, save_state, save_tensors, write_json
 
 log = logging.getLogger(__name__)
 
@@ -598,3 +598,26 @@ def format_results(res: dict[str, Any]) -> str:
     if res.get("frechet_floor") is not None:
         lines.append(f"real vs real (training vs test images): frechet {res['frechet_floor']:.2f}")
     return "\n".join(lines)
+
+
+def explain_in(root: str | Path, description: str, classifier_run: Run | str | Path, cfg: ExplainConfig, *,
+               device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True,
+               progress: bool = True) -> Run:
+    """Train and evaluate explainers into ``root/<NNNNN>-<description>``, resuming that run when it exists.
+
+    The multi-stage jobs' counterpart of :func:`create_explain_run` + :func:`train_run`: a finished run
+    (``results.json``) is returned as it is; one with another config is an error, never overwritten.
+    """
+    run = find_run(root, description)
+    if run is None:
+        run = create_explain_run(classifier_run, cfg, root, description)
+    else:
+        stored = explain_config_of(run).to_dict()
+        if stored != cfg.to_dict():
+            changed = sorted(k for k in stored if stored[k] != cfg.to_dict().get(k))
+            raise RunError(f"{run.path} holds explainers trained with other settings ({', '.join(changed)}); "
+                           "expected the same config to resume it (use another output folder)")
+        if (run.path / "results.json").is_file():
+            return run
+    train_run(run, device=device, data_root=data_root, verify=verify, resume=True, progress=progress)
+    return run

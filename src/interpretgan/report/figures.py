@@ -79,3 +79,46 @@ def plot_transition_matrix(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
+    """Table 1 as bars: Acc_i (top) and Vul_i (bottom) per layer, written to ``path`` (PNG).
+
+    ``table`` is :func:`interpretgan.diagnose.vulnerability_table`'s dict (or
+    :func:`~interpretgan.diagnose.combine_runs`'s, whose sd becomes the error bar), optionally with
+    the paper's row (:func:`~interpretgan.diagnose.with_paper`), drawn as black ticks. Vulnerable
+    layers (``table["vulnerable"]``) are red, as in the paper.
+    """
+    layers = list(table["layers"])
+    x = np.arange(len(layers))
+    fig = Figure(figsize=(max(5.0, 0.8 * len(layers) + 1.5), 5.2), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, key, label in ((axes[0], "accuracy", "Acc_i (%)"), (axes[1], "vulnerability", "Vul_i (%)")):
+        values = np.array([(table.get(key) or table[f"{key}_mean"])[n] for n in layers]) * 100
+        if f"{key}_ci" in table:
+            ci = np.array([table[f"{key}_ci"][n] for n in layers]).T * 100
+            err = np.abs(ci - values)
+            top = np.maximum(values, ci[1])
+        elif f"{key}_sd" in table:
+            err = np.array([table[f"{key}_sd"][n] for n in layers]) * 100
+            top = values + err
+        else:
+            err, top = None, values
+        colors = ["tab:red" if key == "vulnerability" and n in table.get("vulnerable", []) else "tab:blue" for n in layers]
+        ax.bar(x, values, color=colors, yerr=err, capsize=3)
+        paper = table.get("paper", {}).get(key)
+        if paper:
+            px = [i for i, n in enumerate(layers) if n in paper]
+            ax.scatter(px, [paper[layers[i]] * 100 for i in px], marker="_", s=300, color="black", zorder=3, label="paper")
+            ax.legend(fontsize=7, loc="best")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_ylabel(label)
+        for i, v in enumerate(values):  # the value above its error bar
+            ax.text(i, max(top[i], 0.0), f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+    axes[1].set_xticks(x, labels=layers)
+    axes[0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

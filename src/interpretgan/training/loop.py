@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 from interpretgan.config import TrainConfig
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.models import TappedModel, create_model
-from interpretgan.runs import Run, load_state, load_tensors, save_model, save_state, write_json
+from interpretgan.errors import RunError
+from interpretgan.runs import Run, find_run, load_state, load_tensors, save_model, save_state, write_json
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
 
@@ -219,3 +221,25 @@ def _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_ge
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     objective.load_state_dict({k: v.to(device) if k != "generator" else v for k, v in state["objective"].items()})
     return int(state["epochs_done"])
+
+
+def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str | torch.device = "cpu",
+           data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
+    """Train ``cfg`` into ``root/<NNNNN>-<description>``, resuming that run when it exists (multi-stage jobs).
+
+    A finished run (``results.json``) with the same config is returned as it is; an unfinished one
+    continues from its checkpoint; a run with another config is an error, never overwritten.
+    """
+    run = find_run(root, description)
+    if run is not None:
+        stored = {k: v for k, v in run.config.items() if k != "kind"}
+        if stored != cfg.to_dict():
+            changed = sorted(k for k in set(stored) | set(cfg.to_dict()) if stored.get(k) != cfg.to_dict().get(k))
+            raise RunError(f"{run.path} was trained with other settings ({', '.join(changed)}); "
+                           "expected the same config to resume it (use another output folder)")
+        if (run.path / "results.json").is_file():
+            return run
+    else:
+        run = Run.create(root, description, "train", cfg.to_dict())
+    fit(cfg, run, device=device, data_root=data_root, verify=verify, resume=True, progress=progress)
+    return run

@@ -1,0 +1,85 @@
+"""Max-pool index change (Section 5.2): how often the perturbation moves the maximum of a pooling window.
+
+For every ``nn.MaxPool2d`` of the classifier, the input of the layer is captured (forward
+pre-hooks, removed in ``finally``) for a natural image x and its adversarial version x*, the
+argmax position of each pooling window is recomputed with ``return_indices=True``, and the
+fraction of windows (over images, channels and positions) whose position differs is reported.
+The paper finds 40.9 % and 18.1 % for the two pools of the natural MNIST model under PGD-40.
+Models with average pooling have no such index; they report no pooling layers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from interpretgan.attacks.base import eval_mode
+from interpretgan.errors import ConfigError
+
+
+def max_pools(model: nn.Module) -> dict[str, nn.MaxPool2d]:
+    """The model's max-pooling layers by a readable name: the tap (stage) that holds them, or their module path."""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.MaxPool2d)]
+
+    def stage(name: str) -> str:
+        parts = name.split(".")
+        return parts[1] if len(parts) > 2 and parts[0] == "stages" else name
+
+    per_stage = Counter(stage(name) for name, _ in found)
+    # A stage with one pool (conv2, conv4; block1..block5) names it; otherwise the module path does.
+    return {stage(name) if per_stage[stage(name)] == 1 else name: m for name, m in found}
+
+
+def _window_indices(pool: nn.MaxPool2d, h: Tensor) -> Tensor:
+    _, idx = F.max_pool2d(h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
+    return idx
+
+
+@torch.no_grad()
+def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_size: int = 500,
+                         device: str | torch.device = "cpu") -> dict[str, dict[str, Any]]:
+    """Per max-pool layer, the fraction of pooling windows whose argmax differs between ``x`` and ``x_adv``.
+
+    Args:
+        model: the classifier (on ``device``); x, x_adv: ``(N, C, H, W)`` in [0, 1] (any device).
+    Returns:
+        ``{pool name: {"fraction", "changed", "windows"}}``; empty when the
+        model has no max pooling.
+    """
+    if x.shape != x_adv.shape:
+        raise ConfigError(f"natural and adversarial images differ in shape: {tuple(x.shape)} vs {tuple(x_adv.shape)}")
+    device = torch.device(device)
+    pools = max_pools(model)
+    changed = {k: 0 for k in pools}
+    windows = {k: 0 for k in pools}
+    if not pools:
+        return {}
+    captured: dict[str, Tensor] = {}
+    handles = []
+
+    def capture(key: str):
+        def hook(_m: nn.Module, inputs: tuple) -> None:
+            captured[key] = inputs[0]
+        return hook
+
+    try:
+        for key, m in pools.items():
+            handles.append(m.register_forward_pre_hook(capture(key)))
+        with eval_mode(model):
+            for s in range(0, x.shape[0], batch_size):
+                model(x[s : s + batch_size].to(device).float())
+                nat = {k: _window_indices(pools[k], v) for k, v in captured.items()}
+                model(x_adv[s : s + batch_size].to(device).float())
+                for k, v in captured.items():
+                    diff = nat[k] != _window_indices(pools[k], v)
+                    changed[k] += int(diff.sum())
+                    windows[k] += diff.numel()
+    finally:
+        for h in handles:
+            h.remove()
+    return {k: {"fraction": changed[k] / windows[k] if windows[k] else 0.0, "changed": changed[k], "windows": windows[k]}
+            for k in pools}

@@ -1,0 +1,197 @@
+"""``interpretgan diagnose EXPLAIN_RUN [EXPLAIN_RUN ...] --attack pgd``: Table 1 and its companions.
+
+For each explain run (several runs = several seeds of explainers for one classifier): D* (the
+attack command's set when the classifier run has one, else computed on a seeded test subset),
+Acc_i / Vul_i with bootstrap intervals (Eq. 5), the fraction of fooled examples whose explanation
+carries the adversarial label (the drift), the max-pool index change and the label transitions.
+Everything goes to one folder (default ``<first run>/diagnose-<attack>``): ``diagnose.json``,
+``vulnerability.md``, ``vulnerability.png`` (vulnerable layers in red, the paper's values as
+ticks when the classifier is one of Table 1's) and ``transitions-<attack>.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interpretgan.attacks.base import eval_mode
+from interpretgan.attacks.evaluate import summarize_predictions
+from interpretgan.data import dataset_info
+from interpretgan.diagnose.indices import maxpool_index_change
+from interpretgan.diagnose.vulnerability import (
+    PAPER_INDEX_CHANGE,
+    combine_runs,
+    paper_model_kind,
+    vulnerability_table,
+    with_paper,
+)
+from interpretgan.errors import ConfigError
+from interpretgan.explain.metrics import adversarial_inputs, explanation_predictions
+from interpretgan.explain.trainer import RUN_KIND, load_explainers
+from interpretgan.report.tables import markdown_table, pct, pct_interval
+from interpretgan.runs import Run, read_json, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+
+def classifier_info(run: Run) -> dict[str, Any]:
+    """Dataset, model, pooling and objective of the classifier an explain run explains."""
+    info = {"dataset": run.config["dataset"], "model": run.config.get("classifier_model"), "objective": None,
+            "pool": None, "classifier_run": run.config.get("classifier_run")}
+    cfg_path = Path(info["classifier_run"] or "") / "config.json"
+    if cfg_path.is_file():
+        cfg = read_json(cfg_path)
+        info.update(objective=cfg.get("objective"), pool=cfg.get("pool"), model=cfg.get("model", info["model"]))
+    return info
+
+
+def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot: int = 1000, seed: int = 0,
+                 batch_size: int = 500, device: str | torch.device = "cpu", data_root: Any = None,
+                 verify: bool = True) -> dict[str, Any]:
+    """Acc_i / Vul_i, drift, max-pool index change and label transitions of one explain run on D*."""
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    own, preds = explanation_predictions(classifier, explainers, adv.x_adv, batch_size=batch_size, device=device)
+    layers = list(preds)
+    y = adv.y.to(torch.int64)
+    correct = torch.stack([preds[n] == y for n in layers], dim=1)
+    table = vulnerability_table(correct, layers, n_boot=n_boot, seed=seed)
+    fooled = adv.pred != y
+    table["adversarial_label"] = {n: float((preds[n][fooled] == adv.pred[fooled]).float().mean()) if fooled.any() else None
+                                  for n in layers}
+    with torch.no_grad(), eval_mode(classifier):
+        clean = torch.cat([classifier(adv.x[s : s + batch_size].to(device)).argmax(1).cpu()
+                           for s in range(0, len(y), batch_size)])
+    info = classifier_info(run)
+    k = dataset_info(info["dataset"]).num_classes
+    transitions = summarize_predictions(adv.name, y, adv.pred, clean == y, k).to_dict()
+    index = maxpool_index_change(classifier, adv.x, adv.x_adv, batch_size=batch_size, device=device)
+    if paper_model_kind(info["dataset"], info["model"], info["objective"]) == "natural":
+        for name, entry in index.items():
+            if name in PAPER_INDEX_CHANGE:
+                entry.update(paper=PAPER_INDEX_CHANGE[name], difference=entry["fraction"] - PAPER_INDEX_CHANGE[name])
+    return {"run": str(run.path), "classifier": info, "attack": adv.name, "source": adv.source, "n": len(y),
+            "input_accuracy": float((adv.pred == y).float().mean()), "clean_accuracy": float((clean == y).float().mean()),
+            "explanation_agrees_with_input": float((own == adv.pred).float().mean()),
+            "table": table, "index_change": index, "transitions": transitions}
+
+
+def diagnose_run(runs: Sequence[Run | str | Path], *, attack: str = "pgd", n_compute: int = 1000, n_boot: int = 1000,
+                 seed: int = 0, batch_size: int = 500, device: str | torch.device = "cpu", data_root: Any = None,
+                 verify: bool = True, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Diagnose one or several explain runs of the same classifier; write and return the results.
+
+    Returns ``{"attack", "runs": [diagnose_one dicts], "table": Table 1 (one run: with intervals;
+    several: mean +/- sd), "paper_row", "index_change", "transitions", "folder", "files"}``.
+    """
+    opened = [r if isinstance(r, Run) else Run.open(r, kind=RUN_KIND) for r in runs]
+    if not opened:
+        raise ConfigError("no explain run given; expected at least one EXPLAIN_RUN folder")
+    sources = {o.config.get("classifier_run") for o in opened}
+    if len(sources) > 1:
+        raise ConfigError(f"the explain runs explain different classifiers ({', '.join(map(str, sorted(sources)))}); "
+                          "expected runs of one classifier (seeds)")
+    results = [diagnose_one(o, attack=attack, n_compute=n_compute, n_boot=n_boot, seed=seed, batch_size=batch_size,
+                            device=device, data_root=data_root, verify=verify) for o in opened]
+    first = results[0]
+    info = first["classifier"]
+    kind = paper_model_kind(info["dataset"], info["model"], info["objective"])
+    table = first["table"] if len(results) == 1 else combine_runs([r["table"] for r in results])
+    table = with_paper(table, kind)
+    name = first["attack"]
+    folder = Path(out_dir) if out_dir is not None else opened[0].path / f"diagnose-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"attack": name, "n": first["n"], "classifier": info, "paper_row": kind, "table": table,
+           "index_change": first["index_change"], "transitions": first["transitions"], "runs": results,
+           "folder": str(folder)}
+
+    from interpretgan.report.figures import plot_transition_matrix, plot_vulnerability
+
+    label = f"{info['model']} {info['pool'] or ''} {info['objective'] or ''}".replace("  ", " ").strip()
+    files = {
+        "json": folder / "diagnose.json",
+        "markdown": folder / "vulnerability.md",
+        "figure": plot_vulnerability(table, folder / "vulnerability.png",
+                                     f"{label}: Acc_i and Vul_i on {name} (n={first['n']}"
+                                     + (f", {len(results)} runs" if len(results) > 1 else "") + ")"),
+        "transitions": plot_transition_matrix(first["transitions"]["transition"], list(dataset_info(info["dataset"]).classes),
+                                              folder / f"transitions-{name}.png",
+                                              title=f"{label}: {name}\n(row: true label, column: adversarial prediction)"),
+    }
+    out["files"] = {k: str(v) for k, v in files.items()}
+    write_text(files["markdown"], format_markdown(out))
+    write_json(files["json"], out)
+    return out
+
+
+def vulnerability_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Table 1 as (headers, rows): Acc_i and Vul_i per layer (vulnerable layers in bold) with intervals
+    or sd, the paper's row and the difference when present, and the drift to the adversarial label."""
+    layers = table["layers"]
+    several = "accuracy_mean" in table
+    rows: list[list[str]] = []
+    for key, label in (("accuracy", "Acc_i"), ("vulnerability", "Vul_i")):
+        values = table[f"{key}_mean"] if several else table[key]
+        cells = []
+        for n in layers:
+            text = pct(values[n])
+            if several:
+                text += f" ± {table[f'{key}_sd'][n] * 100:.1f}"
+            if key == "vulnerability" and n in table.get("vulnerable", []):
+                text = f"**{text}**"
+            cells.append(text)
+        rows.append([label, *cells])
+        if not several and f"{key}_ci" in table:
+            rows.append([f"{int(table['confidence'] * 100)} % CI", *[pct_interval(table[f"{key}_ci"][n]) for n in layers]])
+        if "paper" in table:
+            rows.append([f"{label} (paper)", *[pct(table["paper"][key].get(n)) for n in layers]])
+            rows.append([f"{label} − paper", *[pct(table["difference"][key].get(n), signed=True) for n in layers]])
+    if "adversarial_label" in table:
+        rows.append(["explanation = adversarial label (fooled only)", *[pct(table["adversarial_label"].get(n)) for n in layers]])
+    return ["", *layers], rows
+
+
+def vulnerability_markdown(table: dict[str, Any]) -> str:
+    """:func:`vulnerability_rows` as a markdown table."""
+    return markdown_table(*vulnerability_rows(table))
+
+
+def format_markdown(res: dict[str, Any]) -> str:
+    """The diagnosis as a markdown document (``vulnerability.md``)."""
+    info, table = res["classifier"], res["table"]
+    lines = [f"# Diagnosis: {info['model']} ({info['pool']} pooling, {info['objective']}) under {res['attack']}", "",
+             f"D*: {res['n']} test examples ({res['runs'][0]['source']}); f's accuracy on D* "
+             f"{pct(res['runs'][0]['input_accuracy'])}, on the natural images {pct(res['runs'][0]['clean_accuracy'])}.",
+             f"Runs: {len(res['runs'])}" + (" (mean ± sd over runs)" if len(res["runs"]) > 1 else
+                                            f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"),
+             "", vulnerability_markdown(table),
+             f"Vulnerable layers (Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
+    if res["index_change"]:
+        rows = [[name, pct(e["fraction"]), f"{e['changed']} / {e['windows']}", pct(e.get("paper")),
+                 pct(e.get("difference"), signed=True)] for name, e in res["index_change"].items()]
+        lines += ["## Max-pool index change (x vs x*)", "",
+                  markdown_table(["pooling layer", "windows whose argmax moved", "count", "paper", "difference"], rows)]
+    else:
+        lines += ["No max-pooling layer: no index change to report.", ""]
+    lines += ["## Label transitions", "", transitions_markdown(res["transitions"], res["classifier"]["dataset"])]
+    return "\n".join(lines)
+
+
+def transitions_rows(t: dict[str, Any], dataset: str) -> tuple[list[str], list[list[str]]]:
+    """Per true class, the most frequent wrong label under attack and its share of the class and of its errors."""
+    classes = list(dataset_info(dataset).classes)
+    rows = [[classes[int(c)], classes[w["label"]], pct(w["fraction"]), pct(w["fraction_of_wrong"])]
+            for c, w in sorted(t["most_frequent_wrong"].items(), key=lambda kv: int(kv[0]))]
+    return ["true label", "most frequent adversarial label", "share of the class", "share of its errors"], rows
+
+
+def transitions_markdown(t: dict[str, Any], dataset: str) -> str:
+    """:func:`transitions_rows` as a markdown table."""
+    headers, rows = transitions_rows(t, dataset)
+    return markdown_table(headers, rows) if rows else "The attack fooled no example.\n"

@@ -1,0 +1,258 @@
+"""The reproduction report: ``report.md``, ``report.html`` and ``results.json`` from a chain's outputs.
+
+Every number that the paper also reports sits beside the paper's value with the difference; a
+"comparison with the paper" section lists them all with a verdict: *agrees* when the paper's
+value lies inside our 95 % interval (bootstrap for Table 1, Wilson for accuracies), else *differs*
+and by how much. Nothing here tunes anything: it only reads the stages' outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from interpretgan.diagnose.runner import transitions_rows, vulnerability_rows
+from interpretgan.diagnose.study import binomial_interval, pooling_rows
+from interpretgan.report.document import Report
+from interpretgan.report.tables import pct, pct_interval
+from interpretgan.runs import write_json
+
+
+def comparison(table: str, name: str, ours: float, paper: float | None, ci: list[float] | None = None) -> dict[str, Any]:
+    """One number beside the paper's: difference and verdict (within our interval, or by how much it differs)."""
+    entry: dict[str, Any] = {"table": table, "name": name, "ours": ours, "paper": paper, "ci": ci}
+    if paper is None:
+        entry.update(difference=None, verdict="no paper value")
+        return entry
+    diff = ours - paper
+    entry["difference"] = diff
+    if ci is not None and ci[0] <= paper <= ci[1]:
+        entry["verdict"] = "agrees (the paper's value is inside our 95 % interval)"
+    elif ci is not None:
+        entry["verdict"] = f"differs by {diff * 100:+.1f} pp (outside our 95 % interval)"
+    else:
+        entry["verdict"] = f"differs by {diff * 100:+.1f} pp"
+    return entry
+
+
+def _table1_results(d: dict[str, Any]) -> dict[str, Any]:
+    t = d["table"]
+    layers = t["layers"]
+    out = {"names": layers, "n": d["n"], "attack": d["attack"], "ours": {}, "paper": {}, "difference": {}, "ci": {}}
+    for key in ("accuracy", "vulnerability"):
+        out["ours"][key] = [t[key][n] for n in layers]
+        out["ci"][key] = [t.get(f"{key}_ci", {}).get(n) for n in layers]
+        out["paper"][key] = [t.get("paper", {}).get(key, {}).get(n) for n in layers]
+        out["difference"][key] = [None if p is None else o - p for o, p in zip(out["ours"][key], out["paper"][key])]
+    out["vulnerable"] = t["vulnerable"]
+    out["adversarial_label"] = [t.get("adversarial_label", {}).get(n) for n in layers]
+    return out
+
+
+def _table1_comparisons(kind: str, res: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key, label in (("accuracy", "Acc"), ("vulnerability", "Vul")):
+        for i, n in enumerate(res["names"]):
+            if res["paper"][key][i] is not None:
+                out.append(comparison(f"Table 1 ({kind})", f"{label} {n}", res["ours"][key][i], res["paper"][key][i],
+                                      res["ci"][key][i]))
+    return out
+
+
+def _pooling_results(table: dict[str, Any]) -> dict[str, Any]:
+    names = table["attacks"]
+    rows = table["rows"]
+    return {"names": names, "n": table["n"], "seeds": table["seeds"],
+            "ours": {p: [rows[p][a]["mean"] for a in names] for p in rows},
+            "sd": {p: [rows[p][a]["sd"] for a in names] for p in rows},
+            "ci": {p: [rows[p][a]["ci"] for a in names] for p in rows},
+            "paper": {p: [rows[p][a]["paper"] for a in names] for p in rows},
+            "difference": {p: [rows[p][a].get("difference") for a in names] for p in rows},
+            "avg_minus_max": [table["avg_minus_max"][a]["mean"] for a in names],
+            "avg_minus_max_paper": [table["avg_minus_max"][a]["paper"] for a in names],
+            "avg_at_least_max": table["avg_at_least_max"]}
+
+
+def _pooling_comparisons(label: str, res: dict[str, Any]) -> list[dict[str, Any]]:
+    return [comparison(label, f"{p} pooling {a}", res["ours"][p][i], res["paper"][p][i], res["ci"][p][i])
+            for p in ("max", "avg") for i, a in enumerate(res["names"]) if res["paper"][p][i] is not None]
+
+
+def _index_results(index: dict[str, Any]) -> dict[str, Any]:
+    names = list(index)
+    return {"names": names, "ours": [index[n]["fraction"] for n in names], "windows": [index[n]["windows"] for n in names],
+            "paper": [index[n].get("paper") for n in names], "difference": [index[n].get("difference") for n in names]}
+
+
+def _stage_times(report: Report, seconds: dict[str, float]) -> None:
+    rows = [[name, f"{s:.0f}", f"{s / 60:.1f}"] for name, s in seconds.items()]
+    rows.append(["**total**", f"**{sum(seconds.values()):.0f}**", f"**{sum(seconds.values()) / 60:.1f}**"])
+    report.table(["stage", "seconds", "minutes"], rows,
+                 caption="Wall time of each stage (as first run; stages finished before a resume keep their time)")
+
+
+def _setup(report: Report, o: dict[str, Any], what: str) -> None:
+    env, spec = o["environment"], o["spec"]
+    n_eval = spec["n_eval"]
+    report.text(f"{what} `{o['preset']}` preset on `{o['dataset']}`; torch {env['torch']} on {env['device']} "
+                f"({env['threads']} threads), {env['date']}.")
+    report.text(f"Attacks and the diagnosis use {'all test images' if n_eval is None else f'a seeded subset of {n_eval} test images'}"
+                "; every accuracy is given with its 95 % interval (bootstrap over D* for Table 1, Wilson otherwise).")
+    _stage_times(report, o["seconds"])
+
+
+def _quality(report: Report, title: str, q: dict[str, Any]) -> dict[str, Any]:
+    layers = list(q["layers"])
+    rows = [[n, pct(q["layers"][n]["consistency"]), f"{q['layers'][n]['frechet']:.2f}",
+             pct(q["layers"][n].get("random_consistency")), f"{q['layers'][n].get('random_frechet', float('nan')):.2f}"]
+            for n in layers]
+    floor = q.get("frechet_floor")
+    report.table(["layer", "consistency f(x̂) = f(x)", "Fréchet", "random G: consistency", "random G: Fréchet"], rows,
+                 caption=f"{title}: explainer quality on {q.get('n_test')} natural test images (Fréchet distance in f's "
+                         f"{q.get('feature_layer')} features; real-vs-real floor {floor if floor is None else f'{floor:.2f}'})")
+    return {"names": layers, "consistency": [q["layers"][n]["consistency"] for n in layers],
+            "frechet": [q["layers"][n]["frechet"] for n in layers], "frechet_floor": floor,
+            "random_frechet": [q["layers"][n].get("random_frechet") for n in layers]}
+
+
+def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: str) -> None:
+    headers, rows = vulnerability_rows(d["table"])
+    report.table(headers, rows, caption=f"{title}: Acc_i and Vul_i (Eq. 5) on {d['attack']}, n = {d['n']}; "
+                                        f"f's accuracy on D* {pct(d['input_accuracy'])}")
+    report.text(f"Vulnerable layers (Vul_i above an even share of the total drop, bold): "
+                f"{', '.join(d['table']['vulnerable']) or 'none'}.")
+    report.figure(d["files"]["figure"], f"{title}: Acc_i and Vul_i per layer (red: vulnerable; black ticks: the paper)")
+
+
+def build_report(target: str, folder: Path, o: dict[str, Any]) -> dict[str, Any]:
+    """Write ``report.md``, ``report.html`` and ``results.json`` into ``folder``; return their paths."""
+    builders = {"mnist": _mnist, "cifar10": _cifar, "celeba": _celeba}
+    report, results = builders[target](o)
+    results.update(target=target, preset=o["preset"], dataset=o["dataset"], environment=o["environment"],
+                   n_eval=o["spec"]["n_eval"], stage_seconds=o["seconds"], total_seconds=sum(o["seconds"].values()))
+    comps = results.get("comparisons", [])
+    if comps:
+        report.heading("Comparison with the paper")
+        report.text("Each number the paper reports, beside ours. Nothing was tuned to match the paper.")
+        report.table(["table", "quantity", "ours", "95 % interval", "paper", "difference", "verdict"],
+                     [[c["table"], c["name"], pct(c["ours"]), pct_interval(c["ci"]), pct(c["paper"]),
+                       pct(c["difference"], signed=True), c["verdict"]] for c in comps])
+    paths = report.write(folder)
+    write_json(folder / "results.json", results)
+    return {"report_md": paths["markdown"], "report_html": paths["html"], "results": folder / "results.json"}
+
+
+def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
+    r = Report(f"InterpretGAN reproduction: MNIST ({o['preset']} preset)")
+    _setup(r, o, "The whole MNIST chain of the paper (Sections 4-5)")
+    nat, arms, diag = o["natural"], o["arms"], o["diagnosis"]
+    r.heading("Classifiers")
+    n = nat["attack"]["n"]
+    rows = [["SmallCNN max, natural", pct(nat["clean"], 2), pct(nat["attack"]["accuracy"], 2),
+             pct_interval(binomial_interval(nat["attack"]["accuracy"], n))]]
+    for p in ("max", "avg"):
+        acc = arms[p]["attacks"]["pgd40"]
+        rows.append([f"SmallCNN {p}, trades+atta", pct(arms[p]["clean"], 2), pct(acc, 2),
+                     pct_interval(binomial_interval(acc, arms[p]["n"]))])
+    r.table(["model", "clean accuracy (attacked subset)", "PGD-40 accuracy", "95 % interval"], rows,
+            caption=f"PGD-40, eps 0.3, step 0.01, random start, n = {n}")
+
+    results: dict[str, Any] = {"tables": {}, "comparisons": [], "files": {}}
+    r.heading("Table 1: per-layer accuracy and vulnerability")
+    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained (trades+atta, max)")):
+        _diagnosis_section(r, title, diag[kind], o["dataset"])
+        res = _table1_results(diag[kind])
+        results["tables"][f"table1_{kind}"] = res
+        results["comparisons"] += _table1_comparisons(kind, res)
+    acc_nat = results["tables"]["table1_natural"]["ours"]["accuracy"]
+    acc_adv = results["tables"]["table1_adversarial"]["ours"]["accuracy"]
+    above = min(acc_adv) > max(acc_nat)
+    r.text(f"The adversarially trained model's Acc_i ranges {pct(min(acc_adv))} to {pct(max(acc_adv))} "
+           f"(paper: 89.5 % to 95.1 %); the natural model's {pct(min(acc_nat))} to {pct(max(acc_nat))} "
+           f"(paper: 3.0 % to 52.6 %). Every layer of the adversarial model is "
+           f"{'above' if above else '**not** above'} every layer of the natural one.")
+    results["targets"] = {"adversarial_acc_min": min(acc_adv), "natural_acc_max": max(acc_nat),
+                          "adversarial_above_natural_at_every_layer": above}
+
+    r.heading("Explanations of natural and adversarial inputs (Fig. 3)")
+    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained")):
+        r.figure(o["figures"][kind]["grid"], f"{title}: natural (nat.) and PGD-40 (adv.) inputs, explanation per layer "
+                                             "with f's label and probability")
+    r.text("The last row of each Table 1 above gives, per layer, the fraction of fooled examples whose explanation "
+           "f classifies as the adversarial label: the drift toward the adversarial class, layer by layer.")
+
+    r.heading("Explainer quality")
+    results["explainer_quality"] = {k: _quality(r, t, o["explainers"][k]["quality"])
+                                    for k, t in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained"))}
+
+    r.heading("Table 2: max vs average pooling (trades+atta)")
+    headers, rows = pooling_rows(o["table2"])
+    r.table(headers, rows, caption=f"Robust accuracy on n = {o['table2']['n']} test images, one seed")
+    t2 = _pooling_results(o["table2"])
+    results["tables"]["table2"] = t2
+    results["comparisons"] += _pooling_comparisons("Table 2", t2)
+    at_least = [a for a, ok in t2["avg_at_least_max"].items() if ok]
+    r.text(f"Average pooling is at least as robust as max pooling under {len(at_least)} of {len(t2['names'])} attacks"
+           f" ({', '.join(at_least) or 'none'}).")
+
+    r.heading("Max-pool index change (x vs x*)")
+    rows = []
+    for kind in ("natural", "adversarial"):
+        idx = diag[kind]["index_change"]
+        results["tables"][f"index_change_{kind}"] = _index_results(idx)
+        for name, e in idx.items():
+            rows.append([kind, name, pct(e["fraction"]), e["windows"], pct(e.get("paper")), pct(e.get("difference"), signed=True)])
+            if e.get("paper") is not None:
+                results["comparisons"].append(comparison("index change (natural)", name, e["fraction"], e["paper"]))
+    r.table(["model", "pooling layer", "windows whose argmax moved", "windows", "paper", "difference"], rows,
+            caption="PGD-40 examples against their natural images (the paper reports the natural model)")
+
+    r.heading("Label transitions")
+    headers, rows = transitions_rows({"most_frequent_wrong": nat["attack"]["most_frequent_wrong"]}, o["dataset"])
+    r.table(headers, rows, caption="Naturally trained model under PGD-40: the most frequent adversarial label per class")
+    r.figure(nat["attack"]["figure"], "Naturally trained model: label transitions under PGD-40 (Fig. 7)")
+    results["transitions"] = {"natural": nat["attack"]["most_frequent_wrong"]}
+
+    r.heading("Baselines (Captum) beside the explanations")
+    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained")):
+        r.figure(o["figures"][kind]["baselines"], f"{title}: InterpretGAN per layer, then DeepLIFT, saliency, input x "
+                                                  "gradient, integrated gradients and occlusion of f's label")
+    results["files"] = {"figures": o["figures"], "diagnosis": {k: d["files"] for k, d in diag.items()}}
+    return r, results
+
+
+def _cifar(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
+    r = Report(f"InterpretGAN reproduction: CIFAR-10 pooling study ({o['preset']} preset)")
+    _setup(r, o, "Table 3 (max vs average pooling, trades+atta)")
+    results: dict[str, Any] = {"tables": {}, "comparisons": []}
+    for model, study in o["studies"].items():
+        r.heading(f"Table 3: {model}")
+        headers, rows = pooling_rows(study["table"])
+        r.table(headers, rows, caption=f"Robust accuracy, eps 8/255, n = {study['table']['n']} test images")
+        res = _pooling_results(study["table"])
+        results["tables"][f"table3_{model}"] = res
+        results["comparisons"] += _pooling_comparisons(f"Table 3 ({model})", res)
+        at_least = [a for a, ok in res["avg_at_least_max"].items() if ok]
+        r.text(f"Average pooling at least as robust as max pooling under {len(at_least)} of {len(res['names'])} attacks.")
+    if o["preset"] != "paper":
+        r.text("WideResNet-34-10 runs with the `paper` preset only (it is too large for 2 CPU cores).")
+    return r, results
+
+
+def _celeba(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
+    r = Report(f"InterpretGAN reproduction: CelebA gender ({o['preset']} preset)")
+    _setup(r, o, "VGG16 gender classifier, explanations of natural vs adversarial faces (Fig. 4/5)")
+    nat, d = o["natural"], o["diagnosis"]["natural"]
+    r.heading("Classifier")
+    r.table(["model", "clean accuracy (attacked subset)", "PGD-20 accuracy (eps 2/255)", "95 % interval"],
+            [["VGG16, natural", pct(nat["clean"], 2), pct(nat["attack"]["accuracy"], 2),
+              pct_interval(binomial_interval(nat["attack"]["accuracy"], nat["attack"]["n"]))]])
+    r.heading("Per-layer accuracy on D*")
+    _diagnosis_section(r, "VGG16 gender", d, o["dataset"])
+    r.heading("Explanations (Fig. 4/5)")
+    r.figure(o["figures"]["natural"]["grid"], "Natural (nat.) and PGD-20 (adv.) faces, explanation per layer")
+    r.figure(o["figures"]["natural"]["baselines"], "InterpretGAN per layer beside the Captum baselines")
+    r.heading("Explainer quality")
+    results: dict[str, Any] = {"tables": {"per_layer_natural": _table1_results(d)}, "comparisons": []}
+    results["explainer_quality"] = {"natural": _quality(r, "VGG16 gender", o["explainers"]["natural"]["quality"])}
+    return r, results

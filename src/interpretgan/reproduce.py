@@ -1,0 +1,259 @@
+"""``interpretgan reproduce mnist|cifar10|celeba --preset smoke|cpu|paper``: the paper's results in one command.
+
+Each chain is a list of named stages recorded in ``<folder>/stages.json``
+(:class:`~interpretgan.runs.Stages`): re-running the same command skips finished stages and
+resumes an interrupted one from its checkpoints. The report (``report.md``, a self-contained
+``report.html`` and ``results.json``, every number beside the paper's with the difference) is
+rebuilt at the end of every run.
+
+* **mnist** (Sections 4-5): natural SmallCNN; ``trades+atta`` SmallCNN with max and with avg
+  pooling; PGD-40 sets (D*); Table 2's four attacks on both pooled models; explainers of the
+  natural and the adversarially trained (max) model; Table 1 for both, max-pool index change,
+  label transitions, the explanation grids and the Captum baselines figure.
+* **cifar10**: the pooling study of Table 3 (VGG16; and WideResNet-34-10 with ``paper``).
+* **celeba**: VGG16 gender classifier, PGD-20 (eps 2/255), explainers, Fig. 4/5-style grids,
+  per-layer accuracy on D*, baselines.
+
+The ``cpu`` presets attack a seeded subset of the test set (:attr:`ChainSpec.n_eval`); the
+report states its size and gives each figure's 95 % interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interpretgan.attacks.runner import attack_run
+from interpretgan.config import resolve_explain_config, resolve_train_config
+from interpretgan.diagnose.runner import diagnose_run
+from interpretgan.diagnose.study import evaluate_arm, pooling_study, pooling_table
+from interpretgan.errors import ConfigError
+from interpretgan.explain.trainer import explain_in
+from interpretgan.report.build import build_report
+from interpretgan.runs import Run, Stages, read_json, runs_root, write_json
+from interpretgan.training import fit_in
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """What one preset of a chain runs: training/explainer presets plus overrides, and evaluation sizes."""
+
+    train_preset: str
+    explain_preset: str
+    natural: dict[str, Any] = field(default_factory=dict)  # overrides of the natural training preset
+    adversarial: dict[str, Any] = field(default_factory=dict)  # overrides of trades+atta (both pools)
+    explain: dict[str, Any] = field(default_factory=dict)  # overrides of the explainer preset
+    n_eval: int | None = 1000  # test images attacked (None: all)
+    n_boot: int = 1000  # bootstrap resamples for Table 1's intervals
+    n_show: int = 6  # examples in the explanation and baselines grids
+    models: tuple[str, ...] = ("vgg16",)  # cifar10: the pooling study's models
+
+
+MNIST_CHAIN: dict[str, ChainSpec] = {
+    "smoke": ChainSpec("smoke", "smoke", n_eval=64, n_boot=200, n_show=2),
+    # Table 1 and 2 on 1,000 test images: PGD-100 on all 10,000 would take ~18 min a model here.
+    "cpu": ChainSpec("cpu", "cpu", n_eval=1000),
+    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8),
+}
+
+#: ``interpretgan demo``: the MNIST chain in miniature (about 10 minutes on 2 CPU cores).
+DEMO_CHAIN: dict[str, ChainSpec] = {
+    "smoke": MNIST_CHAIN["smoke"],
+    "cpu": ChainSpec(
+        "cpu", "cpu",
+        natural=dict(epochs=2, n_train=10000, n_test=1000, lr_milestones=[]),
+        # ATTA-1 grows the stored perturbation one step an epoch: 5 steps of 0.06 reach eps 0.3.
+        adversarial=dict(epochs=5, n_train=6000, n_test=1000, lr_milestones=[4], attack_step=0.06),
+        explain=dict(scale_iterations=[40, 40, 50, 70], gan_channels=16, gan_channel_base=256, latent_dim=32,
+                     batch_size=16, n_train=10000, n_test=500, log_every=10, checkpoint_every=100),
+        n_eval=300, n_boot=500, n_show=4),
+}
+
+CIFAR_CHAIN: dict[str, ChainSpec] = {
+    "smoke": ChainSpec("smoke", "smoke", n_eval=32),
+    "cpu": ChainSpec("cpu", "cpu", n_eval=500),
+    "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10")),
+}
+
+CELEBA_CHAIN: dict[str, ChainSpec] = {
+    "smoke": ChainSpec("smoke", "smoke", n_eval=32, n_boot=200, n_show=2),
+    "cpu": ChainSpec("cpu", "cpu", n_eval=500),
+    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8),
+}
+
+CHAINS: dict[str, dict[str, ChainSpec]] = {"mnist": MNIST_CHAIN, "cifar10": CIFAR_CHAIN, "celeba": CELEBA_CHAIN}
+
+
+def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, dataset: str) -> Path:
+    """The chain's folder (``--out``, else ``<runs root>/reproduce-<target>-<preset>``), checked for a matching config."""
+    folder = Path(out) if out is not None else runs_root() / f"reproduce-{target}-{preset}"
+    # JSON round trip: tuples read back as lists, so the stored config compares equal.
+    config = json.loads(json.dumps({"kind": "reproduce", "target": target, "preset": preset, "dataset": dataset,
+                                    "spec": asdict(spec)}))
+    path = folder / "config.json"
+    if path.is_file():
+        stored = read_json(path)
+        if stored != config:
+            what = f"{stored.get('kind')} {stored.get('target')} {stored.get('preset')} on {stored.get('dataset')}"
+            raise ConfigError(f"{folder} holds another job ({what}, or other settings); expected reproduce {target} "
+                              f"{preset} with the same settings, or an empty folder (use another --out)")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(path, config)
+    return folder
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "machine": platform.machine(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _train(stages: Stages, name: str, folder: Path, description: str, cfg, **kw: Any) -> Run:
+    path = stages.run(name, lambda: str(fit_in(folder, description, cfg, **kw).path))
+    return Run.open(path, kind="train")
+
+
+def _explain(stages: Stages, name: str, folder: Path, description: str, classifier: Run, cfg, **kw: Any) -> Run:
+    path = stages.run(name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path))
+    return Run.open(path, kind="explain")
+
+
+def _figures(stages: Stages, name: str, explain_run: Run, folder: Path, attack: str, n: int, **kw: Any) -> dict[str, str]:
+    """The explanation grid (Fig. 3) and the baselines figure of one explain run."""
+    def make() -> dict[str, str]:
+        from interpretgan.baselines import baselines_run  # the one module that imports captum
+        from interpretgan.explain.show import show_run
+
+        grid = show_run(explain_run, attack=attack, n=n, out_dir=folder, **kw)
+        base = baselines_run(explain_run, attack=attack, n=min(n, 4), out_dir=folder, **kw)
+        return {"grid": grid["png"], "grid_tensors": grid["tensors"], "baselines": base["png"]}
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return stages.run(name, make)
+
+
+def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", device: Any = "cpu",
+                    data_root: Any = None, verify: bool = True, progress: bool = True) -> dict[str, Any]:
+    """All stages of the MNIST chain in ``folder``; returns the outputs the report needs."""
+    device = torch.device(device)
+    stages = Stages(folder)
+    io = dict(device=device, data_root=data_root, verify=verify)
+    nat_cfg = resolve_train_config(dataset, "natural", spec.train_preset, spec.natural)
+    natural = _train(stages, "train natural", folder, "smallcnn-max-natural", nat_cfg, progress=progress, **io)
+    adv = {}
+    for pool in ("max", "avg"):
+        cfg = resolve_train_config(dataset, "trades+atta", spec.train_preset, {**spec.adversarial, "pool": pool})
+        adv[pool] = _train(stages, f"train {pool} trades+atta", folder, f"smallcnn-{pool}-trades+atta", cfg,
+                           progress=progress, **io)
+    nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
+        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)))
+    arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], "mnist", n_eval=spec.n_eval,
+                             progress=progress, **io) for pool in ("max", "avg")}
+    ecfg = resolve_explain_config(dataset, spec.explain_preset, spec.explain)
+    explained = {"natural": _explain(stages, "explain natural", folder, "explain-natural", natural, ecfg,
+                                     progress=progress, **io),
+                 "adversarial": _explain(stages, "explain trades+atta (max)", folder, "explain-trades+atta-max", adv["max"],
+                                         ecfg, progress=progress, **io)}
+    diag, figs = {}, {}
+    for kind, run in explained.items():
+        diag[kind] = stages.run(f"diagnose {kind}", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
+            [r], attack="pgd-40", n_compute=spec.n_eval or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{k}", **io)))
+        figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, "pgd-40", spec.n_show, **io)
+    return {"natural": {"run": str(natural.path), "clean": read_json(natural.path / "results.json")["clean_accuracy"],
+                        "attack": nat_attack},
+            "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
+            "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
+            "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()},
+            "diagnosis": diag, "figures": figs, "seconds": stages.seconds()}
+
+
+def _attack_summary(res: dict[str, Any]) -> dict[str, Any]:
+    name = next(iter(res["attacks"]))
+    return {"clean": res["clean_accuracy"], "n": res["n"], "folder": res["folder"], "attack": name,
+            "accuracy": res["attacks"][name]["accuracy"], "transition": res["attacks"][name]["transition"],
+            "most_frequent_wrong": res["attacks"][name]["most_frequent_wrong"],
+            "figure": str(Path(res["folder"]) / f"transition-{name}.png")}
+
+
+def _diagnosis_summary(res: dict[str, Any]) -> dict[str, Any]:
+    keep = ("attack", "n", "classifier", "paper_row", "table", "index_change", "transitions", "folder", "files")
+    out = {k: res[k] for k in keep}
+    first = res["runs"][0]
+    out.update(input_accuracy=first["input_accuracy"], clean_accuracy=first["clean_accuracy"], source=first["source"])
+    return out
+
+
+def reproduce(target: str, preset: str, *, out: str | Path | None = None, device: Any = "cpu", data_root: Any = None,
+              verify: bool = True, progress: bool = True, spec: ChainSpec | None = None,
+              dataset: str | None = None) -> dict[str, Any]:
+    """Run (or resume) the chain ``target`` at ``preset``; write the report; return the paths and results.
+
+    Returns ``{"folder", "report_md", "report_html", "results", "seconds", "outputs"}``.
+    """
+    if target not in CHAINS:
+        raise ConfigError(f"unknown reproduction '{target}'; expected one of {', '.join(CHAINS)}")
+    if spec is None:
+        if preset not in CHAINS[target]:
+            raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(CHAINS[target])}")
+        spec = CHAINS[target][preset]
+    dataset = dataset or target
+    device = torch.device(device)
+    folder = _folder(target, preset, out, spec, dataset)
+    log.info("reproduce %s (%s preset) in %s", target, preset, folder)
+    if target == "mnist":
+        outputs = run_mnist_chain(folder, spec, dataset=dataset, device=device, data_root=data_root, verify=verify,
+                                  progress=progress)
+    elif target == "cifar10":
+        outputs = run_cifar_chain(folder, spec, preset=preset, device=device, data_root=data_root, verify=verify,
+                                  progress=progress)
+    else:
+        outputs = run_celeba_chain(folder, spec, device=device, data_root=data_root, verify=verify, progress=progress)
+    outputs["environment"] = _environment(device)
+    outputs["spec"] = asdict(spec)
+    outputs["preset"], outputs["dataset"], outputs["target"] = preset, dataset, target
+    written = build_report(target, folder, outputs)
+    return {"folder": folder, **written, "seconds": outputs["seconds"], "outputs": outputs}
+
+
+def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any = "cpu", data_root: Any = None,
+                    verify: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Table 3: the pooling study for each of ``spec.models`` in ``folder/pooling-<model>``."""
+    stages = Stages(folder)
+    studies = {}
+    for model in spec.models:
+        studies[model] = stages.run(f"pooling study {model}", lambda m=model: pooling_study(
+            "cifar10", m, preset, out=folder / f"pooling-{m}", n_eval=spec.n_eval, device=device, data_root=data_root,
+            verify=verify, progress=progress, overrides=spec.adversarial))
+    return {"studies": studies, "seconds": stages.seconds()}
+
+
+def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data_root: Any = None, verify: bool = True,
+                     progress: bool = True) -> dict[str, Any]:
+    """VGG16 gender: natural training, PGD-20 (eps 2/255) D*, explainers, grids, Acc_i per layer, baselines."""
+    device = torch.device(device)
+    stages = Stages(folder)
+    io = dict(device=device, data_root=data_root, verify=verify)
+    cfg = resolve_train_config("celeba", "natural", spec.train_preset, spec.natural)
+    cls = _train(stages, "train natural", folder, "vgg16-max-natural", cfg, progress=progress, **io)
+    attack = stages.run("attack (PGD-20)", lambda: _attack_summary(attack_run(cls, ["pgd-20"], n=spec.n_eval,
+                                                                             progress=progress, **io)))
+    ecfg = resolve_explain_config("celeba", spec.explain_preset, spec.explain)
+    explained = _explain(stages, "explain natural", folder, "explain-natural", cls, ecfg, progress=progress, **io)
+    diag = stages.run("diagnose natural", lambda: _diagnosis_summary(diagnose_run(
+        [explained], attack="pgd-20", n_compute=spec.n_eval or 10000, n_boot=spec.n_boot,
+        out_dir=folder / "diagnose-natural", **io)))
+    figs = _figures(stages, "figures natural", explained, folder / "figures" / "natural", "pgd-20", spec.n_show, **io)
+    return {"natural": {"run": str(cls.path), "clean": read_json(cls.path / "results.json")["clean_accuracy"],
+                        "attack": attack},
+            "explainers": {"natural": {"run": str(explained.path), "quality": read_json(explained.path / "results.json")}},
+            "diagnosis": {"natural": diag}, "figures": {"natural": figs}, "seconds": stages.seconds()}

@@ -1,0 +1,187 @@
+"""Diagnosis: Eq. 5 on known values, bootstrap intervals, max-pool index change, the diagnose and
+pooling-study commands on small runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from interpretgan.diagnose import (
+    PAPER_TABLE1,
+    binomial_interval,
+    combine_runs,
+    diagnose_run,
+    marked_layers,
+    max_pools,
+    maxpool_index_change,
+    pooling_study,
+    pooling_table,
+    vulnerability,
+    vulnerability_table,
+    with_paper,
+)
+from interpretgan.errors import ConfigError, RunError
+from interpretgan.models import create_model
+from interpretgan.runs import read_json
+
+LAYERS = ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("row", ["natural", "adversarial"])
+def test_eq5_reproduces_the_papers_table1_vulnerabilities(row):
+    acc = [PAPER_TABLE1[row]["accuracy"][n] for n in LAYERS]
+    vul = vulnerability(acc)
+    assert vul.tolist() == pytest.approx([PAPER_TABLE1[row]["vulnerability"][n] for n in LAYERS], abs=1e-9)
+    assert float(vul.sum()) == pytest.approx(1 - acc[-1])  # the drops telescope to 1 - Acc_L
+
+
+def test_marked_layers_on_the_papers_rows():
+    for row, expected in (("natural", ["conv1", "conv2"]), ("adversarial", ["conv1", "fc1"])):
+        acc = [PAPER_TABLE1[row]["accuracy"][n] for n in LAYERS]
+        assert marked_layers(LAYERS, acc, vulnerability(acc).tolist()) == expected
+
+
+def test_vulnerability_table_values_and_bootstrap_intervals():
+    layers = ["a", "b", "c"]
+    # 100 examples: 80 right at a, 60 at b, the same 60 at c.
+    correct = torch.zeros(100, 3, dtype=torch.bool)
+    correct[:80, 0] = True
+    correct[:60, 1:] = True
+    t = vulnerability_table(correct, layers, n_boot=400, seed=1)
+    assert t["accuracy"] == pytest.approx({"a": 0.8, "b": 0.6, "c": 0.6})
+    assert t["vulnerability"] == pytest.approx({"a": 0.2, "b": 0.2, "c": 0.0})
+    for n in layers:
+        lo, hi = t["accuracy_ci"][n]
+        assert lo <= t["accuracy"][n] <= hi and hi - lo > 0.05
+    # b and c are right on the same examples in every resample: Vul_c is exactly 0 throughout.
+    assert t["vulnerability_ci"]["c"] == [0.0, 0.0]
+    assert t["n"] == 100 and t["vulnerable"] == ["a", "b"]
+    # Four times the examples: intervals about half as wide.
+    big = vulnerability_table(correct.repeat(4, 1), layers, n_boot=400, seed=1)
+    width = lambda tab: tab["accuracy_ci"]["b"][1] - tab["accuracy_ci"]["b"][0]  # noqa: E731
+    assert width(big) < 0.7 * width(t)
+    assert vulnerability_table(correct, layers, n_boot=400, seed=1) == t  # seeded
+
+
+def test_vulnerability_table_rejects_bad_shapes():
+    with pytest.raises(ConfigError, match="must be \\(N, 3\\)"):
+        vulnerability_table(torch.ones(5, 2, dtype=torch.bool), ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="empty"):
+        vulnerability_table(torch.ones(0, 1, dtype=torch.bool), ["a"])
+
+
+def test_combine_runs_and_paper_difference():
+    t1 = {"layers": ["conv1", "conv2"], "accuracy": {"conv1": 0.5, "conv2": 0.3}, "vulnerability": {"conv1": 0.5, "conv2": 0.2}}
+    t2 = {"layers": ["conv1", "conv2"], "accuracy": {"conv1": 0.7, "conv2": 0.3}, "vulnerability": {"conv1": 0.3, "conv2": 0.4}}
+    c = combine_runs([t1, t2])
+    assert c["accuracy_mean"] == pytest.approx({"conv1": 0.6, "conv2": 0.3})
+    assert c["accuracy_sd"]["conv1"] == pytest.approx(2 ** 0.5 * 0.1) and c["accuracy_sd"]["conv2"] == 0
+    p = with_paper(c, "natural")
+    assert p["difference"]["accuracy"]["conv1"] == pytest.approx(0.6 - 0.526)
+    assert p["paper"]["vulnerability"]["conv2"] == 0.263
+    with pytest.raises(ConfigError, match="different layers"):
+        combine_runs([t1, {**t2, "layers": ["conv1"]}])
+
+
+class _OnePool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(x).flatten(1)
+
+
+def test_maxpool_index_change_counts_moved_maxima_exactly():
+    x = torch.zeros(2, 1, 4, 4)
+    x[:, :, 0, 0] = 1.0  # window (0, 0): maximum at its top-left
+    x[:, :, 2, 3] = 1.0  # window (1, 1): maximum at (2, 3)
+    x_adv = x.clone()
+    x_adv[0, 0, 1, 1] = 2.0  # first image: window (0, 0)'s maximum moves
+    x_adv[1, 0, 3, 2] = 2.0  # second image: window (1, 1)'s maximum moves
+    x_adv[1, 0, 0, 0] = 0.5  # lowered but still the maximum: no move
+    model = _OnePool()
+    out = maxpool_index_change(model, x, x_adv, batch_size=1)
+    assert out == {"pool": {"fraction": 2 / 8, "changed": 2, "windows": 8}}
+    assert maxpool_index_change(model, x, x)["pool"]["fraction"] == 0.0
+    assert not model.pool._forward_pre_hooks  # hooks removed
+
+
+def test_maxpool_index_change_names_smallcnn_pools_and_skips_avg_pooling():
+    torch.manual_seed(0)
+    f = create_model("smallcnn").eval()
+    assert list(max_pools(f)) == ["conv2", "conv4"]
+    x = torch.rand(8, 1, 32, 32)
+    x_adv = (x + 0.3 * torch.sign(torch.randn_like(x))).clamp(0, 1)
+    out = maxpool_index_change(f, x, x_adv)
+    assert out["conv2"]["windows"] == 8 * 32 * 14 * 14 and out["conv4"]["windows"] == 8 * 64 * 5 * 5
+    assert all(0 < e["fraction"] < 1 for e in out.values())
+    assert maxpool_index_change(create_model("smallcnn", pool="avg"), x, x_adv) == {}
+    with pytest.raises(ConfigError, match="differ in shape"):
+        maxpool_index_change(f, x, x_adv[:4])
+
+
+def test_diagnose_run_writes_table1_files(sample_explain_run, tmp_path):
+    res = diagnose_run([sample_explain_run], attack="fgsm", n_compute=48, n_boot=100, out_dir=tmp_path / "diag")
+    table = res["table"]
+    assert table["layers"] == LAYERS and res["n"] == 48
+    acc = [table["accuracy"][n] for n in LAYERS]
+    assert all(0 <= a <= 1 for a in acc)
+    assert sum(table["vulnerability"].values()) == pytest.approx(1 - acc[-1])
+    assert res["paper_row"] == "natural" and table["paper"]["accuracy"]["conv1"] == 0.526
+    assert set(res["index_change"]) == {"conv2", "conv4"} and res["index_change"]["conv2"]["paper"] == 0.409
+    assert sum(map(sum, res["transitions"]["transition"])) == 48
+    stored = read_json(tmp_path / "diag" / "diagnose.json")
+    assert stored["table"]["accuracy"] == pytest.approx(table["accuracy"])
+    md = (tmp_path / "diag" / "vulnerability.md").read_text()
+    assert "Acc_i (paper)" in md and "Max-pool index change" in md and "| conv1 |" in md.replace(" conv1 ", " conv1 ")
+    for key in ("figure", "transitions"):
+        assert (tmp_path / "diag" / res["files"][key].split("/")[-1]).stat().st_size > 1000
+    # Two runs of the same classifier: mean +/- sd (identical runs: sd 0).
+    two = diagnose_run([sample_explain_run, sample_explain_run], attack="fgsm", n_compute=48, n_boot=0,
+                       out_dir=tmp_path / "two")
+    assert two["table"]["accuracy_mean"] == pytest.approx(table["accuracy"])
+    assert all(v == 0 for v in two["table"]["accuracy_sd"].values())
+
+
+def test_diagnose_rejects_a_train_run(tmp_path):
+    from interpretgan.runs import Run
+
+    run = Run.create(tmp_path, "cls", "train", {"dataset": "mnist"})
+    with pytest.raises(RunError, match="expected a 'explain' run"):
+        diagnose_run([run.path])
+
+
+def test_binomial_interval_and_pooling_table():
+    lo, hi = binomial_interval(0.5, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    arm = lambda clean, a: {"clean": clean, "n": 100, "attacks": dict(zip(["pgd40", "pgd100", "mpgd40", "fgsm"], a))}  # noqa: E731
+    arms = {"max": {0: arm(0.98, [0.80, 0.70, 0.81, 0.90]), 1: arm(0.97, [0.82, 0.72, 0.83, 0.92])},
+            "avg": {0: arm(0.97, [0.84, 0.76, 0.84, 0.91]), 1: arm(0.98, [0.84, 0.74, 0.85, 0.93])}}
+    t = pooling_table(arms, "mnist", "smallcnn")
+    assert t["avg_minus_max"]["pgd40"]["mean"] == pytest.approx(0.03)
+    assert t["avg_minus_max"]["pgd40"]["sd"] == pytest.approx(2 ** 0.5 * 0.01)
+    assert t["avg_minus_max"]["pgd100"]["paper"] == pytest.approx(0.8748 - 0.8198)
+    assert t["rows"]["max"]["pgd40"]["difference"] == pytest.approx(0.81 - 0.8933)
+    assert all(t["avg_at_least_max"].values())
+
+
+def test_pooling_study_smoke_runs_and_resumes(tmp_path):
+    kw = dict(seeds=[0], out=tmp_path / "study", n_eval=32, progress=False)
+    res = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, overrides={"epochs": 1})
+    t = res["table"]
+    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"] and t["n"] == 32
+    for pool in ("max", "avg"):
+        assert all(0 <= t["rows"][pool][a]["mean"] <= 1 for a in t["attacks"])
+    md = (tmp_path / "study" / "pooling.md").read_text()
+    assert "avg − max" in md and "89.33 %" in md  # the paper's PGD-40 max-pool value beside ours
+    stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "study").glob("*/ckpt/model.safetensors"))
+    again = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, overrides={"epochs": 1})
+    assert again["table"] == t
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "study").glob("*/ckpt/model.safetensors")) == stamps
+    with pytest.raises(ConfigError, match="covers mnist, cifar10"):
+        pooling_study("celeba", "vgg16", "smoke", out=tmp_path / "x")
