@@ -69,3 +69,23 @@ def test_open_checks_kind_and_metrics_survive_a_cut_line(tmp_path):
     with open(run.metrics_path, "a") as f:
         f.write('{"epoch": 1, "lo')
     assert run.read_metrics() == [{"epoch": 0}]
+
+
+def test_stages_run_once_and_record_outputs_and_times(tmp_path):
+    from interpretgan.runs import Stages
+
+    calls = []
+
+    def stage(x):
+        calls.append(x)
+        return {"value": x * 2, "path": tmp_path / "a"}
+
+    s = Stages(tmp_path)
+    assert s.run("first", stage, 3) == {"value": 6, "path": tmp_path / "a"}
+    again = Stages(tmp_path)  # a new process reading stages.json
+    assert again.done("first") and not again.done("second")
+    assert again.run("first", stage, 99) == {"value": 6, "path": str(tmp_path / "a")}
+    assert calls == [3]
+    with pytest.raises(ZeroDivisionError):
+        again.run("second", lambda: 1 / 0)
+    assert not Stages(tmp_path).done("second") and list(Stages(tmp_path).seconds()) == ["first"]

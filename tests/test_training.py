@@ -87,3 +87,24 @@ def test_presets_resolve_and_validate():
         resolve_train_config("mnist", "natural", "cpu", {"epochs": 0})
     with pytest.raises(ConfigError, match="unknown objective"):
         resolve_train_config("mnist", "madry", "cpu")
+
+
+def test_fit_in_resumes_skips_finished_and_refuses_other_settings(tmp_path, tiny_data):
+    from interpretgan.errors import RunError
+    from interpretgan.training import fit, fit_in
+
+    cfg = _cfg()
+    full, _ = _fit(cfg, tmp_path / "ref", tiny_data, "full")
+    # An interrupted run in the folder is continued to the same weights as an uninterrupted one.
+    part = Run.create(tmp_path / "jobs", "job", "train", cfg.to_dict())
+    fit(cfg, part, data=tiny_data, progress=False, stop_after_epochs=1)
+    run = fit_in(tmp_path / "jobs", "job", cfg, data=tiny_data, progress=False)
+    assert run.path == part.path
+    a, b = load_tensors(full.ckpt_dir / "model.safetensors"), load_tensors(run.ckpt_dir / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # A finished run is returned untouched.
+    stamp = (run.ckpt_dir / "model.safetensors").stat().st_mtime_ns
+    assert fit_in(tmp_path / "jobs", "job", cfg, data=tiny_data, progress=False).path == run.path
+    assert (run.ckpt_dir / "model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(RunError, match="other settings \\(lr\\)"):
+        fit_in(tmp_path / "jobs", "job", _cfg(lr=0.1), data=tiny_data, progress=False)

@@ -224,7 +224,7 @@ def _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_ge
 
 
 def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str | torch.device = "cpu",
-           data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
+           data: TrainData | None = None, data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
     """Train ``cfg`` into ``root/<NNNNN>-<description>``, resuming that run when it exists (multi-stage jobs).
 
     A finished run (``results.json``) with the same config is returned as it is; an unfinished one
@@ -241,5 +241,5 @@ def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str 
             return run
     else:
         run = Run.create(root, description, "train", cfg.to_dict())
-    fit(cfg, run, device=device, data_root=data_root, verify=verify, resume=True, progress=progress)
+    fit(cfg, run, device=device, data=data, data_root=data_root, verify=verify, resume=True, progress=progress)
     return run
