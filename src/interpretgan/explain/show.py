@@ -94,7 +94,8 @@ def plot_explanations(natural: Mapping[str, Tensor], adversarial: Mapping[str, T
                 ax.set_ylabel(kind, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    # Keep the top 0.55 inch for the title: the column headers sit above the first row's axes.
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.55 if title else 0.2) / fig.get_figheight()))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
@@ -176,7 +177,7 @@ def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: 
     result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,
                               out_dir / f"explanations-{adv.name}.png",
                               tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
-                              title=f"{run.path.name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
+                              title=f"{run.path.resolve().name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
     result["source"] = adv.source
     result["examples"] = pick.tolist()
     return result
