@@ -167,15 +167,23 @@ def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", de
                                          ecfg, progress=progress, **io)}
     diag, figs = {}, {}
     for kind, run in explained.items():
-        diag[kind] = stages.run(f"diagnose {kind}", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
-            [r], attack="pgd-40", n_compute=spec.n_eval or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{k}", **io)))
+        diag[kind] = _diagnose(stages, kind, run, folder, "pgd-40", spec, **io)
         figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, "pgd-40", spec.n_show, **io)
-    return {"natural": {"run": str(natural.path), "clean": read_json(natural.path / "results.json")["clean_accuracy"],
-                        "attack": nat_attack},
+    return {"natural": _classifier_summary(natural, nat_attack),
             "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
             "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
             "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()},
             "diagnosis": diag, "figures": figs, "seconds": stages.seconds()}
+
+
+def _diagnose(stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any) -> dict[str, Any]:
+    """Table 1 of one explain run into ``folder/diagnose-<kind>`` (D*: the attack stage's set)."""
+    return stages.run(f"diagnose {kind}", lambda: _diagnosis_summary(diagnose_run(
+        [run], attack=attack, n_compute=spec.n_eval or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{kind}", **io)))
+
+
+def _classifier_summary(run: Run, attack: dict[str, Any]) -> dict[str, Any]:
+    return {"run": str(run.path), "clean": read_json(run.path / "results.json")["clean_accuracy"], "attack": attack}
 
 
 def _attack_summary(res: dict[str, Any]) -> dict[str, Any]:
@@ -250,11 +258,8 @@ def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data
                                                                              progress=progress, **io)))
     ecfg = resolve_explain_config("celeba", spec.explain_preset, spec.explain)
     explained = _explain(stages, "explain natural", folder, "explain-natural", cls, ecfg, progress=progress, **io)
-    diag = stages.run("diagnose natural", lambda: _diagnosis_summary(diagnose_run(
-        [explained], attack="pgd-20", n_compute=spec.n_eval or 10000, n_boot=spec.n_boot,
-        out_dir=folder / "diagnose-natural", **io)))
+    diag = _diagnose(stages, "natural", explained, folder, "pgd-20", spec, **io)
     figs = _figures(stages, "figures natural", explained, folder / "figures" / "natural", "pgd-20", spec.n_show, **io)
-    return {"natural": {"run": str(cls.path), "clean": read_json(cls.path / "results.json")["clean_accuracy"],
-                        "attack": attack},
+    return {"natural": _classifier_summary(cls, attack),
             "explainers": {"natural": {"run": str(explained.path), "quality": read_json(explained.path / "results.json")}},
             "diagnosis": {"natural": diag}, "figures": {"natural": figs}, "seconds": stages.seconds()}
