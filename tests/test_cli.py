@@ -125,3 +125,17 @@ def test_explain_train_and_show(runs, capsys):
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
     assert main(["explain", "train", str(cls_run), "--preset", "smoke", "--layers", "conv9"]) == 2
     assert "unknown layer 'conv9'" in capsys.readouterr().err
+
+
+def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):
+    assert main(["diagnose", str(sample_explain_run.path), "--attack", "fgsm", "--n", "32", "--n-boot", "50",
+                 "--out-dir", str(tmp_path / "d"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "| Acc_i |" in out and "max-pool index change conv2" in out and (tmp_path / "d" / "vulnerability.png").is_file()
+    assert main(["baselines", str(sample_explain_run.path), "--attack", "fgsm", "--n", "1", "--methods", "saliency,occlusion",
+                 "--out-dir", str(tmp_path / "b"), "-q"]) == 0
+    assert (tmp_path / "b" / "baselines-fgsm.png").is_file()
+    assert main(["diagnose", str(tmp_path / "nope")]) == 2
+    assert "is not an interpretgan run folder" in capsys.readouterr().err
+    assert main(["baselines", str(sample_explain_run.path), "--methods", "lime", "-q"]) == 2
+    assert "unknown baseline(s) lime" in capsys.readouterr().err
