@@ -121,7 +121,8 @@ def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: s
                                         f"f's accuracy on D* {pct(d['input_accuracy'])}")
     report.text(f"Vulnerable layers (Vul_i above an even share of the total drop, bold): "
                 f"{', '.join(d['table']['vulnerable']) or 'none'}.")
-    report.figure(d["files"]["figure"], f"{title}: Acc_i and Vul_i per layer (red: vulnerable; black ticks: the paper)")
+    ticks = "; black ticks: the paper" if "paper" in d["table"] else ""
+    report.figure(d["files"]["figure"], f"{title}: Acc_i and Vul_i per layer (red: vulnerable{ticks})")
 
 
 def build_report(target: str, folder: Path, o: dict[str, Any]) -> dict[str, Any]:
