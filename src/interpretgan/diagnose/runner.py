@@ -78,7 +78,7 @@ def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot
                 entry.update(paper=PAPER_INDEX_CHANGE[name], difference=entry["fraction"] - PAPER_INDEX_CHANGE[name])
     return {"run": str(run.path), "classifier": info, "attack": adv.name, "source": adv.source, "n": len(y),
             "input_accuracy": float((adv.pred == y).float().mean()), "clean_accuracy": float((clean == y).float().mean()),
-            "explanation_agrees_with_input": float((own == adv.pred).float().mean()),
+            "stored_prediction_reproduced": float((own == adv.pred).float().mean()),  # f on D* now vs when stored
             "table": table, "index_change": index, "transitions": transitions}
 
 
