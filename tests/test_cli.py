@@ -139,3 +139,8 @@ def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):
     assert "is not an interpretgan run folder" in capsys.readouterr().err
     assert main(["baselines", str(sample_explain_run.path), "--methods", "lime", "-q"]) == 2
     assert "unknown baseline(s) lime" in capsys.readouterr().err
+
+
+def test_study_pooling_rejects_bad_seeds(runs, capsys):
+    assert main(["study", "pooling", "--seeds", "a,b"]) == 2
+    assert "--seeds 'a,b' is not a list of integers" in capsys.readouterr().err

@@ -267,7 +267,10 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
     from interpretgan.diagnose.study import pooling_markdown, pooling_study
     from interpretgan.runs import runs_root
 
-    seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    try:
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds '{args.seeds}' is not a list of integers; expected e.g. 0,1,2") from None
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
     res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
                         n_eval=-1 if args.n is None else args.n, device=_device(args.device), data_root=args.data_root,
