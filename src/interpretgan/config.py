@@ -21,13 +21,22 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
-def _from_dict(cls: type, d: dict[str, Any], what: str) -> Any:
-    """``cls(**d)``, or ConfigError naming the unknown fields and the valid ones."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(f"unknown {what} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-    return cls(**d)
+class _Config:
+    """``to_dict`` / ``from_dict`` for the config dataclasses; ``_what`` names the config in errors."""
+
+    _what = "config"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """``cls(**d)``, or ConfigError naming the unknown fields and the valid ones."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown {cls._what} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        return cls(**d)
 
 
 def _resolve(cls: type, values: dict[str, Any], overrides: dict[str, Any] | None) -> Any:
@@ -39,12 +48,14 @@ def _resolve(cls: type, values: dict[str, Any], overrides: dict[str, Any] | None
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Config):
     """Everything that determines a classifier training run (natural or adversarial).
 
     Learning rate: ``lr`` times ``lr_gamma ** k`` after the k-th epoch listed in ``lr_milestones``
     (epochs counted from 0: a milestone 5 means epochs 5, 6, ... use the decayed rate).
     """
+
+    _what = "training"
 
     dataset: str = "mnist"
     model: str = "smallcnn"
@@ -73,13 +84,6 @@ class TrainConfig:
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
     eval_batch_size: int = 500
     checkpoint_every: int = 1  # write the resume state every k epochs (and after the last one)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, d, "training")
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -187,7 +191,7 @@ def resolve_train_config(dataset: str, objective: str, preset: str, overrides: d
 
 # --- explainers (InterpretGAN, Section 3 and Appendix C) -----------------------------------------
 @dataclass
-class ExplainConfig:
+class ExplainConfig(_Config):
     """Everything that determines the training of the per-layer explainers of one classifier.
 
     Per layer i: a compression net C_i (Tables 4-5, ``compression_width`` times the channels), a
@@ -205,6 +209,8 @@ class ExplainConfig:
     layer, the paper's way). ``fuse``: with ``joint``, run all layers' G and D as one stack of
     grouped convolutions (faster on GPUs, slower on CPUs). ``layers`` empty means all layers.
     """
+
+    _what = "explainer"
 
     dataset: str = "mnist"
     preset: str = "cpu"
@@ -234,13 +240,6 @@ class ExplainConfig:
     checkpoint_every: int = 1000  # per-layer weights and the resume state every k iterations
     collapse_std: float = 0.02  # warn when the per-pixel std of G's outputs over a batch falls below
     collapse_critic: float = 100.0  # warn when |critic loss| exceeds this (a critic running away)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ExplainConfig:
-        return _from_dict(cls, d, "explainer")
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
