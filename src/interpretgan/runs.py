@@ -268,6 +268,14 @@ class Stages:
         return {k: float(v["seconds"]) for k, v in self.records.items()}
 
 
+def require_same_config(run: Run, stored: dict[str, Any], wanted: dict[str, Any], held: str) -> None:
+    """RunError naming the differing fields unless ``stored == wanted`` (resuming a multi-stage job's run)."""
+    if stored != wanted:
+        changed = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+        raise RunError(f"{run.path} {held} with other settings ({', '.join(changed)}); "
+                       "expected the same config to resume it (use another output folder)")
+
+
 def find_run(root: str | Path, description: str) -> Run | None:
     """The newest run folder ``root/<NNNNN>-<description>`` with a ``config.json``, if any."""
     root, slug = Path(root), _slug(description)

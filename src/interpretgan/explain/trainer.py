@@ -59,7 +59,7 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, find_run, load_model, load_state, load_tensors, read_json, save_model, save_state, save_tensors, write_json
+from interpretgan.runs import Run, find_run, load_model, load_state, load_tensors, read_json, save_model, save_state, save_tensors, require_same_config, write_json
 
 log = logging.getLogger(__name__)
 
@@ -612,11 +612,7 @@ def explain_in(root: str | Path, description: str, classifier_run: Run | str | P
     if run is None:
         run = create_explain_run(classifier_run, cfg, root, description)
     else:
-        stored = explain_config_of(run).to_dict()
-        if stored != cfg.to_dict():
-            changed = sorted(k for k in stored if stored[k] != cfg.to_dict().get(k))
-            raise RunError(f"{run.path} holds explainers trained with other settings ({', '.join(changed)}); "
-                           "expected the same config to resume it (use another output folder)")
+        require_same_config(run, explain_config_of(run).to_dict(), cfg.to_dict(), "holds explainers trained")
         if (run.path / "results.json").is_file():
             return run
     train_run(run, device=device, data_root=data_root, verify=verify, resume=True, progress=progress)

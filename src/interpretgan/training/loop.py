@@ -22,8 +22,7 @@ from tqdm.auto import tqdm
 from interpretgan.config import TrainConfig
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.models import TappedModel, create_model
-from interpretgan.errors import RunError
-from interpretgan.runs import Run, find_run, load_state, load_tensors, save_model, save_state, write_json
+from interpretgan.runs import Run, find_run, load_state, require_same_config, load_tensors, save_model, save_state, write_json
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
 
@@ -232,11 +231,7 @@ def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str 
     """
     run = find_run(root, description)
     if run is not None:
-        stored = {k: v for k, v in run.config.items() if k != "kind"}
-        if stored != cfg.to_dict():
-            changed = sorted(k for k in set(stored) | set(cfg.to_dict()) if stored.get(k) != cfg.to_dict().get(k))
-            raise RunError(f"{run.path} was trained with other settings ({', '.join(changed)}); "
-                           "expected the same config to resume it (use another output folder)")
+        require_same_config(run, {k: v for k, v in run.config.items() if k != "kind"}, cfg.to_dict(), "was trained")
         if (run.path / "results.json").is_file():
             return run
     else:
