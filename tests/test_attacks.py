@@ -7,6 +7,7 @@ problem (a bright blob whose quadrant is the class), so that attacks have someth
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -224,6 +225,8 @@ def test_bad_inputs_are_refused(trained, data):
         attack(trained, (x * 255).to(torch.uint8), y)
     with pytest.raises(ValueError, match="labels"):
         attack(trained, x, y[:3])
+    with pytest.raises(ValueError, match="integer class indices"):
+        attack(trained, x, y.float())
 
 
 # --- model hygiene -----------------------------------------------------------------------------
@@ -377,6 +380,12 @@ def test_evaluation_resumes_bitwise(trained, data, tmp_path):
         evaluate_attacks(trained, x8, y, {"pgd": make_attack("pgd", eps=0.2, steps=5)}, work_dir=tmp_path / "whole", **kw)
     with pytest.raises(RunError):
         evaluate_attacks(trained, x8, y, _attacks(), work_dir=tmp_path / "whole", **{**kw, "seed": 4})
+    # ... nor for other weights (a run trained further since): the model is fingerprinted
+    other = copy.deepcopy(trained)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    with pytest.raises(RunError, match="other weights"):
+        evaluate_attacks(other, x8, y, _attacks(), work_dir=tmp_path / "whole", **kw)
 
 
 def test_evaluation_numbers_and_saved_sets(trained, data, tmp_path):

@@ -43,6 +43,17 @@ def test_train_eval_attack_on_the_embedded_sample(runs, capsys):
     res = json.loads((folder / "results.json").read_text())
     assert res["n"] == 40 and set(res["attacks"]) == {"pgd3", "fgsm"}
     assert (folder / "pgd3.safetensors").is_file() and (folder / "transition-fgsm.png").stat().st_size > 1000
+    # another attack joins the folder's settings; other settings for the same set are refused and
+    # leave settings.json as it was (diagnosis rebuilds the natural images from it)
+    assert main(["attack", str(run), "--attack", "mpgd-2", "--n", "40", "--no-progress", "-q"]) == 0
+    settings = json.loads((folder / "settings.json").read_text())
+    assert set(settings["attacks"]) == {"pgd3", "fgsm", "mpgd2"}
+    assert main(["attack", str(run), "--attack", "pgd-3", "--n", "40", "--batch-size", "16", "--no-progress", "-q"]) == 2
+    assert "pgd3.safetensors" in capsys.readouterr().err
+    assert json.loads((folder / "settings.json").read_text()) == settings
+    # another seed draws another subset: its own folder
+    assert main(["attack", str(run), "--attack", "fgsm", "--n", "40", "--seed", "1", "--no-progress", "-q"]) == 0
+    assert (run / "attacks" / "test-40-eps0.3-seed1" / "fgsm.safetensors").is_file()
 
 
 def test_bad_input_is_one_line_and_makes_no_run(runs, capsys):

@@ -104,9 +104,11 @@ def test_maxpool_index_change_counts_moved_maxima_exactly():
     x_adv[0, 0, 1, 1] = 2.0  # first image: window (0, 0)'s maximum moves
     x_adv[1, 0, 3, 2] = 2.0  # second image: window (1, 1)'s maximum moves
     x_adv[1, 0, 0, 0] = 0.5  # lowered but still the maximum: no move
+    x_adv[0, 0, 0, 3] = 1e-6  # a leak into an all-zero window (a tie at 0) moves its argmax too
     model = _OnePool()
     out = maxpool_index_change(model, x, x_adv, batch_size=1)
-    assert out == {"pool": {"fraction": 2 / 8, "changed": 2, "windows": 8}}
+    # ... but only the windows with a feature (natural maximum > 0) count in fraction_active
+    assert out == {"pool": {"fraction": 3 / 8, "changed": 3, "windows": 8, "fraction_active": 2 / 4, "active_windows": 4}}
     assert maxpool_index_change(model, x, x)["pool"]["fraction"] == 0.0
     assert not model.pool._forward_pre_hooks  # hooks removed
 
@@ -119,7 +121,7 @@ def test_maxpool_index_change_names_smallcnn_pools_and_skips_avg_pooling():
     x_adv = (x + 0.3 * torch.sign(torch.randn_like(x))).clamp(0, 1)
     out = maxpool_index_change(f, x, x_adv)
     assert out["conv2"]["windows"] == 8 * 32 * 14 * 14 and out["conv4"]["windows"] == 8 * 64 * 5 * 5
-    assert all(0 < e["fraction"] < 1 for e in out.values())
+    assert all(0 < e["fraction"] < 1 and 0 <= e["fraction_active"] < 1 for e in out.values())
     assert maxpool_index_change(create_model("smallcnn", pool="avg"), x, x_adv) == {}
     with pytest.raises(ConfigError, match="differ in shape"):
         maxpool_index_change(f, x, x_adv[:4])

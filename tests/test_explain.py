@@ -105,6 +105,8 @@ def test_fade_in_at_alpha_zero_is_the_lower_scale():
         # Generator: the previous toRGB, upsampled (nearest): exactly.
         assert torch.equal(g(z, s, 0.0), F.interpolate(low, scale_factor=2, mode="nearest"))
         assert not torch.equal(g(z, s, 0.5), g(z, s, 0.0))
+        # In between: the blend of the two scales' images, as the critic's real images are blended.
+        torch.testing.assert_close(g(z, s, 0.3), 0.3 * g(z, s, 1.0) + 0.7 * g(z, s, 0.0))
         # Discriminator: the previous scale on the average-pooled image.
         x = torch.rand(8, 1, 4 * 2**s, 4 * 2**s)
         torch.testing.assert_close(d(x, s, 0.0), d(F.avg_pool2d(x, 2), s - 1), rtol=1e-5, atol=1e-6)
@@ -248,6 +250,10 @@ def test_unknown_layer_is_a_config_error_listing_the_valid_ones(tmp_path, tiny_d
     run = Run.create(tmp_path, "bad", "explain", {})
     with pytest.raises(ConfigError, match="valid layers are: conv1, fc1, fc2"):
         train_explainers(tiny, tiny_data.train, _cfg(layers=["fc9"]), run, progress=False)
+    with pytest.raises(ConfigError, match="--n-test must be at least 2"):
+        _cfg(n_test=1).validate()
+    with pytest.raises(ConfigError, match="layer 'fc1' is listed twice"):
+        train_explainers(tiny, tiny_data.train, _cfg(layers=["fc1", "conv1", "fc1"]), run, progress=False)
 
 
 # --- schedule and config --------------------------------------------------------------------------
@@ -366,8 +372,9 @@ def test_fused_joint_training_matches_unfused(tmp_path, tiny_data):
     a, b = _weights(plain, ["conv1", "fc1", "fc2"]), _weights(fused, ["conv1", "fc1", "fc2"])
     for layer in a:
         for k in a[layer]:
-            # Grouped convolutions round differently: equal up to float error (about 5e-7 here).
-            torch.testing.assert_close(a[layer][k], b[layer][k], rtol=0, atol=1e-5, msg=f"{layer} {k}")
+            # Grouped convolutions round differently: equal up to float error (at most 1.2e-5 on a
+            # weight of 3.2 here; Adam's normalised steps carry rounding of near-zero gradients).
+            torch.testing.assert_close(a[layer][k], b[layer][k], rtol=1e-5, atol=1e-5, msg=f"{layer} {k}")
 
 
 @pytest.mark.parametrize("joint", [True, False])
@@ -385,7 +392,7 @@ def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint):
 
 def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny_data):
     f = _classifier()
-    run = Run.create(tmp_path, "load", "explain", _cfg().to_dict())
+    run = Run.create(tmp_path, "load", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
     from interpretgan.runs import save_model
 
     save_model(run.ckpt_dir, f, name="classifier")
@@ -401,6 +408,13 @@ def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny
 
     with pytest.raises(RunError, match="no explainer for layer"):
         load_explainers(run, layers=["fc2"])
+    # figures that compare layers (Table 1, drift) need every layer's schedule finished
+    assert list(load_explainers(run, finished=True)[1]) == ["conv1", "fc1"]
+    part = Run.create(tmp_path, "part", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
+    save_model(part.ckpt_dir, f, name="classifier")
+    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), part, progress=False, stop_after_iterations=3)
+    with pytest.raises(RunError, match="has not finished training layer conv1 \\(iteration 3 of"):
+        load_explainers(part, finished=True)
 
 
 # --- collapse detection ---------------------------------------------------------------------------
@@ -509,11 +523,12 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     from interpretgan.data import load_dataset
     from interpretgan.runs import write_json
 
-    folder = cls_run.path / "attacks" / "test-40-eps0.3"
     ds = load_dataset("mnist-sample", "test").subset(40, seed=0)
-    evaluate_attacks(f, ds.x, ds.y, {"fgsm": make_attack("fgsm", eps=0.3)}, batch_size=20, device="cpu",
-                     num_classes=10, work_dir=folder)
-    write_json(folder / "settings.json", {"split": "test", "n": 40, "seed": 0})
+    for eps in (0.1, 0.3):  # a set at another radius than the paper's (sorted first) is passed over
+        folder = cls_run.path / "attacks" / f"test-40-eps{eps}"
+        evaluate_attacks(f, ds.x, ds.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
+                         num_classes=10, work_dir=folder)
+        write_json(folder / "settings.json", {"split": "test", "n": 40, "seed": 0, "eps": eps})
     stored = show_run(run, attack="fgsm", n=3, out_dir=tmp_path / "shown")
     assert stored["source"] == str(folder / "fgsm.safetensors")
     t = load_tensors(tmp_path / "shown" / "explanations-fgsm.safetensors")

@@ -89,3 +89,16 @@ def test_stages_run_once_and_record_outputs_and_times(tmp_path):
     with pytest.raises(ZeroDivisionError):
         again.run("second", lambda: 1 / 0)
     assert not Stages(tmp_path).done("second") and list(Stages(tmp_path).seconds()) == ["first"]
+
+
+def test_stages_refuse_to_reuse_a_stage_run_with_other_settings(tmp_path):
+    from interpretgan.runs import Stages
+
+    s = Stages(tmp_path)
+    assert s.run("train", lambda: 1, settings={"epochs": 2, "milestones": (1,)}) == 1
+    # the same settings (a tuple reads back as a list) reuse the record; others are refused
+    assert Stages(tmp_path).run("train", lambda: 2, settings={"epochs": 2, "milestones": [1]}) == 1
+    with pytest.raises(RunError, match=r"stage 'train' .* other settings \(epochs\)"):
+        Stages(tmp_path).run("train", lambda: 2, settings={"epochs": 3, "milestones": [1]})
+    with pytest.raises(RunError, match="other settings"):
+        Stages(tmp_path).run("train", lambda: 2)

@@ -72,14 +72,50 @@ def test_atta_buffer_grows_by_one_step_per_epoch(tmp_path, tiny_data):
     assert objective.delta.abs().max() > 0.05
 
 
+def test_atta_buffer_resets_as_atta_code_does(tiny_data):
+    """ATTA's code resets before its 1-based epochs k, 2k, ...: 0-based epochs k-1, 2k-1, ..."""
+    from interpretgan.training import ATTA
+
+    objective = ATTA(_cfg(objective="trades+atta", atta_reset=3), trades=True)
+    objective.setup(None, tiny_data.train.x, 0, torch.device("cpu"), 0)
+    reset = []
+    for epoch in range(7):
+        objective.delta.fill_(0.5)
+        objective.on_epoch_start(epoch)
+        reset.append(bool(objective.delta.abs().max() < 0.1))
+    assert reset == [False, False, True, False, False, True, False]
+
+
+@pytest.mark.parametrize("objective", ["trades+atta", "trades"])
+def test_inner_loss_can_be_atta_codes_cross_entropy(tiny_data, objective):
+    from interpretgan.training.objectives import make_objective
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 4))
+    x, y = tiny_data.train.x[:64].float() / 255, tiny_data.train.y[:64]
+    start = (x + 0.05).clamp(0, 1)
+    steps = {}
+    for inner in (None, "kl", "ce"):
+        obj = make_objective(_cfg(objective=objective, eps=0.1, attack_step=0.02, attack_steps=1, inner_loss=inner))
+        steps[inner] = obj._attack(model, x, y, start)
+        assert obj.inner_kl == (inner != "ce")
+    assert torch.equal(steps[None], steps["kl"]) and not torch.equal(steps["kl"], steps["ce"])
+    ce = start.requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(ce), y, reduction="sum"), ce)
+    expected = torch.min(torch.max(start.detach() + 0.02 * grad.sign(), x - 0.1), x + 0.1).clamp(0, 1)
+    assert torch.equal(steps["ce"], expected)
+
+
 def test_presets_resolve_and_validate():
     paper = resolve_train_config("mnist", "natural", "paper")
     assert (paper.epochs, paper.lr, paper.lr_milestones, paper.batch_size) == (10, 0.01, [5], 128)
     adv = resolve_train_config("mnist", "trades+atta", "paper")
-    assert (adv.epochs, adv.lr_milestones, adv.eps, adv.attack_step, adv.beta) == (60, [55], 0.3, 0.01, 6.0)
+    # ATTA's code: lr x0.1 from its (1-based) epoch 55, i.e. 0-based 54; TRADES' 40 inner steps
+    assert (adv.epochs, adv.lr_milestones, adv.eps, adv.attack_step, adv.attack_steps, adv.beta) == (
+        60, [54], 0.3, 0.01, 40, 6.0)
     cifar = resolve_train_config("cifar10", "trades+atta", "paper", {"model": "wrn34_10"})
     assert (cifar.epochs, cifar.batch_size, cifar.lr, cifar.weight_decay, cifar.lr_milestones, cifar.atta_reset) == (
-        38, 64, 0.1, 2e-4, [30, 36], 10)
+        38, 64, 0.1, 2e-4, [29, 35], 10)
     assert resolve_train_config("mnist", "natural", "cpu", {"epochs": 2}).epochs == 2
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve_train_config("mnist", "natural", "fast")
@@ -87,6 +123,30 @@ def test_presets_resolve_and_validate():
         resolve_train_config("mnist", "natural", "cpu", {"epochs": 0})
     with pytest.raises(ConfigError, match="unknown objective"):
         resolve_train_config("mnist", "madry", "cpu")
+    with pytest.raises(ConfigError, match="--inner-loss"):
+        resolve_train_config("mnist", "trades", "cpu", {"inner_loss": "mse"})
+    with pytest.raises(ConfigError, match="--beta"):
+        resolve_train_config("mnist", "trades", "cpu", {"beta": -1.0})
+
+
+def test_resume_state_carries_its_weights_and_a_fresh_start_drops_stale_records(tmp_path, tiny_data):
+    from interpretgan.runs import load_state
+    from interpretgan.training import fit
+
+    cfg = _cfg(epochs=2)
+    run, _ = _fit(cfg, tmp_path, tiny_data, "run", stop_after_epochs=1)
+    state, weights = load_state(run.ckpt_dir / "state.pt"), load_tensors(run.ckpt_dir / "model.safetensors")
+    assert state["epochs_done"] == 1 and all(torch.equal(state["model"][k], weights[k]) for k in weights)
+    # weights written after the state (a crash between the two writes) do not leak into the resume
+    full, _ = _fit(cfg, tmp_path, tiny_data, "full")
+    (run.ckpt_dir / "model.safetensors").write_bytes((full.ckpt_dir / "model.safetensors").read_bytes())
+    fit(cfg, run, data=tiny_data, progress=False, resume=True)
+    a, b = load_tensors(full.ckpt_dir / "model.safetensors"), load_tensors(run.ckpt_dir / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # resuming with no checkpoint at all starts over without keeping the old epoch records
+    (run.ckpt_dir / "state.pt").unlink()
+    fit(cfg, run, data=tiny_data, progress=False, resume=True)
+    assert [m["epoch"] for m in run.read_metrics() if "epoch" in m] == [0, 1]
 
 
 def test_fit_in_resumes_skips_finished_and_refuses_other_settings(tmp_path, tiny_data):

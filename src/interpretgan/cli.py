@@ -103,7 +103,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
-            "eps", "attack_step", "attack_steps", "beta", "checkpoint_every")
+            "eps", "attack_step", "attack_steps", "inner_loss", "beta", "checkpoint_every")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -359,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                       ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
                       ("attack-steps", int), ("beta", float), ("checkpoint-every", int)):
         p.add_argument(f"--{name}", type=typ)
+    p.add_argument("--inner-loss", choices=("ce", "kl"),
+                   help="the inner attack's loss (default: KL for trades objectives, CE otherwise; "
+                        "ATTA's reference code uses ce with trades+atta)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("attack", help="robust accuracy, adversarial sets and label transitions of a trained run")

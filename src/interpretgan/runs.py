@@ -248,17 +248,29 @@ class Stages:
     def done(self, name: str) -> bool:
         return name in self.records
 
-    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs."""
+    def run(self, name: str, fn: Any, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs.
+
+        ``settings`` (JSON-able) describe what the stage computes; a recorded stage is reused only
+        with the same settings (RunError otherwise), so a folder never mixes two configurations.
+        """
+        settings = json.loads(json.dumps(settings)) if settings is not None else None  # tuples -> lists, as stored
         if name in self.records:
-            log.info("stage %s: done before (%.0f s), skipped", name, self.records[name]["seconds"])
-            return self.records[name]["outputs"]
+            record = self.records[name]
+            if record.get("settings") != settings:
+                changed = changed_keys(record.get("settings") or {}, settings or {})
+                raise RunError(f"stage '{name}' in {self.folder} was run with other settings ({', '.join(changed)}); "
+                               "expected the same settings to resume it (use another output folder)")
+            log.info("stage %s: done before (%.0f s), skipped", name, record["seconds"])
+            return record["outputs"]
         log.info("stage %s: started", name)
         start = time.perf_counter()
         outputs = fn(*args, **kwargs)
         seconds = time.perf_counter() - start
         self.records[name] = {"outputs": outputs, "seconds": seconds,
                               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if settings is not None:
+            self.records[name]["settings"] = settings
         write_json(self.folder / self.FILE, self.records)
         log.info("stage %s: finished in %.0f s", name, seconds)
         return outputs
@@ -268,10 +280,16 @@ class Stages:
         return {k: float(v["seconds"]) for k, v in self.records.items()}
 
 
+def changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two dicts (a key missing on one side counts), sorted."""
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 def require_same_config(run: Run, stored: dict[str, Any], wanted: dict[str, Any], held: str) -> None:
-    """RunError naming the differing fields unless ``stored == wanted`` (resuming a multi-stage job's run)."""
-    if stored != wanted:
-        changed = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+    """RunError naming the differing fields unless ``stored`` and ``wanted`` agree (resuming a multi-stage
+    job's run); a field missing from ``stored`` agrees with None (an option added since, left unset)."""
+    changed = changed_keys(stored, wanted)
+    if changed:
         raise RunError(f"{run.path} {held} with other settings ({', '.join(changed)}); "
                        "expected the same config to resume it (use another output folder)")
 

@@ -167,6 +167,8 @@ class Attack:
             raise ValueError(f"attack inputs x must be a floating tensor in [{self.clip_min}, {self.clip_max}], got {getattr(x, 'dtype', type(x))}")
         if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"attack labels y must be a tensor of shape ({x.shape[0]},), got {getattr(y, 'shape', type(y))}")
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise ValueError(f"attack labels y must be integer class indices, got dtype {y.dtype}")
         if y.device != x.device:
             raise ValueError(f"attack labels y are on {y.device} but inputs x are on {x.device}; move both to the model's device")
         if self.generator is not None and self.random_start:

@@ -154,9 +154,9 @@ def evaluate_attacks(
             see :func:`load_adversarial_set`) and the chunk folder is removed. A rerun skips
             finished chunks and finished attacks. Saved files are checked against the attack's
             settings, ``seed``, ``batch_size`` and a digest of the clean inputs and labels (for
-            which inputs on an accelerator are copied to the host); a mismatch raises
-            :class:`~interpretgan.errors.RunError`. The model is not fingerprinted: one
-            ``work_dir`` belongs to one model.
+            which inputs on an accelerator are copied to the host) and of the model's state dict
+            (weights and buffers); a mismatch raises :class:`~interpretgan.errors.RunError`, so
+            a set made by other weights (e.g. before a training run was resumed) is never reused.
         progress: show a tqdm bar per attack.
         seed: the random start of chunk ``k`` of attack ``name`` is drawn from a generator on
             ``device`` seeded from ``(seed, name, k)``, so a resumed run equals an uninterrupted
@@ -176,6 +176,7 @@ def evaluate_attacks(
     chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     work = Path(work_dir) if work_dir is not None else None
     digests = [_digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
+    model_id = _digest(*model.state_dict().values()) if work is not None else ""
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
 
@@ -188,7 +189,8 @@ def evaluate_attacks(
         files: dict[str, str] = {}
         robust = torch.ones(n, dtype=torch.bool)
         for name, attack in attacks.items():
-            adv = _attack_set(model, attack, name, x, y, chunks, digests, device, num_classes, work, seed, progress)
+            adv = _attack_set(model, attack, name, x, y, chunks, digests, model_id, device, num_classes, work, seed,
+                              progress)
             sets[name] = adv
             results[name] = summarize_predictions(name, y_cpu, adv.pred, clean_correct, num_classes).to_dict()
             robust &= adv.pred == y_cpu
@@ -258,12 +260,12 @@ def _predict(model: nn.Module, xb: Tensor, num_classes: int) -> Tensor:
     return logits.argmax(1)
 
 
-def _digest(x: Tensor, y: Tensor) -> str:
+def _digest(*tensors: Tensor) -> str:
     h = hashlib.sha256()
-    for t in (x, y):
-        t = t.detach().cpu().contiguous()  # explicit host copy, only to fingerprint the chunk
+    for t in tensors:
+        t = t.detach().cpu().contiguous()  # explicit host copy, only to fingerprint
         h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.view(torch.uint8).reshape(-1).numpy())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 
@@ -279,6 +281,9 @@ def _check_metadata(path: Path, expected: dict[str, str]) -> None:
     except Exception as err:
         raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
     for key, value in expected.items():
+        if key == "model" and meta.get(key) != value:
+            raise RunError(f"'{path}' was made by other weights than the model's now (was it trained further since?); "
+                           "delete it, or its attack folder, to recompute")
         if meta.get(key) != value:
             raise RunError(
                 f"'{path}' was made with {key}={meta.get(key)!r}, not {value!r}; use a fresh work_dir or delete the file to recompute"
@@ -293,6 +298,7 @@ def _attack_set(
     y: Tensor,
     chunks: list[tuple[int, int]],
     digests: list[str],
+    model_id: str,
     device: torch.device,
     num_classes: int,
     work: Path | None,
@@ -305,6 +311,7 @@ def _attack_set(
     final = chunk_dir = None
     if work is not None:
         meta["digest"] = hashlib.sha256("".join(digests).encode()).hexdigest()
+        meta["model"] = model_id
         final = work / f"{name}.safetensors"
         if final.exists():
             _check_metadata(final, meta)

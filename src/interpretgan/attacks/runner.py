@@ -19,8 +19,8 @@ import torch
 from interpretgan.attacks import Attack, evaluate_attacks, make_attack
 from interpretgan.config import TrainConfig
 from interpretgan.data import dataset_info, load_dataset
-from interpretgan.errors import ConfigError
-from interpretgan.runs import Run, load_model, write_json
+from interpretgan.errors import ConfigError, RunError
+from interpretgan.runs import Run, load_model, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +92,22 @@ def attack_run(
     ds = ds.subset(n, seed=seed)
     device = torch.device(device)
     model = load_model(run.path, device)
-    folder = run.path / "attacks" / f"{split}-{size}-eps{eps:.4g}"
+    # One folder per input set (split, subset and its seed) and radius; its settings.json says which.
+    folder = run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
+    settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
+                "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()}}
+    if (folder / "settings.json").is_file():
+        stored = read_json(folder / "settings.json")
+        changed = [k for k in ("split", "n", "eps", "seed") if stored.get(k) != settings[k]]
+        if changed:
+            raise RunError(f"{folder} holds attacks made with another {', '.join(changed)}; "
+                           "delete that folder to attack with these settings")
+        settings["attacks"] = {**stored.get("attacks", {}), **settings["attacks"]}
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "settings.json", {
-        "split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
-        "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()},
-    })
     res = evaluate_attacks(model, ds.x, ds.y, attacks, batch_size=batch_size, device=device,
                            num_classes=info.num_classes, work_dir=folder, progress=progress, seed=seed)
     res.pop("adversarial")
+    write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
     res.update(dataset=cfg.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
     if crosscheck:
         m = min(crosscheck, len(ds))

@@ -4,6 +4,9 @@ For every ``nn.MaxPool2d`` of the classifier, the input of the layer is captured
 pre-hooks, removed in ``finally``) for a natural image x and its adversarial version x*, the
 argmax position of each pooling window is recomputed with ``return_indices=True``, and the
 fraction of windows (over images, channels and positions) whose position differs is reported.
+Windows of a ReLU network are often all zero, where the argmax is a tie broken by position and any
+small positive leak moves it; ``fraction_active`` therefore also gives the fraction over the windows
+whose natural maximum is positive (a feature is present).
 The paper finds 40.9 % and 18.1 % for the two pools of the natural MNIST model under PGD-40.
 Models with average pooling have no such index; they report no pooling layers.
 """
@@ -34,9 +37,9 @@ def max_pools(model: nn.Module) -> dict[str, nn.MaxPool2d]:
     return {stage(name) if per_stage[stage(name)] == 1 else name: m for name, m in found}
 
 
-def _window_indices(pool: nn.MaxPool2d, h: Tensor) -> Tensor:
-    _, idx = F.max_pool2d(h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
-    return idx
+def _window_max(pool: nn.MaxPool2d, h: Tensor) -> tuple[Tensor, Tensor]:
+    """Each window's maximum and its argmax position, as ``pool`` computes them."""
+    return F.max_pool2d(h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
 
 
 @torch.no_grad()
@@ -47,8 +50,9 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
     Args:
         model: the classifier (on ``device``); x, x_adv: ``(N, C, H, W)`` in [0, 1] (any device).
     Returns:
-        ``{pool name: {"fraction", "changed", "windows"}}``; empty when the
-        model has no max pooling.
+        ``{pool name: {"fraction", "changed", "windows", "fraction_active", "active_windows"}}``
+        (``fraction_active``: over the ``active_windows`` whose natural maximum is positive); empty
+        when the model has no max pooling.
     """
     if x.shape != x_adv.shape:
         raise ConfigError(f"natural and adversarial images differ in shape: {tuple(x.shape)} vs {tuple(x_adv.shape)}")
@@ -56,6 +60,8 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
     pools = max_pools(model)
     changed = {k: 0 for k in pools}
     windows = {k: 0 for k in pools}
+    changed_active = {k: 0 for k in pools}
+    active = {k: 0 for k in pools}
     if not pools:
         return {}
     captured: dict[str, Tensor] = {}
@@ -72,14 +78,19 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
         with eval_mode(model):
             for s in range(0, x.shape[0], batch_size):
                 model(x[s : s + batch_size].to(device).float())
-                nat = {k: _window_indices(pools[k], v) for k, v in captured.items()}
+                nat = {k: _window_max(pools[k], v) for k, v in captured.items()}
                 model(x_adv[s : s + batch_size].to(device).float())
                 for k, v in captured.items():
-                    diff = nat[k] != _window_indices(pools[k], v)
+                    values, index = nat[k]
+                    diff = index != _window_max(pools[k], v)[1]
+                    on = values > 0
                     changed[k] += int(diff.sum())
                     windows[k] += diff.numel()
+                    changed_active[k] += int((diff & on).sum())
+                    active[k] += int(on.sum())
     finally:
         for h in handles:
             h.remove()
-    return {k: {"fraction": changed[k] / windows[k] if windows[k] else 0.0, "changed": changed[k], "windows": windows[k]}
+    return {k: {"fraction": changed[k] / windows[k] if windows[k] else 0.0, "changed": changed[k], "windows": windows[k],
+                "fraction_active": changed_active[k] / active[k] if active[k] else 0.0, "active_windows": active[k]}
             for k in pools}

@@ -42,8 +42,8 @@ def classifier_info(run: Run) -> dict[str, Any]:
     """Dataset, model, pooling and objective of the classifier an explain run explains."""
     info = {"dataset": run.config["dataset"], "model": run.config.get("classifier_model"), "objective": None,
             "pool": None, "classifier_run": run.config.get("classifier_run")}
-    cfg_path = Path(info["classifier_run"] or "") / "config.json"
-    if cfg_path.is_file():
+    cfg_path = Path(info["classifier_run"]) / "config.json" if info["classifier_run"] else None
+    if cfg_path is not None and cfg_path.is_file():
         cfg = read_json(cfg_path)
         info.update(objective=cfg.get("objective"), pool=cfg.get("pool"), model=cfg.get("model", info["model"]))
     return info
@@ -54,7 +54,7 @@ def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot
                  verify: bool = True) -> dict[str, Any]:
     """Acc_i / Vul_i, drift, max-pool index change and label transitions of one explain run on D*."""
     device = torch.device(device)
-    classifier, explainers = load_explainers(run, device)
+    classifier, explainers = load_explainers(run, device, finished=True)
     adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
                              verify=verify, seed=seed)
     own, preds = explanation_predictions(classifier, explainers, adv.x_adv, batch_size=batch_size, device=device)
@@ -171,12 +171,14 @@ def format_markdown(res: dict[str, Any]) -> str:
              f"Runs: {len(res['runs'])}" + (" (mean ± sd over runs)" if len(res["runs"]) > 1 else
                                             f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"),
              "", vulnerability_markdown(table),
-             f"Vulnerable layers (Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
+             f"Vulnerable layers (our rule: Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
     if res["index_change"]:
-        rows = [[name, pct(e["fraction"]), f"{e['changed']} / {e['windows']}", pct(e.get("paper")),
-                 pct(e.get("difference"), signed=True)] for name, e in res["index_change"].items()]
+        rows = [[name, pct(e["fraction"]), f"{e['changed']} / {e['windows']}", pct(e.get("fraction_active")),
+                 pct(e.get("paper")), pct(e.get("difference"), signed=True)] for name, e in res["index_change"].items()]
         lines += ["## Max-pool index change (x vs x*)", "",
-                  markdown_table(["pooling layer", "windows whose argmax moved", "count", "paper", "difference"], rows)]
+                  markdown_table(["pooling layer", "windows whose argmax moved", "count", "of windows with a feature",
+                                  "paper", "difference"], rows),
+                  "", "'With a feature': the windows whose natural maximum is positive (all-zero windows tie).", ""]
     else:
         lines += ["No max-pooling layer: no index change to report.", ""]
     lines += ["## Label transitions", "", transitions_markdown(res["transitions"], res["classifier"]["dataset"])]

@@ -163,9 +163,11 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
             cfg = study_train_config(dataset, model, pool, preset, seed, overrides)
             desc = f"{dataset}-{model}-{pool}-trades+atta-{preset}-seed{seed}"
             path = stages.run(f"train-{pool}-seed{seed}", lambda c=cfg, d=desc: str(fit_in(
-                folder, d, c, device=device, data_root=data_root, verify=verify, progress=progress).path))
+                folder, d, c, device=device, data_root=data_root, verify=verify, progress=progress).path),
+                settings=cfg.to_dict())
             arms[pool][seed] = stages.run(f"attack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"), key,
-                                          n_eval=n_eval, device=device, data_root=data_root, verify=verify, progress=progress)
+                                          n_eval=n_eval, device=device, data_root=data_root, verify=verify, progress=progress,
+                                          settings={"attacks": list(POOLING_ATTACKS[key]), "n_eval": n_eval})
             arms[pool][seed]["run"] = path
     table = pooling_table(arms, key, model)
     result = {"dataset": dataset, "model": model, "preset": preset, "seeds": list(seeds), "table": table,

@@ -241,7 +241,8 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
 
     The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``,
-    the first folder that has one, with the natural images it was made from) when there is one;
+    the first folder that has one made at the dataset's paper radius, with the natural images it
+    was made from) when there is one;
     else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
     on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
     """
@@ -249,12 +250,15 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     dataset, size = run.config["dataset"], int(classifier.config["image_size"])
     defaults = ATTACK_DEFAULTS.get(dataset, ATTACK_DEFAULTS["mnist"])
     name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
-    folder = Path(run.config.get("classifier_run", "")) / "attacks"
-    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+    source = run.config.get("classifier_run")
+    folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
+    for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
         path = sub / f"{name}.safetensors"
         if not path.is_file() or not (sub / "settings.json").is_file():
             continue
         settings = read_json(sub / "settings.json")
+        if abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
+            continue  # another radius than the paper's
         ds = load_dataset(dataset, settings["split"], root=data_root, image_size=size, verify=verify)
         if settings["n"] < len(ds):
             ds = ds.subset(settings["n"], seed=settings["seed"])
@@ -279,7 +283,7 @@ def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 10
     """
     run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
     device = torch.device(device)
-    classifier, explainers = load_explainers(run, device)
+    classifier, explainers = load_explainers(run, device, finished=True)
     adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
                              verify=verify, seed=seed)
     res = adversarial_drift(classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device)

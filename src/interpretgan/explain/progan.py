@@ -156,6 +156,11 @@ def _lrelu(x: Tensor) -> Tensor:
     return F.leaky_relu(x, LRELU_SLOPE)
 
 
+def _to_image(y: Tensor) -> Tensor:
+    """toRGB's output mapped into [0, 1]."""
+    return (torch.tanh(y) + 1.0) / 2.0
+
+
 def _key(side: int) -> str:
     return str(side)
 
@@ -193,8 +198,9 @@ class ProGenerator(nn.Module):
         self.n_scales = num_scales(image_size)
         ch = [scale_channels(scale_side(s), max_channels, channel_base) for s in range(self.n_scales)]
         self.channels = ch
-        # First block: the dense layer is ProGAN's 4x4 convolution of a 1x1 latent.
-        self.dense = EqualizedLinear(latent_dim, ch[0] * 16, stack=stack)
+        # First block: the dense layer is ProGAN's 4x4 convolution of a 1x1 latent, with its gain
+        # (sqrt(2) / 4, as Karras et al.'s code; jeromerony's 4x4 convolution has the same scale).
+        self.dense = EqualizedLinear(latent_dim, ch[0] * 16, gain=math.sqrt(2) / 4, stack=stack)
         self.conv4 = EqualizedConv2d(ch[0], ch[0], 3, padding=1, stack=stack)
         self.blocks = nn.ModuleDict({_key(scale_side(s)): _GBlock(ch[s - 1], ch[s], stack) for s in range(1, self.n_scales)})
         self.to_rgb = nn.ModuleDict(
@@ -216,11 +222,10 @@ class ProGenerator(nn.Module):
         prev = h
         for t in range(1, scale + 1):
             prev, h = h, self.blocks[_key(scale_side(t))](h)
-        y = self.to_rgb[_key(scale_side(scale))](h)
-        if scale > 0 and alpha < 1.0:
-            y_prev = upsample2(self.to_rgb[_key(scale_side(scale - 1))](prev))
-            y = alpha * y + (1.0 - alpha) * y_prev
-        return (torch.tanh(y) + 1.0) / 2.0
+        y = _to_image(self.to_rgb[_key(scale_side(scale))](h))
+        if scale > 0 and alpha < 1.0:  # blended as images, the way the critic's real images are
+            y = alpha * y + (1.0 - alpha) * upsample2(_to_image(self.to_rgb[_key(scale_side(scale - 1))](prev)))
+        return y
 
 
 # --- discriminator -------------------------------------------------------------------------------

@@ -509,14 +509,23 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
 
 
 def load_explainers(run: Run | str | Path, device: str | torch.device = "cpu",
-                    layers: Sequence[str] | None = None) -> tuple[TappedModel, dict[str, Explainer]]:
+                    layers: Sequence[str] | None = None, *, finished: bool = False) -> tuple[TappedModel, dict[str, Explainer]]:
     """The classifier copy and the explainers of an explain run, on ``device`` in eval mode.
 
-    ``layers`` defaults to every layer with a checkpoint, in the classifier's order.
+    ``layers`` defaults to every layer with a checkpoint, in the classifier's order. ``finished``:
+    RunError unless every layer the run trains has finished its schedule (for figures such as
+    Table 1, where a missing or half-trained layer would shift the others' numbers).
     """
     run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
     classifier = load_model(run.path, device, name="classifier")
     available = [n for n in classifier.layer_names if (run.ckpt_dir / n / "explainer.json").is_file()]
+    if finished:
+        for n in run.config.get("resolved_layers") or classifier.layer_names:
+            meta = read_json(run.ckpt_dir / n / "explainer.json") if n in available else {}
+            if meta.get("iteration") is None or meta.get("iteration") != meta.get("total_iterations"):
+                raise RunError(f"{run.path} has not finished training layer {n} (iteration {meta.get('iteration', 0)} of "
+                               f"{meta.get('total_iterations', '?')}); resume it with `interpretgan explain train --resume {run.path}`")
+        layers = layers if layers is not None else run.config.get("resolved_layers")
     if layers is None:
         layers = available
     else:

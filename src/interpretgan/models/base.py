@@ -51,14 +51,16 @@ class TappedModel(nn.Module):
         return list(self.stages.keys())
 
     def check_layers(self, layers: Iterable[str]) -> list[str]:
-        """Return ``layers`` as a list, or raise ConfigError naming the unknown one and the valid ones."""
+        """Return ``layers`` as a list, or raise ConfigError naming the unknown or repeated one and the valid ones."""
         layers = list(layers)
         valid = self.layer_names
-        for name in layers:
+        for i, name in enumerate(layers):
             if name not in self.stages:
                 raise ConfigError(
                     f"unknown layer '{name}' for {type(self).__name__}; valid layers are: {', '.join(valid)}"
                 )
+            if name in layers[:i]:
+                raise ConfigError(f"layer '{name}' is listed twice; expected each of {', '.join(valid)} at most once")
         return layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

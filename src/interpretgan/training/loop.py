@@ -126,9 +126,10 @@ def fit(
     if resume and state_path.is_file():
         start_epoch = _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_gen, device)
         log.info("resuming %s at epoch %d of %d", run.path, start_epoch, cfg.epochs)
-        run.truncate_metrics(lambda r: r.get("epoch", -1) < start_epoch)
     elif resume:
         log.info("no checkpoint in %s: starting from scratch", run.path)
+    if resume:  # epochs after the checkpoint ran before the interruption: their records go
+        run.truncate_metrics(lambda r: r.get("epoch", -1) < start_epoch)
 
     n_batches = (len(train_y) + cfg.batch_size - 1) // cfg.batch_size
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
@@ -192,8 +193,8 @@ def fit(
 
 
 def _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epochs_done: int) -> None:
-    """Weights first (so ``model.safetensors`` is always usable), then the resume state."""
-    save_model(run.ckpt_dir, model, metadata={"epochs_done": epochs_done})
+    """The resume state (with its own copy of the weights, so that it is consistent whatever happens
+    between the two writes), then ``model.safetensors``; each file is written atomically."""
     rng = {"cpu": torch.get_rng_state(), "shuffle": shuffle_gen.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -201,17 +202,22 @@ def _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epochs
         run.ckpt_dir / "state.pt",
         {
             "epochs_done": epochs_done,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": rng,
             "objective": {k: v.detach().cpu() for k, v in objective.state_dict().items()},
         },
     )
+    save_model(run.ckpt_dir, model, metadata={"epochs_done": epochs_done})
 
 
 def _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
     state = load_state(state_path)
-    model.load_state_dict(load_tensors(run.ckpt_dir / "model.safetensors", device))
+    if "model" in state:
+        model.load_state_dict(state["model"])  # copies onto the model's device
+    else:  # a resume state written before the weights were part of it
+        model.load_state_dict(load_tensors(run.ckpt_dir / "model.safetensors", device))
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"]["cpu"])

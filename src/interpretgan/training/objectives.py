@@ -8,6 +8,10 @@
   adversarial perturbation across epochs; every epoch takes one step from the stored one.
 - ``trades+atta``: ATTA-1 with the TRADES loss, the paper's recipe (Section 5, Appendix C).
 
+The inner maximisation uses the objective's own loss (KL for the TRADES objectives, cross-entropy
+for the Madry ones) unless ``cfg.inner_loss`` says ``"ce"`` or ``"kl"``; ATTA's reference code runs
+a cross-entropy inner step even with the TRADES loss (``inner_loss="ce"`` reproduces it).
+
 The model is in eval mode while an attack runs and back in train mode for the loss.
 """
 
@@ -66,19 +70,20 @@ class _Adversarial(Objective):
 
     def __init__(self, cfg: TrainConfig, trades: bool, steps: int) -> None:
         self.eps, self.step, self.steps, self.beta, self.trades = cfg.eps, cfg.attack_step, steps, cfg.beta, trades
+        self.inner_kl = trades if cfg.inner_loss is None else cfg.inner_loss == "kl"
 
     def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
         """``self.steps`` sign-gradient ascent steps from ``x_adv`` on the KL (TRADES) or CE loss."""
         was_training = model.training
         model.eval()
         try:
-            if self.trades:
+            if self.inner_kl:
                 with torch.no_grad():
                     p_nat = F.softmax(model(x), dim=1)
             for _ in range(self.steps):
                 x_adv = x_adv.detach().requires_grad_(True)
                 logits = model(x_adv)
-                inner = _kl_sum(logits, p_nat) if self.trades else F.cross_entropy(logits, y, reduction="sum")
+                inner = _kl_sum(logits, p_nat) if self.inner_kl else F.cross_entropy(logits, y, reduction="sum")
                 (grad,) = torch.autograd.grad(inner, x_adv)
                 x_adv = _project(x_adv.detach() + self.step * grad.sign(), x, self.eps)
         finally:
@@ -152,7 +157,8 @@ class ATTA(_Adversarial):
         self.delta.normal_(0.0, self.init_std, generator=self.generator)
 
     def on_epoch_start(self, epoch):
-        if self.reset_every and epoch > 0 and epoch % self.reset_every == 0:
+        # ATTA's code resets before its (1-based) epochs k, 2k, ...: 0-based epochs k-1, 2k-1, ...
+        if self.reset_every and (epoch + 1) % self.reset_every == 0:
             self._reset()
 
     def loss(self, model, x, y, idx, aug):
