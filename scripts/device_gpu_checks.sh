@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# One device (GPU) call for the checks issues 4-6 leave to a GPU, all inside DEADLINE seconds:
+#   1. natural SmallCNN, `paper` preset (the classifier the explainers explain);
+#   2. benchmarks/explain_speed.py at the paper's widths, unfused and --fuse, alone on the GPU;
+#   then, side by side on the one GPU:
+#   3. trades+atta SmallCNN `paper` preset, max and avg pool, seeds 0 and 1, each then attacked with
+#      PGD-40, PGD-100, M-PGD-40 and FGSM on all 10,000 test images;
+#   4. the ATTA step of the MNIST `cpu` preset (10 epochs): steps 0.03 / 0.04 / 0.05 / 0.06, max pool,
+#      each under PGD-40 on all 10,000 test images;
+#   5. explainers of all 7 layers of the natural model at the paper's widths (batch 16, 128 maps),
+#      --fuse, on as many iterations as the time left allows (the paper's 1:1:1:2 split over scales),
+#      then consistency and Frechet distance on all 10,000 test images.
+# Everything but weights of the explainers and adversarial sets comes back as one tarball in $OUT.
+# Rehearse here on the CPU: PRESET=smoke DEVICE=cpu DEADLINE=300 N=64 OUT=/tmp/out bash scripts/device_gpu_checks.sh
+# On the device: MNIST copied into .devdata/MNIST (git-ignored) and carried.
+set -u
+PRESET=${PRESET:-paper}
+DEVICE=${DEVICE:-cuda}
+DEADLINE=${DEADLINE:-530}
+export PYTHONPATH=src PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export INTERPRETGAN_DATA=${INTERPRETGAN_DATA:-.devdata}
+export INTERPRETGAN_CACHE=/tmp/ig-cache
+R=/tmp/ig-gpu-$PRESET
+rm -rf "$R"; mkdir -p "$R" "$OUT"
+ig() { python3 -m interpretgan "$@"; }
+left() { echo $((DEADLINE - SECONDS)); }
+if [ "$PRESET" = paper ]; then CPU_PRESET=cpu; BENCH_ITERS=30,30,30,30; else CPU_PRESET=smoke; BENCH_ITERS=2,2,2,2; fi
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$R/device.txt"
+
+ig train --dataset mnist --preset "$PRESET" --device "$DEVICE" --no-progress --out "$R/natural" > "$R/natural.log" 2>&1
+echo "natural: $SECONDS s"; tail -1 "$R/natural.log"
+NAT=$(ls -d "$R"/natural/0*)
+
+for fuse in "" "--fuse"; do
+  timeout "$(left)" python3 benchmarks/explain_speed.py --device "$DEVICE" --preset "$PRESET" --classifier "$NAT" \
+    --scale-iterations $BENCH_ITERS $fuse > "$R/explain_speed${fuse:+-fused}.log" 2>&1
+  echo "explain_speed ${fuse:-unfused}: $SECONDS s"; tail -1 "$R/explain_speed${fuse:+-fused}.log"
+done
+
+adv() {  # pool seed: train, then the four attacks on all test images
+  local out="$R/adv-$1-s$2"
+  ig train --dataset mnist --objective trades+atta --pool "$1" --seed "$2" --preset "$PRESET" --checkpoint-every 10 \
+    --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
+  ig attack "$out"/0* --attack pgd-40 --attack pgd-100 --attack mpgd-40 --attack fgsm ${N:+--n $N} --batch-size 2500 \
+    --device "$DEVICE" --no-progress >> "$out.log" 2>&1
+  echo "adv $1 seed $2 done at $SECONDS s (rc $?)"
+}
+sweep() {  # the ATTA step of the cpu preset, max pool, PGD-40 on all test images
+  for step in 0.03 0.04 0.05 0.06; do
+    local out="$R/sweep-$step"
+    ig train --dataset mnist --objective trades+atta --pool max --preset "$CPU_PRESET" --attack-step "$step" \
+      --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
+    ig attack "$out"/0* --attack pgd-40 ${N:+--n $N} --batch-size 2500 --device "$DEVICE" --no-progress >> "$out.log" 2>&1
+    echo "sweep step $step done at $SECONDS s"
+  done
+}
+for seed in 0 1; do for pool in max avg; do timeout "$(left)" bash -c "$(declare -f adv ig); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool $seed" & done; done
+timeout "$(left)" bash -c "$(declare -f sweep ig); R=$R CPU_PRESET=$CPU_PRESET DEVICE=$DEVICE N=${N:-}; sweep" &
+
+# The explainer slice: iterations from the fused benchmark's rate, slowed 1.6x for the jobs beside it,
+# leaving 60 s for the evaluation.
+ITERS=$(python3 - "$R/explain_speed-fused.log" "$(left)" "$PRESET" <<'EOF'
+import json, sys
+try:
+    res = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+    per_iter = res["joint_seconds"] / res["iterations_per_layer"]
+except Exception:
+    per_iter = 0.05
+a = max(2, int((int(sys.argv[2]) - 60) / (5 * 1.6 * per_iter))) if sys.argv[3] == "paper" else 2
+print(f"{a},{a},{a},{2 * a}")
+EOF
+)
+echo "explainer slice: --scale-iterations $ITERS ($(left) s left)"
+timeout "$(left)" python3 -m interpretgan explain train "$NAT" --preset "$PRESET" --fuse --scale-iterations "$ITERS" \
+  --device "$DEVICE" --no-progress --out "$R/explain" > "$R/explain.log" 2>&1
+echo "explainer slice: rc $? at $SECONDS s"; tail -12 "$R/explain.log"
+wait
+echo "all jobs ended at $SECONDS s"
+for log in "$R"/adv-*.log "$R"/sweep-*.log; do echo "== $log"; grep -E "clean test accuracy|robust accuracy|worst case" "$log"; done
+tar -C "$R" --exclude='*.safetensors.chunks' --exclude='attacks/*/*.safetensors' --exclude='state.pt' \
+    --exclude='explain/*/ckpt' --exclude='sweep-*/*/ckpt' -czf "$OUT/gpu-checks-$PRESET.tgz" .
+ls -la "$OUT"
