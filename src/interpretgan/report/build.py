@@ -120,7 +120,8 @@ def _quality(report: Report, title: str, q: dict[str, Any]) -> dict[str, Any]:
 def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: str) -> None:
     headers, rows = vulnerability_rows(d["table"])
     report.table(headers, rows, caption=f"{title}: Acc_i and Vul_i (Eq. 5) on {d['attack']}, n = {d['n']}; "
-                                        f"f's accuracy on D* {pct(d['input_accuracy'])}")
+                                        f"f's accuracy on D* {pct(d['input_accuracy'])}; the intervals resample D* "
+                                        "only (one explainer training: its own variance is not in them)")
     report.text(f"Vulnerable layers (bold; our rule: Vul_i above an even share of the total drop, the paper states "
                 f"none and names Conv1, Conv2, Conv4 and FC1): {', '.join(d['table']['vulnerable']) or 'none'}.")
     ticks = "; black ticks: the paper" if "paper" in d["table"] else ""
