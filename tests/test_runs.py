@@ -102,3 +102,5 @@ def test_stages_refuse_to_reuse_a_stage_run_with_other_settings(tmp_path):
         Stages(tmp_path).run("train", lambda: 2, settings={"epochs": 3, "milestones": [1]})
     with pytest.raises(RunError, match="other settings"):
         Stages(tmp_path).run("train", lambda: 2)
+    # a record from before settings were recorded is reused whatever the settings
+    assert s.run("old", lambda: 5) == 5 and Stages(tmp_path).run("old", lambda: 6, settings={"epochs": 1}) == 5

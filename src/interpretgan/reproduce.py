@@ -120,12 +120,12 @@ def _environment(device: torch.device) -> dict[str, Any]:
 
 
 def _train(stages: Stages, name: str, folder: Path, description: str, cfg, **kw: Any) -> Run:
-    path = stages.run(name, lambda: str(fit_in(folder, description, cfg, **kw).path))
+    path = stages.run(name, lambda: str(fit_in(folder, description, cfg, **kw).path), settings=cfg.to_dict())
     return Run.open(path, kind="train")
 
 
 def _explain(stages: Stages, name: str, folder: Path, description: str, classifier: Run, cfg, **kw: Any) -> Run:
-    path = stages.run(name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path))
+    path = stages.run(name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path), settings=cfg.to_dict())
     return Run.open(path, kind="explain")
 
 

@@ -251,13 +251,14 @@ class Stages:
     def run(self, name: str, fn: Any, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs.
 
-        ``settings`` (JSON-able) describe what the stage computes; a recorded stage is reused only
-        with the same settings (RunError otherwise), so a folder never mixes two configurations.
+        ``settings`` (JSON-able) describe what the stage computes; a stage recorded with settings is
+        reused only with the same settings (RunError otherwise), so a folder never mixes two
+        configurations. (A record without settings, from before they were recorded, is reused.)
         """
         settings = json.loads(json.dumps(settings)) if settings is not None else None  # tuples -> lists, as stored
         if name in self.records:
             record = self.records[name]
-            if record.get("settings") != settings:
+            if "settings" in record and record["settings"] != settings:
                 changed = changed_keys(record.get("settings") or {}, settings or {})
                 raise RunError(f"stage '{name}' in {self.folder} was run with other settings ({', '.join(changed)}); "
                                "expected the same settings to resume it (use another output folder)")
