@@ -22,19 +22,23 @@ export INTERPRETGAN_DATA=${INTERPRETGAN_DATA:-.devdata}
 export INTERPRETGAN_CACHE=/tmp/ig-cache
 R=/tmp/ig-gpu-$PRESET
 rm -rf "$R"; mkdir -p "$R" "$OUT"
+export START=$(date +%s); export END=$((START + DEADLINE))
 ig() { python3 -m interpretgan "$@"; }
-left() { echo $((DEADLINE - SECONDS)); }
+left() { echo $((END - $(date +%s))); }
+elapsed() { echo $(($(date +%s) - START)); }
+# `timeout 0` would mean no limit: a job whose time is up is skipped instead.
+until_deadline() { local t; t=$(left); if [ "$t" -gt 0 ]; then timeout "$t" "$@"; else echo "skipped (deadline): $*"; return 124; fi; }
 if [ "$PRESET" = paper ]; then CPU_PRESET=cpu; BENCH_ITERS=30,30,30,30; else CPU_PRESET=smoke; BENCH_ITERS=2,2,2,2; fi
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$R/device.txt"
 
 ig train --dataset mnist --preset "$PRESET" --device "$DEVICE" --no-progress --out "$R/natural" > "$R/natural.log" 2>&1
-echo "natural: $SECONDS s"; tail -1 "$R/natural.log"
+echo "natural: $(elapsed) s"; tail -1 "$R/natural.log"
 NAT=$(ls -d "$R"/natural/0*)
 
 for fuse in "" "--fuse"; do
-  timeout "$(left)" python3 benchmarks/explain_speed.py --device "$DEVICE" --preset "$PRESET" --classifier "$NAT" \
+  until_deadline python3 benchmarks/explain_speed.py --device "$DEVICE" --preset "$PRESET" --classifier "$NAT" \
     --scale-iterations $BENCH_ITERS $fuse > "$R/explain_speed${fuse:+-fused}.log" 2>&1
-  echo "explain_speed ${fuse:-unfused}: $SECONDS s"; tail -1 "$R/explain_speed${fuse:+-fused}.log"
+  echo "explain_speed ${fuse:-unfused}: $(elapsed) s"; tail -1 "$R/explain_speed${fuse:+-fused}.log"
 done
 
 adv() {  # pool seed: train, then the four attacks on all test images
@@ -43,7 +47,7 @@ adv() {  # pool seed: train, then the four attacks on all test images
     --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
   ig attack "$out"/0* --attack pgd-40 --attack pgd-100 --attack mpgd-40 --attack fgsm ${N:+--n $N} --batch-size 2500 \
     --device "$DEVICE" --no-progress >> "$out.log" 2>&1
-  echo "adv $1 seed $2 done at $SECONDS s (rc $?)"
+  echo "adv $1 seed $2 done at $(elapsed) s (rc $?)"
 }
 sweep() {  # the ATTA step of the cpu preset, max pool, PGD-40 on all test images
   for step in 0.03 0.04 0.05 0.06; do
@@ -51,11 +55,13 @@ sweep() {  # the ATTA step of the cpu preset, max pool, PGD-40 on all test image
     ig train --dataset mnist --objective trades+atta --pool max --preset "$CPU_PRESET" --attack-step "$step" \
       --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
     ig attack "$out"/0* --attack pgd-40 ${N:+--n $N} --batch-size 2500 --device "$DEVICE" --no-progress >> "$out.log" 2>&1
-    echo "sweep step $step done at $SECONDS s"
+    echo "sweep step $step done at $(elapsed) s"
   done
 }
-for seed in 0 1; do for pool in max avg; do timeout "$(left)" bash -c "$(declare -f adv ig); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool $seed" & done; done
-timeout "$(left)" bash -c "$(declare -f sweep ig); R=$R CPU_PRESET=$CPU_PRESET DEVICE=$DEVICE N=${N:-}; sweep" &
+for seed in 0 1; do for pool in max avg; do
+  until_deadline bash -c "$(declare -f adv ig elapsed); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool $seed" &
+done; done
+until_deadline bash -c "$(declare -f sweep ig elapsed); R=$R CPU_PRESET=$CPU_PRESET DEVICE=$DEVICE N=${N:-}; sweep" &
 
 # The explainer slice: iterations from the fused benchmark's rate, slowed 1.6x for the jobs beside it,
 # leaving 60 s for the evaluation.
@@ -71,11 +77,11 @@ print(f"{a},{a},{a},{2 * a}")
 EOF
 )
 echo "explainer slice: --scale-iterations $ITERS ($(left) s left)"
-timeout "$(left)" python3 -m interpretgan explain train "$NAT" --preset "$PRESET" --fuse --scale-iterations "$ITERS" \
+until_deadline python3 -m interpretgan explain train "$NAT" --preset "$PRESET" --fuse --scale-iterations "$ITERS" \
   --device "$DEVICE" --no-progress --out "$R/explain" > "$R/explain.log" 2>&1
-echo "explainer slice: rc $? at $SECONDS s"; tail -12 "$R/explain.log"
+echo "explainer slice: rc $? at $(elapsed) s"; tail -12 "$R/explain.log"
 wait
-echo "all jobs ended at $SECONDS s"
+echo "all jobs ended at $(elapsed) s"
 for log in "$R"/adv-*.log "$R"/sweep-*.log; do echo "== $log"; grep -E "clean test accuracy|robust accuracy|worst case" "$log"; done
 tar -C "$R" --exclude='*.safetensors.chunks' --exclude='attacks/*/*.safetensors' --exclude='state.pt' \
     --exclude='explain/*/ckpt' --exclude='sweep-*/*/ckpt' -czf "$OUT/gpu-checks-$PRESET.tgz" .

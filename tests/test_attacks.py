@@ -386,6 +386,15 @@ def test_evaluation_resumes_bitwise(trained, data, tmp_path):
         next(other.parameters()).add_(1e-3)
     with pytest.raises(RunError, match="other weights"):
         evaluate_attacks(other, x8, y, _attacks(), work_dir=tmp_path / "whole", **kw)
+    # a set saved before sets recorded their model is refused, with that reason
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "whole" / "fgsm.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "model"}
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    with pytest.raises(RunError, match="before adversarial sets recorded the model"):
+        evaluate_attacks(trained, x8, y, {"fgsm": _attacks()["fgsm"]}, work_dir=tmp_path / "whole", **kw)
 
 
 def test_evaluation_numbers_and_saved_sets(trained, data, tmp_path):

@@ -110,6 +110,7 @@ def test_maxpool_index_change_counts_moved_maxima_exactly():
     # ... but only the windows with a feature (natural maximum > 0) count in fraction_active
     assert out == {"pool": {"fraction": 3 / 8, "changed": 3, "windows": 8, "fraction_active": 2 / 4, "active_windows": 4}}
     assert maxpool_index_change(model, x, x)["pool"]["fraction"] == 0.0
+    assert maxpool_index_change(model, torch.zeros_like(x), x_adv)["pool"]["fraction_active"] is None  # no feature
     assert not model.pool._forward_pre_hooks  # hooks removed
 
 
@@ -121,7 +122,10 @@ def test_maxpool_index_change_names_smallcnn_pools_and_skips_avg_pooling():
     x_adv = (x + 0.3 * torch.sign(torch.randn_like(x))).clamp(0, 1)
     out = maxpool_index_change(f, x, x_adv)
     assert out["conv2"]["windows"] == 8 * 32 * 14 * 14 and out["conv4"]["windows"] == 8 * 64 * 5 * 5
-    assert all(0 < e["fraction"] < 1 and 0 <= e["fraction_active"] < 1 for e in out.values())
+    assert all(0 < e["fraction"] < 1 for e in out.values())
+    # windows with a feature: fewer than all; a moved maximum among them is a subset of all moved ones
+    assert all(0 < e["active_windows"] < e["windows"] for e in out.values())
+    assert all(e["fraction_active"] * e["active_windows"] <= e["changed"] + 1e-9 for e in out.values())
     assert maxpool_index_change(create_model("smallcnn", pool="avg"), x, x_adv) == {}
     with pytest.raises(ConfigError, match="differ in shape"):
         maxpool_index_change(f, x, x_adv[:4])

@@ -112,6 +112,25 @@ def test_fade_in_at_alpha_zero_is_the_lower_scale():
         torch.testing.assert_close(d(x, s, 0.0), d(F.avg_pool2d(x, 2), s - 1), rtol=1e-5, atol=1e-6)
 
 
+def test_generator_dense_gain_and_explainers_saved_before_it():
+    g = ProGenerator(9, 1, 32, max_channels=8, channel_base=64)
+    assert g.dense.scale == pytest.approx(math.sqrt(2.0) / 4 / 3)  # Karras' gain sqrt(2)/4, fan-in 9
+    assert g.config["dense_gain"] == pytest.approx(math.sqrt(2.0) / 4) and g.config["image_fade"] is True
+    # an explainer.json written before these keys existed is rebuilt as it was trained
+    from interpretgan.explain.progan import LEGACY_GENERATOR
+
+    old = ProGenerator(**{**{k: v for k, v in g.config.items() if k not in LEGACY_GENERATOR}, **LEGACY_GENERATOR})
+    assert old.dense.scale == pytest.approx(math.sqrt(2.0) / 3) and not old.image_fade
+    old.load_state_dict(g.state_dict())
+    z = torch.randn(4, 9)
+    assert not torch.allclose(old(z, 2, 1.0), g(z, 2, 1.0))
+    # the legacy fade-in blends before the output's tanh
+    with torch.no_grad():
+        old.dense.scale = g.dense.scale
+        torch.testing.assert_close(old(z, 2, 1.0), g(z, 2, 1.0))
+        assert not torch.allclose(old(z, 2, 0.5), g(z, 2, 0.5))
+
+
 def test_equalized_learning_rate_scales_weights_at_run_time():
     torch.manual_seed(0)
     conv = EqualizedConv2d(64, 32, 3, padding=1)
@@ -524,9 +543,11 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     from interpretgan.runs import write_json
 
     ds = load_dataset("mnist-sample", "test").subset(40, seed=0)
-    for eps in (0.1, 0.3):  # a set at another radius than the paper's (sorted first) is passed over
-        folder = cls_run.path / "attacks" / f"test-40-eps{eps}"
-        evaluate_attacks(f, ds.x, ds.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
+    other = create_model("smallcnn")  # other weights than the explained classifier's
+    # passed over, though sorted first: a set at another radius, and one made by other weights
+    for eps, model, name in ((0.1, f, "test-40-eps0.1"), (0.3, other, "test-40-eps0.25-other"), (0.3, f, "test-40-eps0.3")):
+        folder = cls_run.path / "attacks" / name
+        evaluate_attacks(model, ds.x, ds.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
                          num_classes=10, work_dir=folder)
         write_json(folder / "settings.json", {"split": "test", "n": 40, "seed": 0, "eps": eps})
     stored = show_run(run, attack="fgsm", n=3, out_dir=tmp_path / "shown")

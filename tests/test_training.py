@@ -86,7 +86,7 @@ def test_atta_buffer_resets_as_atta_code_does(tiny_data):
     assert reset == [False, False, True, False, False, True, False]
 
 
-@pytest.mark.parametrize("objective", ["trades+atta", "trades"])
+@pytest.mark.parametrize("objective", ["trades+atta", "trades", "pgd-at", "atta"])
 def test_inner_loss_can_be_atta_codes_cross_entropy(tiny_data, objective):
     from interpretgan.training.objectives import make_objective
 
@@ -95,11 +95,12 @@ def test_inner_loss_can_be_atta_codes_cross_entropy(tiny_data, objective):
     x, y = tiny_data.train.x[:64].float() / 255, tiny_data.train.y[:64]
     start = (x + 0.05).clamp(0, 1)
     steps = {}
+    own = "kl" if "trades" in objective else "ce"  # the objective's own inner loss
     for inner in (None, "kl", "ce"):
         obj = make_objective(_cfg(objective=objective, eps=0.1, attack_step=0.02, attack_steps=1, inner_loss=inner))
         steps[inner] = obj._attack(model, x, y, start)
-        assert obj.inner_kl == (inner != "ce")
-    assert torch.equal(steps[None], steps["kl"]) and not torch.equal(steps["kl"], steps["ce"])
+        assert obj.inner_kl == ((inner or own) == "kl")
+    assert torch.equal(steps[None], steps[own]) and not torch.equal(steps["kl"], steps["ce"])
     ce = start.requires_grad_(True)
     (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(ce), y, reduction="sum"), ce)
     expected = torch.min(torch.max(start.detach() + 0.02 * grad.sign(), x - 0.1), x + 0.1).clamp(0, 1)
@@ -125,8 +126,10 @@ def test_presets_resolve_and_validate():
         resolve_train_config("mnist", "madry", "cpu")
     with pytest.raises(ConfigError, match="--inner-loss"):
         resolve_train_config("mnist", "trades", "cpu", {"inner_loss": "mse"})
-    with pytest.raises(ConfigError, match="--beta"):
+    with pytest.raises(ConfigError, match="option beta must be >= 0"):
         resolve_train_config("mnist", "trades", "cpu", {"beta": -1.0})
+    with pytest.raises(ConfigError, match="adversarial objectives only"):
+        resolve_train_config("mnist", "natural", "cpu", {"inner_loss": "ce"})
 
 
 def test_resume_state_carries_its_weights_and_a_fresh_start_drops_stale_records(tmp_path, tiny_data):

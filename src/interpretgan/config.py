@@ -104,9 +104,11 @@ class TrainConfig(_Config):
             raise ConfigError(f"--eps must be >= 0 and --attack-step > 0, got {self.eps} and {self.attack_step}")
         if self.inner_loss not in (None, "ce", "kl"):
             raise ConfigError(f"--inner-loss must be 'ce' or 'kl', got '{self.inner_loss}'")
-        if self.beta < 0 or self.atta_reset < 0 or self.atta_init_std < 0:
-            raise ConfigError(f"--beta, atta_reset and atta_init_std must be >= 0, got {self.beta}, {self.atta_reset} "
-                              f"and {self.atta_init_std}")
+        if self.inner_loss is not None and self.objective == "natural":
+            raise ConfigError("--inner-loss applies to the adversarial objectives only; the objective is 'natural'")
+        for name in ("beta", "atta_reset", "atta_init_std"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"the training option {name} must be >= 0, got {getattr(self, name)}")
         for n in (self.n_train, self.n_test):
             if n is not None and n < 1:
                 raise ConfigError(f"--n-train/--n-test must be at least 1, got {n}")

@@ -3,7 +3,7 @@
 A run folder ``<root>/<NNNNN>-<description>/`` holds ``config.json`` (resolved, written before any
 work starts), ``metrics.jsonl`` (one JSON object per line), ``ckpt/`` (``model.safetensors`` with
 ``model.json``, the registry name and keyword arguments that rebuild the model, plus
-``state.pt``, the optimizer/scheduler/RNG state for ``--resume``), a log and whatever the stage
+``state.pt``, the weights with the optimizer/scheduler/RNG state for ``--resume``), a log and whatever the stage
 writes (figures, tables, JSON). Every file is written to a temporary name and renamed, so an
 interrupted process never leaves a half-written file behind.
 """
@@ -258,8 +258,11 @@ class Stages:
         settings = json.loads(json.dumps(settings)) if settings is not None else None  # tuples -> lists, as stored
         if name in self.records:
             record = self.records[name]
-            if "settings" in record and record["settings"] != settings:
-                changed = changed_keys(record.get("settings") or {}, settings or {})
+            if "settings" in record and settings is None:
+                raise RunError(f"stage '{name}' in {self.folder} was recorded with settings but none were given; "
+                               "expected the same settings to resume it (use another output folder)")
+            changed = changed_keys(record["settings"], settings) if "settings" in record else []
+            if changed:
                 raise RunError(f"stage '{name}' in {self.folder} was run with other settings ({', '.join(changed)}); "
                                "expected the same settings to resume it (use another output folder)")
             log.info("stage %s: done before (%.0f s), skipped", name, record["seconds"])
@@ -282,7 +285,7 @@ class Stages:
 
 
 def changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The keys whose values differ between two dicts (a key missing on one side counts), sorted."""
+    """The keys whose values differ between two dicts (a key missing on one side reads as None), sorted."""
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 

@@ -176,7 +176,7 @@ def evaluate_attacks(
     chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     work = Path(work_dir) if work_dir is not None else None
     digests = [_digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
-    model_id = _digest(*model.state_dict().values()) if work is not None else ""
+    model_id = model_fingerprint(model) if work is not None else ""
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
 
@@ -260,6 +260,20 @@ def _predict(model: nn.Module, xb: Tensor, num_classes: int) -> Tensor:
     return logits.argmax(1)
 
 
+def model_fingerprint(model: nn.Module) -> str:
+    """A digest of the model's state dict (weights and buffers): which weights made an adversarial set."""
+    return _digest(*model.state_dict().values())
+
+
+def adversarial_set_model(path: str | Path) -> str | None:
+    """The :func:`model_fingerprint` recorded in a saved adversarial set (None for sets saved before it was)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("model")
+    except Exception as err:
+        raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
+
+
 def _digest(*tensors: Tensor) -> str:
     h = hashlib.sha256()
     for t in tensors:
@@ -281,6 +295,9 @@ def _check_metadata(path: Path, expected: dict[str, str]) -> None:
     except Exception as err:
         raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
     for key, value in expected.items():
+        if key == "model" and key not in meta:
+            raise RunError(f"'{path}' was written before adversarial sets recorded the model that made them; "
+                           "delete it, or its attack folder, to recompute")
         if key == "model" and meta.get(key) != value:
             raise RunError(f"'{path}' was made by other weights than the model's now (was it trained further since?); "
                            "delete it, or its attack folder, to recompute")

@@ -51,8 +51,8 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
         model: the classifier (on ``device``); x, x_adv: ``(N, C, H, W)`` in [0, 1] (any device).
     Returns:
         ``{pool name: {"fraction", "changed", "windows", "fraction_active", "active_windows"}}``
-        (``fraction_active``: over the ``active_windows`` whose natural maximum is positive); empty
-        when the model has no max pooling.
+        (``fraction_active``: over the ``active_windows`` whose natural maximum is positive, None
+        when there is none); empty when the model has no max pooling.
     """
     if x.shape != x_adv.shape:
         raise ConfigError(f"natural and adversarial images differ in shape: {tuple(x.shape)} vs {tuple(x_adv.shape)}")
@@ -92,5 +92,5 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
         for h in handles:
             h.remove()
     return {k: {"fraction": changed[k] / windows[k] if windows[k] else 0.0, "changed": changed[k], "windows": windows[k],
-                "fraction_active": changed_active[k] / active[k] if active[k] else 0.0, "active_windows": active[k]}
+                "fraction_active": changed_active[k] / active[k] if active[k] else None, "active_windows": active[k]}
             for k in pools}

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor
 
 from interpretgan.attacks.base import eval_mode
-from interpretgan.attacks.evaluate import load_adversarial_set
+from interpretgan.attacks.evaluate import adversarial_set_model, load_adversarial_set, model_fingerprint
 from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.data import load_dataset
 from interpretgan.errors import RunError
@@ -33,6 +34,8 @@ from interpretgan.explain.progan import ProGenerator
 from interpretgan.explain.trainer import RUN_KIND, Explainer, load_explainers
 from interpretgan.models import TappedModel
 from interpretgan.runs import Run, read_json, write_json
+
+log = logging.getLogger(__name__)
 
 
 def penultimate_layer(classifier: TappedModel) -> str:
@@ -241,8 +244,8 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
 
     The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``,
-    the first folder that has one made at the dataset's paper radius, with the natural images it
-    was made from) when there is one;
+    the first folder that has one made at the dataset's paper radius by this classifier's weights,
+    with the natural images it was made from) when there is one;
     else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
     on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
     """
@@ -252,6 +255,7 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
     source = run.config.get("classifier_run")
     folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
+    fingerprint = None
     for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
         path = sub / f"{name}.safetensors"
         if not path.is_file() or not (sub / "settings.json").is_file():
@@ -259,6 +263,11 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
         settings = read_json(sub / "settings.json")
         if abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
             continue  # another radius than the paper's
+        fingerprint = fingerprint or model_fingerprint(classifier)
+        made_by = adversarial_set_model(path)
+        if made_by is not None and made_by != fingerprint:
+            log.warning("%s was made by other weights than this explain run's classifier: not used", path)
+            continue
         ds = load_dataset(dataset, settings["split"], root=data_root, image_size=size, verify=verify)
         if settings["n"] < len(ds):
             ds = ds.subset(settings["n"], seed=settings["seed"])

@@ -39,6 +39,10 @@ from torch import Tensor, nn
 from interpretgan.errors import ConfigError
 
 LRELU_SLOPE = 0.2
+#: Equalized-lr gain of G's first (dense) layer: Karras et al.'s sqrt(2) / 4, the scale of
+#: jeromerony's 4x4 convolution of a 1x1 latent. (Explainers saved before 2026-11-29 used sqrt(2).)
+DENSE_GAIN = math.sqrt(2.0) / 4
+LEGACY_GENERATOR = {"dense_gain": math.sqrt(2.0), "image_fade": False}  # what an explainer.json without these keys means
 _PIXEL_NORM_EPS = 1e-8
 
 
@@ -190,17 +194,17 @@ class ProGenerator(nn.Module):
     """
 
     def __init__(self, latent_dim: int, image_channels: int, image_size: int, *, max_channels: int = 128,
-                 channel_base: int = 4096, stack: int = 1) -> None:
+                 channel_base: int = 4096, stack: int = 1, dense_gain: float = DENSE_GAIN, image_fade: bool = True) -> None:
         super().__init__()
         self.config = dict(latent_dim=latent_dim, image_channels=image_channels, image_size=image_size,
-                           max_channels=max_channels, channel_base=channel_base)
+                           max_channels=max_channels, channel_base=channel_base, dense_gain=dense_gain, image_fade=image_fade)
+        self.image_fade = image_fade
         self.stack, self.latent_dim, self.image_channels = stack, latent_dim, image_channels
         self.n_scales = num_scales(image_size)
         ch = [scale_channels(scale_side(s), max_channels, channel_base) for s in range(self.n_scales)]
         self.channels = ch
-        # First block: the dense layer is ProGAN's 4x4 convolution of a 1x1 latent, with its gain
-        # (sqrt(2) / 4, as Karras et al.'s code; jeromerony's 4x4 convolution has the same scale).
-        self.dense = EqualizedLinear(latent_dim, ch[0] * 16, gain=math.sqrt(2) / 4, stack=stack)
+        # First block: the dense layer is ProGAN's 4x4 convolution of a 1x1 latent, with its gain.
+        self.dense = EqualizedLinear(latent_dim, ch[0] * 16, gain=dense_gain, stack=stack)
         self.conv4 = EqualizedConv2d(ch[0], ch[0], 3, padding=1, stack=stack)
         self.blocks = nn.ModuleDict({_key(scale_side(s)): _GBlock(ch[s - 1], ch[s], stack) for s in range(1, self.n_scales)})
         self.to_rgb = nn.ModuleDict(
@@ -222,10 +226,13 @@ class ProGenerator(nn.Module):
         prev = h
         for t in range(1, scale + 1):
             prev, h = h, self.blocks[_key(scale_side(t))](h)
-        y = _to_image(self.to_rgb[_key(scale_side(scale))](h))
-        if scale > 0 and alpha < 1.0:  # blended as images, the way the critic's real images are
-            y = alpha * y + (1.0 - alpha) * upsample2(_to_image(self.to_rgb[_key(scale_side(scale - 1))](prev)))
-        return y
+        y = self.to_rgb[_key(scale_side(scale))](h)
+        if scale > 0 and alpha < 1.0:
+            y_prev = upsample2(self.to_rgb[_key(scale_side(scale - 1))](prev))
+            if self.image_fade:  # blended as images, the way the critic's real images are
+                return alpha * _to_image(y) + (1.0 - alpha) * _to_image(y_prev)
+            y = alpha * y + (1.0 - alpha) * y_prev  # explainers trained before 2026-11-29 blended before tanh
+        return _to_image(y)
 
 
 # --- discriminator -------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, compression_configs
 from interpretgan.explain.losses import classifier_target, critic_loss, generator_loss, gradient_penalty
 from interpretgan.explain.progan import (
+    LEGACY_GENERATOR,
     ProDiscriminator,
     ProGenerator,
     downsample_to,
@@ -373,6 +374,12 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     else:
         groups = [_Group([layer], [m], [seed], cfg, device) for layer, m, seed in zip(layers, members, seeds)]
     stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
+    if resume:  # explainers checkpointed by another version of the generator cannot be continued
+        for layer, (_, g, _) in zip(layers, members):
+            path = run.ckpt_dir / layer / "explainer.json"
+            if path.is_file() and {**LEGACY_GENERATOR, **read_json(path)["generator"]} != g.config:
+                raise RunError(f"{path.parent} was checkpointed by an earlier version of the generator; "
+                               "train this layer anew in another explain run")
 
     start = 0
     sums: dict[str, dict[str, Tensor]] = {}  # per-layer statistics of the current log interval
@@ -496,7 +503,7 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     tensors = load_tensors(directory / "explainer.safetensors", device)
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
         comp = CompressionNet(**spec["compression"])
-        gen = ProGenerator(**spec["generator"])
+        gen = ProGenerator(**{**LEGACY_GENERATOR, **spec["generator"]})
         disc = ProDiscriminator(**spec["discriminator"])
     for prefix, module in (("compression.", comp), ("generator.", gen), ("discriminator.", disc)):
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -525,7 +532,8 @@ def load_explainers(run: Run | str | Path, device: str | torch.device = "cpu",
             if meta.get("iteration") is None or meta.get("iteration") != meta.get("total_iterations"):
                 raise RunError(f"{run.path} has not finished training layer {n} (iteration {meta.get('iteration', 0)} of "
                                f"{meta.get('total_iterations', '?')}); resume it with `interpretgan explain train --resume {run.path}`")
-        layers = layers if layers is not None else run.config.get("resolved_layers")
+        if layers is None and run.config.get("resolved_layers"):
+            layers = [n for n in classifier.layer_names if n in run.config["resolved_layers"]]
     if layers is None:
         layers = available
     else:
