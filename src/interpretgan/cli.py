@@ -297,7 +297,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=_device(args.device), data_root=args.data_root,
                     verify=not args.no_verify, progress=not args.no_progress)
-    print(f"reproduce {args.target} ({args.preset}) finished in {time.perf_counter() - t0:.0f} s; stage times:")
+    print(f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
+          f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:")
     for stage, seconds in res["seconds"].items():
         print(f"  {stage:32s} {seconds:8.0f} s")
     for key in ("report_md", "report_html", "results"):

@@ -65,7 +65,7 @@ MNIST_CHAIN: dict[str, ChainSpec] = {
     "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8),
 }
 
-#: ``interpretgan demo``: the MNIST chain in miniature (7 min 11 s on 2 CPU cores, measured 2026-11-28).
+#: ``interpretgan demo``: the MNIST chain in miniature (6 min 23 s on 2 CPU cores, measured 2026-11-30).
 DEMO_CHAIN: dict[str, ChainSpec] = {
     "smoke": MNIST_CHAIN["smoke"],
     "cpu": ChainSpec(
