@@ -267,9 +267,13 @@ def model_fingerprint(model: nn.Module) -> str:
 
 def adversarial_set_model(path: str | Path) -> str | None:
     """The :func:`model_fingerprint` recorded in a saved adversarial set (None for sets saved before it was)."""
+    return _metadata(Path(path)).get("model")
+
+
+def _metadata(path: Path) -> dict[str, str]:
     try:
         with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("model")
+            return f.metadata() or {}
     except Exception as err:
         raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
 
@@ -289,11 +293,7 @@ def _chunk_seed(seed: int, name: str, chunk: int) -> int:
 
 
 def _check_metadata(path: Path, expected: dict[str, str]) -> None:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as err:
-        raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
+    meta = _metadata(path)
     for key, value in expected.items():
         if key == "model" and key not in meta:
             raise RunError(f"'{path}' was written before adversarial sets recorded the model that made them; "

@@ -48,13 +48,13 @@ from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, compression_configs
 from interpretgan.explain.losses import classifier_target, critic_loss, generator_loss, gradient_penalty
 from interpretgan.explain.progan import (
-    LEGACY_GENERATOR,
     ProDiscriminator,
     ProGenerator,
     downsample_to,
     member_state_dict,
     num_scales,
     resize_nearest,
+    saved_generator_config,
     scale_side,
     upsample2,
     stack_state_dicts,
@@ -377,7 +377,7 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     if resume:  # explainers checkpointed by another version of the generator cannot be continued
         for layer, (_, g, _) in zip(layers, members):
             path = run.ckpt_dir / layer / "explainer.json"
-            if path.is_file() and {**LEGACY_GENERATOR, **read_json(path)["generator"]} != g.config:
+            if path.is_file() and saved_generator_config(read_json(path)["generator"]) != g.config:
                 raise RunError(f"{path.parent} was checkpointed by an earlier version of the generator; "
                                "train this layer anew in another explain run")
 
@@ -503,7 +503,7 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     tensors = load_tensors(directory / "explainer.safetensors", device)
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
         comp = CompressionNet(**spec["compression"])
-        gen = ProGenerator(**{**LEGACY_GENERATOR, **spec["generator"]})
+        gen = ProGenerator(**saved_generator_config(spec["generator"]))
         disc = ProDiscriminator(**spec["discriminator"])
     for prefix, module in (("compression.", comp), ("generator.", gen), ("discriminator.", disc)):
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
