@@ -21,6 +21,10 @@ def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path):
     assert t3["paper"]["max"] == [0.4697, 0.4569, 0.4706, 0.5046]
     assert len(results["comparisons"]) == 8
     assert "Table 3: vgg16" in res["report_md"].read_text()
+    # The report times each of the study's stages (training and attacks per pool), not one lump.
+    expected = {f"vgg16 {stage}-{pool}-seed0" for pool in ("max", "avg") for stage in ("train", "attack")}
+    assert set(res["seconds"]) == expected and all(s > 0 for s in res["seconds"].values())
+    assert "vgg16 train-avg-seed0" in res["report_md"].read_text()
 
 
 def test_celeba_smoke_chain_writes_grids_and_per_layer_accuracy(data_root, tmp_path):

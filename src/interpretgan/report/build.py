@@ -98,8 +98,12 @@ def _setup(report: Report, o: dict[str, Any], what: str) -> None:
     n_eval = spec["n_eval"]
     report.text(f"{what} `{o['preset']}` preset on `{o['dataset']}`; torch {env['torch']} on {env['device']} "
                 f"({env['threads']} threads), {env['date']}.")
-    report.text(f"Attacks and the diagnosis use {'all test images' if n_eval is None else f'a seeded subset of {n_eval} test images'}"
-                "; every accuracy is given with its 95 % interval (bootstrap over D* for Table 1, Wilson otherwise).")
+    images = 'all test images' if n_eval is None else f'a seeded subset of {n_eval} test images'
+    if o.get("diagnosis"):
+        report.text(f"Attacks and the diagnosis use {images}; every accuracy is given with its 95 % interval "
+                    "(bootstrap over D* for Table 1, Wilson otherwise).")
+    else:
+        report.text(f"Attacks use {images}; every accuracy is given with its 95 % Wilson interval.")
     _stage_times(report, o["seconds"])
 
 
