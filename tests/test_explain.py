@@ -261,6 +261,28 @@ def test_vgg16_compression_nets_follow_table_5_and_output_the_latent():
     assert PAPER_STAGES["vgg16"]["block5"] == ((512, False),)
 
 
+def test_compression_init_is_he_with_zero_biases_so_the_latent_ignores_the_taps_scale():
+    # PyTorch's default init let the biases dominate a deep C_i's output (a near-constant latent,
+    # hence a near-constant generator); He-normal weights for leaky ReLU 0.2 and zero biases instead.
+    torch.manual_seed(0)
+    f = create_model("smallcnn").eval()
+    net = build_compression(f, "conv1", 64)  # Table 4's deepest: three convolutions, then FC
+    layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 4
+    for m in layers:
+        assert torch.count_nonzero(m.bias) == 0
+        fan_in = m.weight[0].numel()
+        he_std = math.sqrt(2.0 / (1 + 0.2**2) / fan_in)
+        assert m.weight.std().item() == pytest.approx(he_std, rel=0.1)
+    # Without biases C is positively homogeneous: a classifier whose taps are 10x smaller (as an
+    # adversarially trained one's are) gets the same pixel-normalised latent, spread over inputs alike.
+    with torch.no_grad():
+        tap = f.taps(torch.rand(16, 1, 32, 32), ["conv1"])["conv1"]
+        z, z_small = net(tap), net(0.1 * tap)
+    assert torch.allclose(z_small, 0.1 * z, atol=1e-6)
+    assert torch.allclose(pixel_norm(z_small[:, None]), pixel_norm(z[:, None]), atol=1e-4)
+
+
 def test_unknown_layer_is_a_config_error_listing_the_valid_ones(tmp_path, tiny_data):
     f = create_model("smallcnn")
     with pytest.raises(ConfigError, match="conv9.*valid layers are: conv1, conv2, conv3, conv4, fc1, fc2, fc3"):
