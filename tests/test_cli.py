@@ -102,6 +102,7 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     page = listed["report (HTML)"].read_text()
     assert page.count("data:image/png;base64,") == 7 and "src=\"figures/" not in page  # self-contained
     report_md = listed["report (markdown)"].read_text()
+    assert "the paper states none, and for MNIST names Conv1, Conv2, Conv4 and FC1" in report_md
     for relative in __import__("re").findall(r"!\[[^]]*\]\(([^)]+)\)", report_md):
         assert (listed["demo folder"] / relative).is_file(), relative
     if find_browser():

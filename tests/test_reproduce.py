@@ -33,6 +33,7 @@ def test_celeba_smoke_chain_writes_grids_and_per_layer_accuracy(data_root, tmp_p
     per_layer = results["tables"]["per_layer_natural"]
     assert per_layer["names"] == ["block1", "block2", "block3", "block4", "block5", "fc1", "fc2", "fc3"]
     assert per_layer["attack"] == "pgd20" and all(p is None for p in per_layer["paper"]["accuracy"])
+    assert "the paper states none)" in res["report_md"].read_text()  # its MNIST layer names are not CelebA's
     figs = res["outputs"]["figures"]["natural"]
     for key in ("grid", "baselines"):
         assert open(figs[key], "rb").read(4) == b"\x89PNG"

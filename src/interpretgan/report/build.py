@@ -97,7 +97,7 @@ def _setup(report: Report, o: dict[str, Any], what: str) -> None:
     env, spec = o["environment"], o["spec"]
     n_eval = spec["n_eval"]
     report.text(f"{what} `{o['preset']}` preset on `{o['dataset']}`; torch {env['torch']} on {env['device']} "
-                f"({env['threads']} threads), {env['date']}.")
+                f"({env['threads']} thread{'' if env['threads'] == 1 else 's'}), {env['date']}.")
     images = 'all test images' if n_eval is None else f'a seeded subset of {n_eval} test images'
     if o.get("diagnosis"):
         report.text(f"Attacks and the diagnosis use {images}; every accuracy is given with its 95 % interval "
@@ -126,8 +126,10 @@ def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: s
     report.table(headers, rows, caption=f"{title}: Acc_i and Vul_i (Eq. 5) on {d['attack']}, n = {d['n']}; "
                                         f"f's accuracy on D* {pct(d['input_accuracy'])}; the intervals resample D* "
                                         "only (one explainer training: its own variance is not in them)")
+    # The paper names vulnerable layers for its MNIST models only (Section 5.1).
+    named = ", and for MNIST names Conv1, Conv2, Conv4 and FC1" if dataset.startswith("mnist") else ""
     report.text(f"Vulnerable layers (bold; our rule: Vul_i above an even share of the total drop, the paper states "
-                f"none and names Conv1, Conv2, Conv4 and FC1): {', '.join(d['table']['vulnerable']) or 'none'}.")
+                f"none{named}): {', '.join(d['table']['vulnerable']) or 'none'}.")
     ticks = "; black ticks: the paper" if "paper" in d["table"] else ""
     report.figure(d["files"]["figure"], f"{title}: Acc_i and Vul_i per layer (red: vulnerable{ticks})")
 
