@@ -27,7 +27,7 @@ from interpretgan.explain import (
     load_explainers,
     train_explainers,
 )
-from interpretgan.explain.compression import PAPER_STAGES, generic_stages
+from interpretgan.explain.compression import PAPER_STAGES, CompressionNet, generic_stages
 from interpretgan.explain.progan import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -429,6 +429,32 @@ def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint):
     layers = ["conv1", "fc1", "fc2"]
     _assert_same_weights(_weights(full, layers), _weights(part, layers))
     assert _strip(full.read_metrics()) == _strip(part.read_metrics())
+
+
+def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tiny_data):
+    # An explainer.json written before the compression nets recorded their initialisation: it loads
+    # (as PyTorch-default init, which only set the starting values), but a run holding it is not
+    # continued with the new init, in either training mode.
+    from interpretgan.errors import RunError
+
+    for joint in (True, False):
+        cfg = _cfg(joint=joint)
+        part, _ = _train(tmp_path, tiny_data, f"old-{joint}", cfg, stop_after_iterations=5)
+        spec_path = part.ckpt_dir / "conv1" / "explainer.json"
+        spec = read_json(spec_path)
+        assert spec["compression"]["init"] == "he"
+        del spec["compression"]["init"]
+        spec_path.write_text(__import__("json").dumps(spec))
+        before = {p.name: p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()}
+        with pytest.raises(RunError, match="conv1 was checkpointed by an earlier version of the compression nets' initialisation"):
+            train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
+        assert {p.name: p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()} == before  # untouched
+    from interpretgan.explain.trainer import load_explainer
+
+    exp = load_explainer(part.ckpt_dir / "conv1")
+    assert exp.compression.config["init"] == "torch"
+    with pytest.raises(ConfigError, match="unknown compression-net initialisation 'xavier'; expected one of he, torch"):
+        CompressionNet(**{**exp.compression.config, "init": "xavier"})
 
 
 def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny_data):

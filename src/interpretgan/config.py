@@ -170,7 +170,7 @@ TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         # 29.0 / 18.0 % without dropout, 22.2 / 14.2 % at lr 0.02 and 39.2 / 19.8 % with both
         # (2026-11-30; scripts/probe_cifar_cpu.py). The full preset, max pool: 1,364 s of training
         # (141-168 s an epoch), clean 64.5 %, PGD-20 31.3 %, PGD-100 30.6 %, M-PGD-20 31.4 %,
-        # FGSM 37.0 % (eps 8/255, 1,000 test images); avg pool 1,256 s, clean 66.6 %, 33.0 / 33.0 /
+        # FGSM 37.0 % (eps 8/255, 1,000 test images); avg pool 1,225 s, clean 66.6 %, 33.0 / 33.0 /
         # 34.1 / 37.4 % (docs/measurements/2026-11-30-cpu-cifar10-reproduce).
         "cpu": dict(_CIFAR_ADV_PAPER, epochs=9, lr=0.02, lr_milestones=[7], batch_size=128, n_test=1000,
                     atta_reset=0, model_kwargs={"width": 0.25, "fc_width": 128, "dropout": 0.0}),

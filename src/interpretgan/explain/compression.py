@@ -20,15 +20,17 @@ outputs ``latent_dim`` numbers with no activation (the generator pixel-normalise
 ``width`` multiplies every convolution's channels (smaller values for CPU presets).
 
 Initialisation (the paper states none): He-normal weights for leaky ReLU 0.2 and zero biases, the
-progressive GAN's own convention. PyTorch's default (uniform weights a third of He's variance,
-uniform biases) shrinks the signal at every convolution while the biases do not shrink, so a deep
-C_i starts out giving nearly the same latent for every input, and G_i, a deterministic function of
-that latent, nearly the same image: the collapse seen on CelebA block1 and on the adversarially
-trained MNIST conv1. Measured on 256 MNIST test images (latent 64, width 0.25), the spread of C_i's
-output over inputs relative to its size was 0.055 / 0.096 / 0.156 for conv1 / conv2 / conv3 of the
-`trades+atta` SmallCNN with PyTorch's default and 0.46 / 0.38 / 0.43 with this initialisation;
-CelebA block1 at the `cpu` preset went from 59.8 % consistency (chance) to 92.0 %
-(docs/measurements/2026-11-30-cpu-explainer-init).
+He scaling and zero biases of the progressive GAN's own layers (which apply it at run time).
+PyTorch's default (uniform weights of variance 1 / (3 fan_in), about a sixth of He's, and uniform
+biases) shrinks the signal at every convolution while the biases do not shrink, so a deep C_i
+starts out giving nearly the same latent for every input, and G_i, a deterministic function of
+that latent, nearly the same image. Measured on 256 MNIST test images (latent 64, width 0.25), the
+spread of C_i's output over inputs relative to its size was 0.055 / 0.096 / 0.156 for conv1 /
+conv2 / conv3 of the `trades+atta` SmallCNN with PyTorch's default and 0.46 / 0.38 / 0.43 with
+this initialisation. CelebA block1 at the `cpu` preset, same classifier, seed and schedule: 74.5 %
+consistency (a random generator: 64 %) and Frechet 94.5 with the default, 92.0 % and 6.1 with
+this one (docs/measurements/2026-11-30-cpu-explainer-init). ``init="torch"`` rebuilds explainers
+saved before this choice.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ from interpretgan.models import TappedModel
 
 MAX_CHANNELS = 512
 LRELU_SLOPE = 0.2
+#: ``he``: He-normal weights, zero biases (see the module docstring); ``torch``: PyTorch's default,
+#: which explainers saved before 2026-11-30 were trained with (their explainer.json has no ``init``).
+INITS = ("he", "torch")
+
+
+def saved_compression_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A compression-net config read from an explainer.json, completed with what older files meant by omission."""
+    return {"init": "torch", **config}
 
 #: (channels, pool after it) per convolution; layers absent from a table get only the FC.
 PAPER_STAGES: dict[str, dict[str, tuple[tuple[int, bool], ...]]] = {
@@ -101,10 +111,12 @@ class CompressionNet(nn.Module):
     ``config`` holds the keyword arguments that rebuild it.
     """
 
-    def __init__(self, in_shape: Sequence[int], stages: Sequence[Sequence[Any]], latent_dim: int) -> None:
+    def __init__(self, in_shape: Sequence[int], stages: Sequence[Sequence[Any]], latent_dim: int, init: str = "he") -> None:
         super().__init__()
+        if init not in INITS:
+            raise ConfigError(f"unknown compression-net initialisation '{init}'; expected one of {', '.join(INITS)}")
         in_shape, stages = [int(s) for s in in_shape], [(int(c), bool(p)) for c, p in stages]
-        self.config = dict(in_shape=in_shape, stages=[list(s) for s in stages], latent_dim=latent_dim)
+        self.config = dict(in_shape=in_shape, stages=[list(s) for s in stages], latent_dim=latent_dim, init=init)
         if stages and len(in_shape) != 3:
             raise ConfigError(f"a compression net with convolutions needs a (C, H, W) latent, got shape {tuple(in_shape)}")
         layers: list[nn.Module] = []
@@ -119,10 +131,11 @@ class CompressionNet(nn.Module):
         flat = c * int(torch.tensor(side).prod()) if len(in_shape) == 3 else int(torch.tensor(in_shape).prod())
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(flat, latent_dim)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight, a=LRELU_SLOPE, nonlinearity="leaky_relu")
-                nn.init.zeros_(module.bias)
+        if init == "he":
+            for module in self.modules():
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(module.weight, a=LRELU_SLOPE, nonlinearity="leaky_relu")
+                    nn.init.zeros_(module.bias)
 
     def forward(self, latent: Tensor) -> Tensor:
         return self.fc(self.features(latent).flatten(1))

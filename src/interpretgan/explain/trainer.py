@@ -45,7 +45,7 @@ from interpretgan.attacks.base import eval_mode
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset, load_dataset
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.explain.compression import CompressionNet, compression_configs
+from interpretgan.explain.compression import CompressionNet, compression_configs, saved_compression_config
 from interpretgan.explain.losses import classifier_target, critic_loss, generator_loss, gradient_penalty
 from interpretgan.explain.progan import (
     ProDiscriminator,
@@ -358,6 +358,23 @@ def train_explainers(
     return {"layers": layers, "iterations": schedule.total, "interrupted": interrupted, "seconds": time.perf_counter() - t0}
 
 
+def _refuse_other_versions(run: Run, members: list[tuple[CompressionNet, ProGenerator, Any]]) -> None:
+    """RunError when any layer already checkpointed in ``run`` was built by another version of the generator
+    or of the compression net's initialisation than ``members`` (one run never mixes them, and resuming
+    must equal an uninterrupted run). Every layer of a run shares one generator config."""
+    generator, init = members[0][1].config, members[0][0].config["init"]
+    for path in sorted(run.ckpt_dir.glob("*/explainer.json")):
+        spec = read_json(path)
+        if saved_generator_config(spec["generator"]) != generator:
+            what = "generator"
+        elif saved_compression_config(spec["compression"])["init"] != init:
+            what = "compression nets' initialisation"
+        else:
+            continue
+        raise RunError(f"{path.parent} was checkpointed by an earlier version of the {what}; "
+                       "train these layers anew in another explain run")
+
+
 def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,
                 comp_cfgs: dict[str, dict[str, Any]], schedule: Schedule, run: Run, device: torch.device, *,
                 progress: bool, resume: bool, stop_after: int | None) -> bool:
@@ -374,12 +391,8 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     else:
         groups = [_Group([layer], [m], [seed], cfg, device) for layer, m, seed in zip(layers, members, seeds)]
     stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
-    if resume:  # explainers checkpointed by another version of the generator cannot be continued
-        for layer, (_, g, _) in zip(layers, members):
-            path = run.ckpt_dir / layer / "explainer.json"
-            if path.is_file() and saved_generator_config(read_json(path)["generator"]) != g.config:
-                raise RunError(f"{path.parent} was checkpointed by an earlier version of the generator; "
-                               "train this layer anew in another explain run")
+    if resume:  # explainers checkpointed by another version of the generator or compression net cannot be continued
+        _refuse_other_versions(run, members)
 
     start = 0
     sums: dict[str, dict[str, Tensor]] = {}  # per-layer statistics of the current log interval
@@ -502,7 +515,7 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     spec = read_json(directory / "explainer.json")
     tensors = load_tensors(directory / "explainer.safetensors", device)
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
-        comp = CompressionNet(**spec["compression"])
+        comp = CompressionNet(**saved_compression_config(spec["compression"]))
         gen = ProGenerator(**saved_generator_config(spec["generator"]))
         disc = ProDiscriminator(**spec["discriminator"])
     for prefix, module in (("compression.", comp), ("generator.", gen), ("discriminator.", disc)):
