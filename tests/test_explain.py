@@ -39,7 +39,7 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import create_model
-from interpretgan.runs import Run, load_tensors, read_json
+from interpretgan.runs import Run, load_tensors, read_json, write_json
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -444,11 +444,11 @@ def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tin
         spec = read_json(spec_path)
         assert spec["compression"]["init"] == "he"
         del spec["compression"]["init"]
-        spec_path.write_text(__import__("json").dumps(spec))
-        before = {p.name: p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()}
+        write_json(spec_path, spec)
+        before = {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()}
         with pytest.raises(RunError, match="conv1 was checkpointed by an earlier version of the compression nets' initialisation"):
             train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
-        assert {p.name: p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()} == before  # untouched
+        assert {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()} == before
     from interpretgan.explain.trainer import load_explainer
 
     exp = load_explainer(part.ckpt_dir / "conv1")
@@ -588,7 +588,6 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     # With the attack command's D* in the classifier run, show uses it (and its natural images).
     from interpretgan.attacks import evaluate_attacks, make_attack
     from interpretgan.data import load_dataset
-    from interpretgan.runs import write_json
 
     ds = load_dataset("mnist-sample", "test").subset(40, seed=0)
     other = create_model("smallcnn")  # other weights than the explained classifier's
