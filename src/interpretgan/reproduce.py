@@ -244,12 +244,8 @@ def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any =
         studies[model] = stages.run(f"pooling study {model}", lambda m=model: pooling_study(
             "cifar10", m, preset, out=folder / f"pooling-{m}", n_eval=spec.n_eval, device=device, data_root=data_root,
             verify=verify, progress=progress, overrides=spec.adversarial))
-    # Each study's own stages (training and attacks per pool and seed), so the report times them one by one.
-    seconds: dict[str, float] = {}
-    for model in spec.models:
-        inner = Stages(folder / f"pooling-{model}").seconds()
-        seconds.update({f"{model} {name}": s for name, s in inner.items()} if inner else
-                       {f"pooling study {model}": stages.seconds()[f"pooling study {model}"]})
+    # Each study's own stage times (training and attacks per pool and seed), so the report lists them one by one.
+    seconds = {f"{model} {name}": s for model, study in studies.items() for name, s in study["seconds"].items()}
     return {"studies": studies, "seconds": seconds}
 
 
