@@ -55,6 +55,7 @@ def saved_compression_config(config: dict[str, Any]) -> dict[str, Any]:
     """A compression-net config read from an explainer.json, completed with what older files meant by omission."""
     return {"init": "torch", **config}
 
+
 #: (channels, pool after it) per convolution; layers absent from a table get only the FC.
 PAPER_STAGES: dict[str, dict[str, tuple[tuple[int, bool], ...]]] = {
     "smallcnn": {  # Table 4

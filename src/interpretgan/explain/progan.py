@@ -43,12 +43,12 @@ LRELU_SLOPE = 0.2
 #: jeromerony's 4x4 convolution of a 1x1 latent. (Explainers saved before 2026-11-29 used sqrt(2).)
 DENSE_GAIN = math.sqrt(2.0) / 4
 LEGACY_GENERATOR = {"dense_gain": math.sqrt(2.0), "image_fade": False}  # what an explainer.json without these keys means
+_PIXEL_NORM_EPS = 1e-8
 
 
 def saved_generator_config(config: dict) -> dict:
     """A generator config read from an explainer.json, completed with what older files meant by omission."""
     return {**LEGACY_GENERATOR, **config}
-_PIXEL_NORM_EPS = 1e-8
 
 
 # --- scales --------------------------------------------------------------------------------------
