@@ -114,6 +114,12 @@ def test_presets_resolve_and_validate():
     # ATTA's code: lr x0.1 from its (1-based) epoch 55, i.e. 0-based 54; TRADES' 40 inner steps
     assert (adv.epochs, adv.lr_milestones, adv.eps, adv.attack_step, adv.attack_steps, adv.beta) == (
         60, [54], 0.3, 0.01, 40, 6.0)
+    # The shortened schedule's ATTA step lets the stored perturbation reach eps within half the
+    # epochs, leaving the rest (the lr drop included) at the full radius.
+    adv_cpu = resolve_train_config("mnist", "trades+atta", "cpu")
+    assert adv_cpu.attack_step * adv_cpu.epochs / 2 >= adv_cpu.eps - 1e-9
+    assert adv_cpu.attack_step * adv_cpu.attack_steps >= adv_cpu.eps
+    assert adv_cpu.lr_milestones[0] > adv_cpu.eps / adv_cpu.attack_step
     cifar = resolve_train_config("cifar10", "trades+atta", "paper", {"model": "wrn34_10"})
     assert (cifar.epochs, cifar.batch_size, cifar.lr, cifar.weight_decay, cifar.lr_milestones, cifar.atta_reset) == (
         38, 64, 0.1, 2e-4, [29, 35], 10)
