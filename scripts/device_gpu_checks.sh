@@ -3,11 +3,10 @@
 #   1. natural SmallCNN, `paper` preset (the classifier the explainers explain);
 #   2. benchmarks/explain_speed.py at the paper's widths, unfused and --fuse, alone on the GPU;
 #   then, side by side on the one GPU:
-#   3. trades+atta SmallCNN `paper` preset, max and avg pool, seeds 0 and 1, each then attacked with
-#      PGD-40, PGD-100, M-PGD-40 and FGSM on all 10,000 test images;
-#   4. the ATTA step of the MNIST `cpu` preset (10 epochs): steps 0.03 / 0.04 / 0.05 / 0.06, max pool,
-#      each under PGD-40 on all 10,000 test images;
-#   5. explainers of all 7 layers of the natural model at the paper's widths (batch 16, 128 maps),
+#   3. trades+atta SmallCNN `paper` preset, max and avg pool, seed 0, with the inner step on the TRADES
+#      KL term (the default) and on the cross-entropy (ATTA's code, `--inner-loss ce`), each then
+#      attacked with PGD-40, PGD-100, M-PGD-40 and FGSM on all 10,000 test images;
+#   4. explainers of all 7 layers of the natural model at the paper's widths (batch 16, 128 maps),
 #      --fuse, on as many iterations as the time left allows (the paper's 1:1:1:2 split over scales),
 #      then consistency and Frechet distance on all 10,000 test images.
 # Everything but weights of the explainers and adversarial sets comes back as one tarball in $OUT.
@@ -28,7 +27,7 @@ left() { echo $((END - $(date +%s))); }
 elapsed() { echo $(($(date +%s) - START)); }
 # `timeout 0` would mean no limit: a job whose time is up is skipped instead.
 until_deadline() { local t; t=$(left); if [ "$t" -gt 0 ]; then timeout "$t" "$@"; else echo "skipped (deadline): $*"; return 124; fi; }
-if [ "$PRESET" = paper ]; then CPU_PRESET=cpu; BENCH_ITERS=30,30,30,30; else CPU_PRESET=smoke; BENCH_ITERS=2,2,2,2; fi
+if [ "$PRESET" = paper ]; then BENCH_ITERS=30,30,30,30; else BENCH_ITERS=2,2,2,2; fi
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$R/device.txt"
 
 ig train --dataset mnist --preset "$PRESET" --device "$DEVICE" --no-progress --out "$R/natural" > "$R/natural.log" 2>&1
@@ -41,27 +40,18 @@ for fuse in "" "--fuse"; do
   echo "explain_speed ${fuse:-unfused}: $(elapsed) s"; tail -1 "$R/explain_speed${fuse:+-fused}.log"
 done
 
-adv() {  # pool seed: train, then the four attacks on all test images
-  local out="$R/adv-$1-s$2"
+adv() {  # pool seed [inner loss]: train, then the four attacks on all test images
+  local out="$R/adv-$1-s$2${3:+-$3}"
   ig train --dataset mnist --objective trades+atta --pool "$1" --seed "$2" --preset "$PRESET" --checkpoint-every 10 \
+    ${3:+--inner-loss $3} \
     --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
   ig attack "$out"/0* --attack pgd-40 --attack pgd-100 --attack mpgd-40 --attack fgsm ${N:+--n $N} --batch-size 2500 \
     --device "$DEVICE" --no-progress >> "$out.log" 2>&1
-  echo "adv $1 seed $2 done at $(elapsed) s (rc $?)"
+  echo "adv $1 seed $2 ${3:-kl} done at $(elapsed) s (rc $?)"
 }
-sweep() {  # the ATTA step of the cpu preset, max pool, PGD-40 on all test images
-  for step in 0.03 0.04 0.05 0.06; do
-    local out="$R/sweep-$step"
-    ig train --dataset mnist --objective trades+atta --pool max --preset "$CPU_PRESET" --attack-step "$step" \
-      --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
-    ig attack "$out"/0* --attack pgd-40 ${N:+--n $N} --batch-size 2500 --device "$DEVICE" --no-progress >> "$out.log" 2>&1
-    echo "sweep step $step done at $(elapsed) s"
-  done
-}
-for seed in 0 1; do for pool in max avg; do
-  until_deadline bash -c "$(declare -f adv ig elapsed); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool $seed" &
+for inner in "" ce; do for pool in max avg; do
+  until_deadline bash -c "$(declare -f adv ig elapsed); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool 0 $inner" &
 done; done
-until_deadline bash -c "$(declare -f sweep ig elapsed); R=$R CPU_PRESET=$CPU_PRESET DEVICE=$DEVICE N=${N:-}; sweep" &
 
 # The explainer slice: iterations from the fused benchmark's rate, slowed 1.6x for the jobs beside it,
 # leaving 60 s for the evaluation.
@@ -82,7 +72,7 @@ until_deadline python3 -m interpretgan explain train "$NAT" --preset "$PRESET" -
 echo "explainer slice: rc $? at $(elapsed) s"; tail -12 "$R/explain.log"
 wait
 echo "all jobs ended at $(elapsed) s"
-for log in "$R"/adv-*.log "$R"/sweep-*.log; do echo "== $log"; grep -E "clean test accuracy|robust accuracy|worst case" "$log"; done
+for log in "$R"/adv-*.log; do echo "== $log"; grep -E "clean test accuracy|robust accuracy|worst case" "$log"; done
 tar -C "$R" --exclude='*.safetensors.chunks' --exclude='attacks/*/*.safetensors' --exclude='state.pt' \
-    --exclude='explain/*/ckpt' --exclude='sweep-*/*/ckpt' -czf "$OUT/gpu-checks-$PRESET.tgz" .
+    --exclude='explain/*/ckpt' -czf "$OUT/gpu-checks-$PRESET.tgz" .
 ls -la "$OUT"

@@ -6,6 +6,9 @@
 #
 #   INTERPRETGAN_DATA=... OUT=runs/mnist-adv-paper bash scripts/mnist_adv_paper.sh
 #
+# INNER_LOSS=ce trains with ATTA's reference inner step (cross-entropy) instead of the default, the
+# TRADES KL term (`interpretgan train --inner-loss`); give it its own OUT.
+#
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
 # The last line is one JSON object, `mnist_adv_paper`: per pool, clean and robust accuracy per attack,
@@ -16,13 +19,14 @@ SEED=${SEED:-0}
 PRESET=${PRESET:-paper}  # smoke: a rehearsal in seconds
 DEVICE=${DEVICE:-cpu}
 N=${N:-}
+INNER_LOSS=${INNER_LOSS:-}
 OUT=${OUT:-runs/mnist-adv-$PRESET}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
   if [ -z "$run" ]; then
     interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" \
-      --checkpoint-every 1 --device "$DEVICE" --out "$OUT/$pool" --no-progress
+      ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --checkpoint-every 1 --device "$DEVICE" --out "$OUT/$pool" --no-progress
     run=$(ls -d "$OUT/$pool"/0* | tail -1)
   elif [ ! -f "$run/results.json" ]; then
     interpretgan train --resume "$run" --device "$DEVICE" --no-progress
