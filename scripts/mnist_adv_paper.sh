@@ -7,7 +7,8 @@
 #   INTERPRETGAN_DATA=... OUT=runs/mnist-adv-paper bash scripts/mnist_adv_paper.sh
 #
 # INNER_LOSS=ce trains with ATTA's reference inner step (cross-entropy) instead of the default, the
-# TRADES KL term (`interpretgan train --inner-loss`); give it its own OUT.
+# TRADES KL term (`interpretgan train --inner-loss`), under OUT's default with `-ce` appended; a run
+# folder trained with the other inner loss is refused, never resumed.
 #
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
@@ -20,10 +21,17 @@ PRESET=${PRESET:-paper}  # smoke: a rehearsal in seconds
 DEVICE=${DEVICE:-cpu}
 N=${N:-}
 INNER_LOSS=${INNER_LOSS:-}
-OUT=${OUT:-runs/mnist-adv-$PRESET}
+OUT=${OUT:-runs/mnist-adv-$PRESET${INNER_LOSS:+-$INNER_LOSS}}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
+  if [ -n "$run" ]; then
+    had=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("inner_loss") or "")' "$run/config.json")
+    if [ "$had" != "$INNER_LOSS" ]; then
+      echo "$run was trained with inner loss '${had:-kl (default)}', not '${INNER_LOSS:-kl (default)}': give this one its own OUT." >&2
+      exit 2
+    fi
+  fi
   if [ -z "$run" ]; then
     interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" \
       ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --checkpoint-every 1 --device "$DEVICE" --out "$OUT/$pool" --no-progress
