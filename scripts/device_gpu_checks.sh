@@ -41,14 +41,13 @@ for fuse in "" "--fuse"; do
   echo "explain_speed ${fuse:-unfused}: $(elapsed) s"; tail -1 "$R/explain_speed${fuse:+-fused}.log"
 done
 
-adv() {  # pool seed [inner loss]: train, then the four attacks on all test images
-  local out="$R/adv-$1-s$2${3:+-$3}"
+adv() {  # pool seed: train, then the four attacks on all test images
+  local out="$R/adv-$1-s$2"
   ig train --dataset mnist --objective trades+atta --pool "$1" --seed "$2" --preset "$PRESET" --checkpoint-every 10 \
-    ${3:+--inner-loss $3} \
     --device "$DEVICE" --no-progress --out "$out" > "$out.log" 2>&1 &&
   ig attack "$out"/0* --attack pgd-40 --attack pgd-100 --attack mpgd-40 --attack fgsm ${N:+--n $N} --batch-size 2500 \
     --device "$DEVICE" --no-progress >> "$out.log" 2>&1
-  echo "adv $1 seed $2 ${3:-kl} done at $(elapsed) s (rc $?)"
+  echo "adv $1 seed $2 done at $(elapsed) s (rc $?)"
 }
 for seed in 0 1; do for pool in max avg; do
   until_deadline bash -c "$(declare -f adv ig elapsed); R=$R PRESET=$PRESET DEVICE=$DEVICE N=${N:-}; adv $pool $seed" &
