@@ -86,6 +86,51 @@ def test_atta_buffer_resets_as_atta_code_does(tiny_data):
     assert reset == [False, False, True, False, False, True, False]
 
 
+def test_crop_flip_is_a_padded_crop_then_a_flip_per_example():
+    from interpretgan.training.augment import sample_crop_flip
+
+    x = torch.rand(16, 3, 6, 9)  # not square: rows and columns have their own ranges
+    aug = sample_crop_flip(16, 3, 6, 9, 2, torch.Generator().manual_seed(0), torch.device("cpu"))
+    out = aug.apply(x)
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    rows, cols = aug.index[2][:, 0, :, 0], aug.index[3][:, 0, 0, :]
+    flipped, offsets = 0, set()
+    for i in range(16):
+        oy, ox = int(rows[i].min()), int(cols[i].min())
+        offsets.add((oy, ox))
+        crop = padded[i, :, oy:oy + 6, ox:ox + 9]
+        flip = bool(cols[i, 0] > cols[i, -1])
+        flipped += flip
+        assert 0 <= oy <= 4 and 0 <= ox <= 4
+        assert torch.equal(out[i], crop.flip(-1) if flip else crop), i
+    assert 0 < flipped < 16 and any(oy != ox for oy, ox in offsets)  # coin flips; the axes drawn apart
+
+
+def test_atta_writes_the_perturbation_back_through_the_images_crop_and_flip(tiny_data):
+    """The image's transform is applied to its stored perturbation, and the new one is stored
+    untransformed: read back through the same transform, it is exactly what the step produced."""
+    from interpretgan.training import ATTA
+    from interpretgan.training.augment import sample_crop_flip
+
+    objective = ATTA(_cfg(objective="atta", eps=0.3, attack_step=0.05), trades=False)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 4))
+    objective.setup(model, tiny_data.train.x, 2, torch.device("cpu"), 0)
+    assert objective.delta.shape[-2:] == (20, 20)
+    idx = torch.arange(10, 42)
+    aug = sample_crop_flip(len(idx), 1, 16, 16, 2, torch.Generator().manual_seed(1), torch.device("cpu"))
+    x, y = aug.apply(tiny_data.train.x[idx].float() / 255), tiny_data.train.y[idx]
+    before = objective.delta.clone()
+    start = (x + aug.crop(before[idx])).clamp(0, 1)
+    step = objective._attack(model, x, y, torch.min(torch.max(start, x - 0.3), x + 0.3))
+    objective.loss(model, x, y, idx, aug)
+    assert torch.allclose(aug.crop(objective.delta[idx]), step - x, atol=1e-6)
+    untouched = torch.ones(len(before), dtype=torch.bool)
+    untouched[idx] = False
+    assert torch.equal(objective.delta[untouched], before[untouched])  # other examples keep theirs
+
+
 @pytest.mark.parametrize("objective", ["trades+atta", "trades", "pgd-at", "atta"])
 def test_inner_loss_can_be_atta_codes_cross_entropy(tiny_data, objective):
     from interpretgan.training.objectives import make_objective

@@ -28,8 +28,9 @@ class CropFlip:
         return F.pad(x, (self.pad,) * 4)
 
 
-def sample_crop_flip(n: int, channels: int, size: int, pad: int, generator: torch.Generator, device: torch.device) -> CropFlip:
-    """Draw a random crop offset in [0, 2 * pad] and a fair coin flip per example.
+def sample_crop_flip(n: int, channels: int, height: int, width: int, pad: int, generator: torch.Generator,
+                     device: torch.device) -> CropFlip:
+    """Draw a random crop offset in [0, 2 * pad] (each axis) and a fair coin flip per example.
 
     The draws use ``generator`` (a CPU generator, so the sequence is the same on every device);
     only the resulting small index tensors are placed on ``device``.
@@ -37,9 +38,9 @@ def sample_crop_flip(n: int, channels: int, size: int, pad: int, generator: torc
     oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     flip = torch.rand(n, generator=generator) < 0.5
-    base = torch.arange(size)
-    rows = oy[:, None] + base  # (N, H)
-    cols = ox[:, None] + torch.where(flip[:, None], base.flip(0), base)  # (N, W), reversed when flipped
+    rows = oy[:, None] + torch.arange(height)  # (N, H)
+    across = torch.arange(width)
+    cols = ox[:, None] + torch.where(flip[:, None], across.flip(0), across)  # (N, W), reversed when flipped
     index = (
         torch.arange(n)[:, None, None, None].to(device),
         torch.arange(channels)[None, :, None, None].to(device),

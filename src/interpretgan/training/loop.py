@@ -142,7 +142,7 @@ def fit(
         for idx in iterate_batches(len(train_y), cfg.batch_size, shuffle=True, generator=shuffle_gen):
             idx = idx.to(device)
             x, y = train_x[idx].float().div_(255), train_y[idx]
-            aug = sample_crop_flip(len(idx), x.shape[1], x.shape[2], pad, shuffle_gen, device) if pad else None
+            aug = sample_crop_flip(len(idx), *x.shape[1:], pad, shuffle_gen, device) if pad else None
             if aug is not None:
                 x = aug.apply(x)
             loss, stats = objective.loss(model, x, y, idx, aug)
