@@ -112,6 +112,7 @@ def test_atta_writes_the_perturbation_back_through_the_images_crop_and_flip(tiny
     untransformed: read back through the same transform, it is exactly what the step produced."""
     from interpretgan.training import ATTA
     from interpretgan.training.augment import sample_crop_flip
+    from interpretgan.training.objectives import _project
 
     objective = ATTA(_cfg(objective="atta", eps=0.3, attack_step=0.05), trades=False)
     torch.manual_seed(0)
@@ -122,8 +123,7 @@ def test_atta_writes_the_perturbation_back_through_the_images_crop_and_flip(tiny
     aug = sample_crop_flip(len(idx), 1, 16, 16, 2, torch.Generator().manual_seed(1), torch.device("cpu"))
     x, y = aug.apply(tiny_data.train.x[idx].float() / 255), tiny_data.train.y[idx]
     before = objective.delta.clone()
-    start = (x + aug.crop(before[idx])).clamp(0, 1)
-    step = objective._attack(model, x, y, torch.min(torch.max(start, x - 0.3), x + 0.3))
+    step = objective._attack(model, x, y, _project(x + aug.crop(before[idx]), x, 0.3))
     objective.loss(model, x, y, idx, aug)
     assert torch.allclose(aug.crop(objective.delta[idx]), step - x, atol=1e-6)
     untouched = torch.ones(len(before), dtype=torch.bool)
