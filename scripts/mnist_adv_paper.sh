@@ -8,7 +8,8 @@
 #
 # INNER_LOSS=ce trains with ATTA's reference inner step (cross-entropy) instead of the default, the
 # TRADES KL term (`interpretgan train --inner-loss`), under OUT's default with `-ce` appended; a run
-# folder trained with the other inner loss is refused, never resumed.
+# folder trained with the other inner loss is refused, never resumed. SEED (default 0) likewise: a
+# non-zero seed gets `-seedN` appended to OUT's default, and a folder of another seed is refused.
 #
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
@@ -21,14 +22,21 @@ PRESET=${PRESET:-paper}  # smoke: a rehearsal in seconds
 DEVICE=${DEVICE:-cpu}
 N=${N:-}
 INNER_LOSS=${INNER_LOSS:-}
-OUT=${OUT:-runs/mnist-adv-$PRESET${INNER_LOSS:+-$INNER_LOSS}}
+SUFFIX=${INNER_LOSS:+-$INNER_LOSS}
+[ "$SEED" = 0 ] || SUFFIX="$SUFFIX-seed$SEED"
+OUT=${OUT:-runs/mnist-adv-$PRESET$SUFFIX}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
   if [ -n "$run" ]; then
-    had=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("inner_loss") or "")' "$run/config.json")
+    read -r had had_seed < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"))' "$run/config.json")
+    [ "$had" != - ] || had=
     if [ "$had" != "$INNER_LOSS" ]; then
       echo "$run was trained with inner loss '${had:-kl (default)}', not '${INNER_LOSS:-kl (default)}': give this one its own OUT." >&2
+      exit 2
+    fi
+    if [ "$had_seed" != "$SEED" ]; then
+      echo "$run was trained with seed $had_seed, not $SEED: give this one its own OUT." >&2
       exit 2
     fi
   fi
