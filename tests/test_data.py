@@ -311,6 +311,16 @@ def test_mnist_not_official_fails_content_checks(tmp_path: Path) -> None:
         load_dataset("mnist", root=tmp_path, cache_dir=tmp_path / "c")
 
 
+def test_mnist_content_checks_look_at_the_images_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    written = fake_mnist(tmp_path)  # 30 digits, 3 of each, uniform noise images (mean about 0.5)
+    monkeypatch.setitem(mnist.CLASS_COUNTS, "test", (3,) * 10)  # the labels pass ...
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is not the official data: .*pixel mean is 0.4"):
+        load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    noise = written["test"][0].mean() / 255  # ... and images with the official mean pass
+    monkeypatch.setitem(mnist.PIXEL_MEANS, "test", round(float(noise), 4))
+    assert load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"] == "ok (content checks)"
+
+
 def test_mnist_unverified_cache_entry_is_not_trusted_later(tmp_path: Path) -> None:
     fake_mnist(tmp_path)
     load_dataset("mnist", "test", root=tmp_path, verify=False, cache_dir=tmp_path / "c")
@@ -390,6 +400,16 @@ def test_cifar_fake_fails_content_checks_but_passes_official_md5(
     monkeypatch.setattr(cifar10, "ARCHIVE_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     ds = load_dataset("cifar10", root=tmp_path, cache_dir=tmp_path / "c")
     assert ds.meta["verdict"] == "ok (official md5)"
+
+
+def test_cifar_content_checks_look_at_the_test_images(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write_tar(tmp_path / cifar10.ARCHIVE, fake_cifar_members(4))
+    labels = cifar_batch(4, 5)[b"labels"]  # the test batch: its labels pass, its noise images do not
+    counts = tuple(labels.count(c) for c in range(10))
+    monkeypatch.setitem(cifar10.CLASS_COUNTS, "test", counts)
+    monkeypatch.setitem(cifar10.FIRST_LABELS, "test", labels[:5])
+    with pytest.raises(DataError, match=r"per-channel pixel mean of the test images is \[0\.[45]"):
+        load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
 
 
 class _Join:

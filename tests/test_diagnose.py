@@ -11,9 +11,11 @@ from interpretgan.diagnose import (
     PAPER_TABLE1,
     binomial_interval,
     combine_runs,
+    defined_drops,
     diagnose_run,
     marked_layers,
     max_pools,
+    paper_model_kind,
     maxpool_index_change,
     pooling_study,
     pooling_table,
@@ -67,6 +69,37 @@ def test_vulnerability_table_values_and_bootstrap_intervals():
     assert vulnerability_table(correct, layers, n_boot=400, seed=1) == t  # seeded
 
 
+def test_vulnerability_of_some_layers_only_compares_neighbours():
+    # conv1, conv2 and fc1 explained: Vul of fc1 would be the drop over conv3..fc1, not Eq. 5's
+    correct = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
+    t = vulnerability_table(correct, ["conv1", "conv2", "fc1"], model_layers=LAYERS, n_boot=50)
+    assert t["accuracy"] == {"conv1": 0.75, "conv2": 0.5, "fc1": 0.25}
+    assert t["vulnerability"] == {"conv1": 0.25, "conv2": 0.25, "fc1": None}
+    assert t["vulnerability_ci"]["fc1"] is None and t["vulnerability_ci"]["conv2"] is not None
+    assert t["n_model_layers"] == 5  # the drop to fc1 spans conv1..fc1
+    assert t["vulnerable"] == ["conv1", "conv2"]  # 0.25 > (1 - 0.25) / 5
+    assert defined_drops(["conv2", "conv3"], LAYERS) == [False, True]
+    assert vulnerability_table(correct, ["conv1", "conv2", "conv3"], model_layers=LAYERS, n_boot=0)["vulnerability"]["conv3"] == 0.25
+    with pytest.raises(ConfigError, match="unknown layer"):
+        defined_drops(["conv1", "conv9"], LAYERS)
+    with pytest.raises(ConfigError, match="not in the classifier's order"):
+        defined_drops(["conv2", "conv1"], LAYERS)
+    # several runs and the paper's row keep the missing Vul missing
+    c = combine_runs([t, t])
+    assert c["vulnerability_mean"]["fc1"] is None and c["vulnerability_sd"]["fc1"] is None
+    assert c["vulnerability_mean"]["conv2"] == pytest.approx(0.25) and c["vulnerable"] == ["conv1", "conv2"]
+    p = with_paper(t, "natural")
+    assert p["difference"]["vulnerability"]["fc1"] is None
+    assert p["difference"]["accuracy"]["fc1"] == pytest.approx(0.25 - 0.043)
+
+
+def test_table1_is_the_max_pool_smallcnn():
+    assert paper_model_kind("mnist", "smallcnn", "natural", "max") == "natural"
+    assert paper_model_kind("mnist", "smallcnn", "trades+atta", "max") == "adversarial"
+    assert paper_model_kind("mnist", "smallcnn", "trades+atta", "avg") is None  # Fig. 6's model has max pooling
+    assert paper_model_kind("cifar10", "vgg16", "natural", "max") is None
+
+
 def test_vulnerability_table_rejects_bad_shapes():
     with pytest.raises(ConfigError, match="must be \\(N, 3\\)"):
         vulnerability_table(torch.ones(5, 2, dtype=torch.bool), ["a", "b", "c"])
@@ -112,6 +145,18 @@ def test_maxpool_index_change_counts_moved_maxima_exactly():
     assert maxpool_index_change(model, x, x)["pool"]["fraction"] == 0.0
     assert maxpool_index_change(model, torch.zeros_like(x), x_adv)["pool"]["fraction_active"] is None  # no feature
     assert not model.pool._forward_pre_hooks  # hooks removed
+
+
+def test_maxpool_index_change_covers_a_global_max_pool():
+    # WideResNet's max arm pools globally (nn.AdaptiveMaxPool2d(1)): one window a channel
+    model = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
+    x = torch.zeros(1, 2, 3, 3)
+    x[0, 0, 0, 0], x[0, 1, 2, 2] = 1.0, 1.0
+    x_adv = x.clone()
+    x_adv[0, 0, 1, 1] = 1.5  # channel 0's maximum moves; channel 1's stays
+    assert list(max_pools(model)) == ["0"]
+    assert maxpool_index_change(model, x, x_adv)["0"] == {"fraction": 0.5, "changed": 1, "windows": 2,
+                                                         "fraction_active": 0.5, "active_windows": 2}
 
 
 def test_maxpool_index_change_names_smallcnn_pools_and_skips_avg_pooling():
@@ -174,6 +219,8 @@ def test_binomial_interval_and_pooling_table():
     assert t["avg_minus_max"]["pgd100"]["paper"] == pytest.approx(0.8748 - 0.8198)
     assert t["rows"]["max"]["pgd40"]["difference"] == pytest.approx(0.81 - 0.8933)
     assert all(t["avg_at_least_max"].values())
+    # the two seeds attack the same 100 images: the interval is the 100 images', not 200 draws'
+    assert t["rows"]["max"]["pgd40"]["ci"] == pytest.approx(binomial_interval(0.81, 100))
 
 
 def test_pooling_study_smoke_runs_and_resumes(tmp_path):
@@ -191,3 +238,5 @@ def test_pooling_study_smoke_runs_and_resumes(tmp_path):
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "study").glob("*/ckpt/model.safetensors")) == stamps
     with pytest.raises(ConfigError, match="covers mnist, cifar10"):
         pooling_study("celeba", "vgg16", "smoke", out=tmp_path / "x")
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        pooling_study("mnist", "smallcnn", "fast", out=tmp_path / "x")

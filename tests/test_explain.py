@@ -590,13 +590,21 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     from interpretgan.data import load_dataset
 
     ds = load_dataset("mnist-sample", "test").subset(40, seed=0)
+    train = load_dataset("mnist-sample", "train").subset(60, seed=0)
     other = create_model("smallcnn")  # other weights than the explained classifier's
-    # passed over, though sorted first: a set at another radius, and one made by other weights
-    for eps, model, name in ((0.1, f, "test-40-eps0.1"), (0.3, other, "test-40-eps0.25-other"), (0.3, f, "test-40-eps0.3")):
+    paper_fgsm = repr(make_attack("fgsm", eps=0.3))
+    # passed over: a set at another radius, one made by other weights, one made with other attack
+    # settings, one of the training split; and a smaller test set loses to the larger one
+    for eps, model, name, split, made in ((0.1, f, "test-40-eps0.1", ds, None), (0.3, other, "test-40-eps0.25-other", ds, None),
+                                          (0.3, f, "test-40-eps0.3-alpha", ds, paper_fgsm.replace("alpha=0.3", "alpha=0.1")),
+                                          (0.3, f, "train-60-eps0.3", train, paper_fgsm),
+                                          (0.3, f, "test-20-eps0.3", ds.subset(20, seed=0), paper_fgsm),
+                                          (0.3, f, "test-40-eps0.3", ds, paper_fgsm)):
         folder = cls_run.path / "attacks" / name
-        evaluate_attacks(model, ds.x, ds.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
+        evaluate_attacks(model, split.x, split.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
                          num_classes=10, work_dir=folder)
-        write_json(folder / "settings.json", {"split": "test", "n": 40, "seed": 0, "eps": eps})
+        write_json(folder / "settings.json", {"split": "train" if split is train else "test", "n": len(split), "seed": 0,
+                                              "eps": eps, **({"attacks": {"fgsm": made}} if made else {})})
     stored = show_run(run, attack="fgsm", n=3, out_dir=tmp_path / "shown")
     assert stored["source"] == str(folder / "fgsm.safetensors")
     t = load_tensors(tmp_path / "shown" / "explanations-fgsm.safetensors")
@@ -607,3 +615,12 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     drift = drift_run(run, attack="fgsm")
     assert drift["source"] == stored["source"] and drift["n"] == 40
     assert read_json(run.path / "drift-fgsm.json")["layers"].keys() == {"conv2", "fc1"}
+    # Diagnosis of these two layers: Acc_i for both, no Vul_i (conv1 and conv4 are not explained)
+    from interpretgan.diagnose import diagnose_run
+
+    diag = diagnose_run([run], attack="fgsm", n_boot=20, out_dir=tmp_path / "diag")
+    assert diag["runs"][0]["source"] == stored["source"]
+    assert diag["table"]["vulnerability"] == {"conv2": None, "fc1": None} and diag["table"]["vulnerable"] == []
+    assert diag["table"]["accuracy"]["fc1"] == pytest.approx(drift["layers"]["fc1"]["accuracy"])
+    assert "Vul_i of conv2, fc1 is not given" in (tmp_path / "diag" / "vulnerability.md").read_text()
+    assert (tmp_path / "diag" / "vulnerability.png").stat().st_size > 1000

@@ -69,6 +69,7 @@ def test_wrn_default_is_34_10():
     assert s["block1"] == (160, 32, 32) and s["block2"] == (320, 16, 16) and s["block3"] == (640, 8, 8)
     assert s["pool"] == (640,) and s["fc"] == (10,)
     assert sum(len(m.stages[f"block{i}"]) for i in (1, 2, 3)) == 15  # (34 - 4) / 6 = 5 blocks a stage
+    assert sum(p.numel() for p in m.parameters()) == 46_160_474  # TRADES' WideResNet-34-10, parameter for parameter
     with pytest.raises(ConfigError, match="6n \\+ 4"):
         create_model("wrn34_10", depth=20)
 
@@ -114,6 +115,12 @@ def test_unknown_model_and_bad_options():
         create_model("smallcnn", colour="red")
     with pytest.raises(ConfigError, match="pooling"):
         create_model("smallcnn", pool="median")
+    with pytest.raises(ConfigError, match="needs image_size >= 16, got 15"):
+        create_model("smallcnn", image_size=15)
+    assert create_model("smallcnn", image_size=16).tap_shapes(16)["conv4"] == (64, 1, 1)
+    for name in ("vgg16", "wrn34_10"):
+        with pytest.raises(ConfigError, match="only mean given; expected both mean and std"):
+            create_model(name, mean=(0.5, 0.5, 0.5))
 
 
 @pytest.mark.parametrize("name", ["smallcnn", "vgg16"])

@@ -219,7 +219,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
     spec = read_json(spec_path)
     model = create_model(spec["model"], **spec["kwargs"])
     state = load_tensors(directory / f"{name}.safetensors")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a tensor of another shape: other model options than the spec's
+        raise RunError(f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
+                       f"with {spec['kwargs']}: {str(err).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise RunError(
             f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "

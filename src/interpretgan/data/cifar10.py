@@ -49,7 +49,7 @@ BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("tes
 # Known facts about the official data, checked when the md5 is not the official one.
 CLASS_COUNTS = {"train": (5000,) * 10, "test": (1000,) * 10}
 FIRST_LABELS = {"train": [6, 9, 9, 4, 1], "test": [3, 8, 8, 0, 6]}
-TRAIN_CHANNEL_MEANS = (0.4914, 0.4822, 0.4465)
+CHANNEL_MEANS = {"train": (0.4914, 0.4822, 0.4465), "test": (0.4942, 0.4851, 0.4504)}
 _MEAN_TOLERANCE = 0.001
 _PIXELS = 3 * 32 * 32
 
@@ -193,10 +193,10 @@ def _content_checks(source: Path, split: str, images: np.ndarray, labels: np.nda
     first = labels[:5].tolist()
     if first != FIRST_LABELS[split]:
         raise integrity.content_failure(source, f"first five {split} labels", first, FIRST_LABELS[split])
-    if split == "train":
-        means = [round(float(images[:, c].mean(dtype=np.float64)) / 255.0, 4) for c in range(3)]
-        if any(abs(m - e) > _MEAN_TOLERANCE for m, e in zip(means, TRAIN_CHANNEL_MEANS)):
-            raise integrity.content_failure(source, "per-channel pixel mean", means, list(TRAIN_CHANNEL_MEANS))
+    means = [round(float(images[:, c].mean(dtype=np.float64)) / 255.0, 4) for c in range(3)]
+    expected = CHANNEL_MEANS[split]
+    if any(abs(m - e) > _MEAN_TOLERANCE for m, e in zip(means, expected)):
+        raise integrity.content_failure(source, f"per-channel pixel mean of the {split} images", means, list(expected))
 
 
 def load(

@@ -50,6 +50,9 @@ CLASS_COUNTS = {
     "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
     "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
 }
+#: Mean pixel value (in [0, 1]) of the official images of each split: a content check of the images.
+PIXEL_MEANS = {"train": 0.1307, "test": 0.1325}
+_MEAN_TOLERANCE = 0.001
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SIDE = 28
 
@@ -162,6 +165,9 @@ def read_files(
     names = ", ".join(p.name for p in mismatched)
     logger.warning("MNIST %s: the md5 of %s is not the official one; using content checks", split, names)
     integrity.check_counts(labels_path, labels, CLASS_COUNTS[split], INFO.num_classes)
+    mean = round(float(images.mean(dtype=np.float64)) / 255.0, 4)
+    if abs(mean - PIXEL_MEANS[split]) > _MEAN_TOLERANCE:  # the labels alone say nothing of the images
+        raise integrity.content_failure(images_path, "pixel mean", mean, PIXEL_MEANS[split])
     return images, labels, integrity.CONTENT_CHECKS
 
 

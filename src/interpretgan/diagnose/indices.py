@@ -1,7 +1,8 @@
 """Max-pool index change (Section 5.2): how often the perturbation moves the maximum of a pooling window.
 
-For every ``nn.MaxPool2d`` of the classifier, the input of the layer is captured (forward
-pre-hooks, removed in ``finally``) for a natural image x and its adversarial version x*, the
+For every ``nn.MaxPool2d`` (and ``nn.AdaptiveMaxPool2d``, WideResNet's global pool) of the
+classifier, the input of the layer is captured (forward pre-hooks, removed in ``finally``) for a
+natural image x and its adversarial version x*, the
 argmax position of each pooling window is recomputed with ``return_indices=True``, and the
 fraction of windows (over images, channels and positions) whose position differs is reported.
 Windows of a ReLU network are often all zero, where the argmax is a tie broken by position and any
@@ -24,9 +25,12 @@ from interpretgan.attacks.base import eval_mode
 from interpretgan.errors import ConfigError
 
 
-def max_pools(model: nn.Module) -> dict[str, nn.MaxPool2d]:
+MaxPool = nn.MaxPool2d | nn.AdaptiveMaxPool2d
+
+
+def max_pools(model: nn.Module) -> dict[str, MaxPool]:
     """The model's max-pooling layers by a readable name: the tap (stage) that holds them, or their module path."""
-    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.MaxPool2d)]
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
 
     def stage(name: str) -> str:
         parts = name.split(".")
@@ -37,8 +41,10 @@ def max_pools(model: nn.Module) -> dict[str, nn.MaxPool2d]:
     return {stage(name) if per_stage[stage(name)] == 1 else name: m for name, m in found}
 
 
-def _window_max(pool: nn.MaxPool2d, h: Tensor) -> tuple[Tensor, Tensor]:
+def _window_max(pool: MaxPool, h: Tensor) -> tuple[Tensor, Tensor]:
     """Each window's maximum and its argmax position, as ``pool`` computes them."""
+    if isinstance(pool, nn.AdaptiveMaxPool2d):
+        return F.adaptive_max_pool2d(h, pool.output_size, return_indices=True)
     return F.max_pool2d(h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
 
 

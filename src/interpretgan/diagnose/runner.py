@@ -2,8 +2,9 @@
 
 For each explain run (several runs = several seeds of explainers for one classifier): D* (the
 attack command's set when the classifier run has one, else computed on a seeded test subset),
-Acc_i / Vul_i with bootstrap intervals (Eq. 5), the fraction of fooled examples whose explanation
-carries the adversarial label (the drift), the max-pool index change and the label transitions.
+Acc_i / Vul_i with bootstrap intervals (Eq. 5), the fraction of fooled examples (f wrong on x*, as
+in ``explain.metrics.adversarial_drift``) whose explanation carries the adversarial label (the
+drift), the max-pool index change and the label transitions.
 Everything goes to one folder (default ``<first run>/diagnose-<attack>``): ``diagnose.json``,
 ``vulnerability.md``, ``vulnerability.png`` (vulnerable layers in red, the paper's values as
 ticks when the classifier is one of Table 1's) and ``transitions-<attack>.png``.
@@ -61,18 +62,18 @@ def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot
     layers = list(preds)
     y = adv.y.to(torch.int64)
     correct = torch.stack([preds[n] == y for n in layers], dim=1)
-    table = vulnerability_table(correct, layers, n_boot=n_boot, seed=seed)
-    fooled = adv.pred != y
-    table["adversarial_label"] = {n: float((preds[n][fooled] == adv.pred[fooled]).float().mean()) if fooled.any() else None
-                                  for n in layers}
+    table = vulnerability_table(correct, layers, model_layers=classifier.layer_names, n_boot=n_boot, seed=seed)
     with torch.no_grad(), eval_mode(classifier):
         clean = torch.cat([classifier(adv.x[s : s + batch_size].to(device)).argmax(1).cpu()
                            for s in range(0, len(y), batch_size)])
+    fooled = adv.pred != y  # as explain.metrics.adversarial_drift: every x* that f gets wrong
+    table["adversarial_label"] = {n: float((preds[n][fooled] == adv.pred[fooled]).float().mean()) if fooled.any() else None
+                                  for n in layers}
     info = classifier_info(run)
     k = dataset_info(info["dataset"]).num_classes
     transitions = summarize_predictions(adv.name, y, adv.pred, clean == y, k).to_dict()
     index = maxpool_index_change(classifier, adv.x, adv.x_adv, batch_size=batch_size, device=device)
-    if paper_model_kind(info["dataset"], info["model"], info["objective"]) == "natural":
+    if paper_model_kind(info["dataset"], info["model"], info["objective"], info["pool"]) == "natural":
         for name, entry in index.items():
             if name in PAPER_INDEX_CHANGE:
                 entry.update(paper=PAPER_INDEX_CHANGE[name], difference=entry["fraction"] - PAPER_INDEX_CHANGE[name])
@@ -101,7 +102,7 @@ def diagnose_run(runs: Sequence[Run | str | Path], *, attack: str = "pgd", n_com
                             device=device, data_root=data_root, verify=verify) for o in opened]
     first = results[0]
     info = first["classifier"]
-    kind = paper_model_kind(info["dataset"], info["model"], info["objective"])
+    kind = paper_model_kind(info["dataset"], info["model"], info["objective"], info["pool"])
     table = first["table"] if len(results) == 1 else combine_runs([r["table"] for r in results])
     table = with_paper(table, kind)
     name = first["attack"]
@@ -141,7 +142,7 @@ def vulnerability_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]
         cells = []
         for n in layers:
             text = pct(values[n])
-            if several:
+            if several and table[f"{key}_sd"][n] is not None:
                 text += f" ± {table[f'{key}_sd'][n] * 100:.1f}"
             if key == "vulnerability" and n in table.get("vulnerable", []):
                 text = f"**{text}**"
@@ -153,7 +154,7 @@ def vulnerability_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]
             rows.append([f"{label} (paper)", *[pct(table["paper"][key].get(n)) for n in layers]])
             rows.append([f"{label} − paper", *[pct(table["difference"][key].get(n), signed=True) for n in layers]])
     if "adversarial_label" in table:
-        rows.append(["explanation = adversarial label (fooled only)", *[pct(table["adversarial_label"].get(n)) for n in layers]])
+        rows.append(["explanation = adversarial label (x* with f(x*) ≠ y)", *[pct(table["adversarial_label"].get(n)) for n in layers]])
     return ["", *layers], rows
 
 
@@ -172,6 +173,10 @@ def format_markdown(res: dict[str, Any]) -> str:
                                             f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"),
              "", vulnerability_markdown(table),
              f"Vulnerable layers (our rule: Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
+    missing = [n for n in table["layers"] if (table.get("vulnerability") or table["vulnerability_mean"])[n] is None]
+    if missing:
+        lines += [f"Vul_i of {', '.join(missing)} is not given: the layer before it is not explained in this run, "
+                  "and Eq. 5 compares each layer with the one before it.", ""]
     if res["index_change"]:
         rows = [[name, pct(e["fraction"]), f"{e['changed']} / {e['windows']}", pct(e.get("fraction_active")),
                  pct(e.get("paper")), pct(e.get("difference"), signed=True)] for name, e in res["index_change"].items()]

@@ -101,7 +101,8 @@ def pooling_table(arms: dict[str, dict[int, dict[str, Any]]], dataset: str, mode
         for a in ["clean", *names]:
             v = values(pool, a)
             mean = float(v.mean())
-            row[a] = {"mean": mean, "sd": spread(v), "ci": binomial_interval(mean, out["n"] * len(seeds)),
+            # The seeds attack the same test images: the interval counts them once, not once a seed.
+            row[a] = {"mean": mean, "sd": spread(v), "ci": binomial_interval(mean, out["n"]),
                       "paper": paper[pool].get(a) if paper else None}
             if row[a]["paper"] is not None:
                 row[a]["difference"] = mean - row[a]["paper"]
@@ -153,6 +154,8 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
         raise ConfigError(f"the pooling study covers {', '.join(POOLING_ATTACKS)}; got dataset '{dataset}'")
     if not seeds:
         raise ConfigError("--seeds is empty; expected at least one seed")
+    if preset not in STUDY_EVAL:
+        raise ConfigError(f"unknown preset '{preset}' for the pooling study; expected one of {', '.join(STUDY_EVAL)}")
     n_eval = STUDY_EVAL[preset] if n_eval == -1 else n_eval
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,7 +176,10 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
     result = {"dataset": dataset, "model": model, "preset": preset, "seeds": list(seeds), "table": table,
               "arms": {p: {str(s): v for s, v in a.items()} for p, a in arms.items()}, "seconds": stages.seconds(),
               "folder": str(folder)}
-    title = f"{'Table 2' if key == 'mnist' else 'Table 3'}: {model}, max vs avg pooling ({preset} preset, n={table['n']} per seed)"
+    reduced = _REDUCED_MODEL_KWARGS.get(model) if preset != "paper" else None
+    shape = f", reduced to {', '.join(f'{k} {v}' for k, v in reduced.items())}; the paper's row is the full model" if reduced else ""
+    title = (f"{'Table 2' if key == 'mnist' else 'Table 3'}: {model}{shape}, max vs avg pooling "
+             f"({preset} preset, n={table['n']} per seed)")
     write_json(folder / "pooling.json", result)
     write_text(folder / "pooling.md", pooling_markdown(table, title))
     return result

@@ -243,9 +243,10 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
                        seed: int = 0) -> AdversarialInputs:
     """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
 
-    The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``,
-    the first folder that has one made at the dataset's paper radius by this classifier's weights,
-    with the natural images it was made from) when there is one;
+    The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``
+    with the natural images it was made from: of the test-split sets made by this classifier's
+    weights with the paper's settings for the dataset, the largest) when there is one (``n_compute``
+    is then not used);
     else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
     on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
     """
@@ -255,14 +256,22 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
     source = run.config.get("classifier_run")
     folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
-    fingerprint = None
+    candidates = []
     for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
         path = sub / f"{name}.safetensors"
         if not path.is_file() or not (sub / "settings.json").is_file():
             continue
         settings = read_json(sub / "settings.json")
-        if abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
-            continue  # another radius than the paper's
+        if settings.get("split") != "test" or abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
+            continue  # D* is a test set at the paper's radius
+        made = settings.get("attacks", {}).get(name)
+        if made is not None and made != repr(attack_obj):
+            log.info("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
+            continue
+        candidates.append((int(settings["n"]), sub, path, settings))
+    fingerprint = None
+    # The largest stored set first (all test images before a subset).
+    for _, sub, path, settings in sorted(candidates, key=lambda c: -c[0]):
         fingerprint = fingerprint or model_fingerprint(classifier)
         made_by = adversarial_set_model(path)
         if made_by is not None and made_by != fingerprint:

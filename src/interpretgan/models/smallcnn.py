@@ -37,7 +37,7 @@ class SmallCNN(TappedModel):
         if side < 1:
             from interpretgan.errors import ConfigError
 
-            raise ConfigError(f"smallcnn needs image_size >= 14, got {image_size}")
+            raise ConfigError(f"smallcnn needs image_size >= 16, got {image_size}")
         # Every ReLU is its own module: Captum's DeepLIFT cannot handle a reused ReLU.
         self.stages = nn.ModuleDict(
             {

@@ -46,6 +46,9 @@ class VGG16(TappedModel):
                  fc_width=fc_width, width=width, dropout=dropout,
                  mean=None if mean is None else list(mean), std=None if std is None else list(std))
         )
+        if (mean is None) != (std is None):
+            given = "mean" if std is None else "std"
+            raise ConfigError(f"only {given} given; expected both mean and std (to normalise inside the model) or neither")
         if mean is not None and std is not None:
             self.normalize = Normalize(mean, std)
         stages: dict[str, nn.Module] = {}

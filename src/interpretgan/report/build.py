@@ -43,7 +43,8 @@ def _table1_results(d: dict[str, Any]) -> dict[str, Any]:
         out["ours"][key] = [t[key][n] for n in layers]
         out["ci"][key] = [t.get(f"{key}_ci", {}).get(n) for n in layers]
         out["paper"][key] = [t.get("paper", {}).get(key, {}).get(n) for n in layers]
-        out["difference"][key] = [None if p is None else o - p for o, p in zip(out["ours"][key], out["paper"][key])]
+        out["difference"][key] = [None if p is None or o is None else o - p
+                                  for o, p in zip(out["ours"][key], out["paper"][key])]
     out["vulnerable"] = t["vulnerable"]
     out["adversarial_label"] = [t.get("adversarial_label", {}).get(n) for n in layers]
     return out
@@ -53,7 +54,7 @@ def _table1_comparisons(kind: str, res: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for key, label in (("accuracy", "Acc"), ("vulnerability", "Vul")):
         for i, n in enumerate(res["names"]):
-            if res["paper"][key][i] is not None:
+            if res["paper"][key][i] is not None and res["ours"][key][i] is not None:
                 out.append(comparison(f"Table 1 ({kind})", f"{label} {n}", res["ours"][key][i], res["paper"][key][i],
                                       res["ci"][key][i]))
     return out

@@ -81,6 +81,11 @@ def plot_transition_matrix(
     return path
 
 
+def _percent(values: list[float | None]) -> np.ndarray:
+    """Fractions to percent, None to NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float) * 100
+
+
 def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
     """Table 1 as bars: Acc_i (top) and Vul_i (bottom) per layer, written to ``path`` (PNG).
 
@@ -95,13 +100,14 @@ def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 1, sharex=True)
     for ax, key, label in ((axes[0], "accuracy", "Acc_i (%)"), (axes[1], "vulnerability", "Vul_i (%)")):
-        values = np.array([(table.get(key) or table[f"{key}_mean"])[n] for n in layers]) * 100
+        # Vul_i is None where the layer before is not explained: no bar there.
+        values = _percent([(table.get(key) or table[f"{key}_mean"])[n] for n in layers])
         if f"{key}_ci" in table:
-            ci = np.array([table[f"{key}_ci"][n] for n in layers]).T * 100
-            err = np.abs(ci - values)
-            top = np.maximum(values, ci[1])
+            ci = np.array([table[f"{key}_ci"][n] or [None, None] for n in layers], dtype=float).T * 100
+            err = np.nan_to_num(np.abs(ci - values))
+            top = np.fmax(values, ci[1])
         elif f"{key}_sd" in table:
-            err = np.array([table[f"{key}_sd"][n] for n in layers]) * 100
+            err = np.nan_to_num(_percent([table[f"{key}_sd"][n] for n in layers]))
             top = values + err
         else:
             err, top = None, values
@@ -115,7 +121,10 @@ def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_ylabel(label)
         for i, v in enumerate(values):  # the value above its error bar
-            ax.text(i, max(top[i], 0.0), f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+            if np.isnan(v):
+                ax.text(i, 0.0, "n/a", ha="center", va="bottom", fontsize=7, color="gray")
+            else:
+                ax.text(i, max(top[i], 0.0), f"{v:.1f}", ha="center", va="bottom", fontsize=7)
     axes[1].set_xticks(x, labels=layers)
     axes[0].set_title(title, fontsize=9)
     fig.tight_layout()
