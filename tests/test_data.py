@@ -475,10 +475,19 @@ def test_celeba_fake_found_listed_labels_and_crop(tmp_path: Path) -> None:
         assert mean[1] > 240 and mean[0] < 15, mean
 
 
-def test_celeba_fake_fails_content_checks(tmp_path: Path) -> None:
+def test_celeba_fake_fails_content_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake_celeba(tmp_path, {"train": 2, "val": 1, "test": 1})
     with pytest.raises(DataError, match=rf"{celeba.ATTR_FILE} is not the official data: .*number of rows is 10"):
         load_dataset("celeba", root=tmp_path, cache_dir=tmp_path / "c")
+
+    # rows, widths and split sizes as the official ones: the Male column is checked too
+    monkeypatch.setattr(celeba, "OFFICIAL_ROWS", 10)
+    monkeypatch.setattr(celeba, "NUM_ATTRIBUTES", len(CELEBA_ATTRS))
+    monkeypatch.setattr(celeba, "OFFICIAL_SPLIT_SIZES", {"train": 4, "val": 3, "test": 3})
+    with pytest.raises(DataError, match=r"number of 'Male' faces is 4 instead of 84434"):
+        load_dataset("celeba", root=tmp_path, cache_dir=tmp_path / "c")
+    monkeypatch.setattr(celeba, "OFFICIAL_MALES", 4)
+    assert load_dataset("celeba", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"] == "ok (content checks)"
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])

@@ -45,6 +45,7 @@ LABEL_ATTRIBUTE = "Male"
 SPLIT_CODES = {"train": "0", "val": "1", "test": "2"}
 # Facts about the official annotations, checked when their md5 is not the official one.
 OFFICIAL_ROWS = 202_599
+OFFICIAL_MALES = 84_434  # rows of list_attr_celeba.txt with Male = 1
 OFFICIAL_SPLIT_SIZES = {"train": 162_770, "val": 19_867, "test": 19_962}
 NUM_ATTRIBUTES = 40
 _MAX_WORKERS = 8
@@ -122,7 +123,7 @@ def read_labels(folder: Path) -> tuple[dict[str, int], list[str]]:
     return labels, rows
 
 
-def _verify_annotations(folder: Path, codes: list[str], attr_rows: list[str]) -> str:
+def _verify_annotations(folder: Path, codes: list[str], attr_rows: list[str], labels: dict[str, int]) -> str:
     paths = [folder / name for name in ANNOTATION_MD5]
     if all(integrity.file_digest(p) == ANNOTATION_MD5[p.name] for p in paths):
         return integrity.OFFICIAL_MD5
@@ -136,6 +137,9 @@ def _verify_annotations(folder: Path, codes: list[str], attr_rows: list[str]) ->
     sizes = {split: codes.count(code) for split, code in SPLIT_CODES.items()}
     if sizes != OFFICIAL_SPLIT_SIZES:
         raise integrity.content_failure(partition_path, "split sizes", sizes, OFFICIAL_SPLIT_SIZES)
+    males = sum(labels.values())  # the label itself: a flipped or shifted column changes it
+    if males != OFFICIAL_MALES:
+        raise integrity.content_failure(attr_path, f"number of '{LABEL_ATTRIBUTE}' faces", males, OFFICIAL_MALES)
     return integrity.CONTENT_CHECKS
 
 
@@ -198,7 +202,7 @@ def load(
         missing = next((name for name in found if name not in labels), None)
         if missing is not None:
             raise DataError(f"CelebA file {folder / ATTR_FILE} has no row for {missing}.")
-        verdict = _verify_annotations(folder, codes, attr_rows) if verify else integrity.SKIPPED
+        verdict = _verify_annotations(folder, codes, attr_rows, labels) if verify else integrity.SKIPPED
         start = time.perf_counter()
         x = decode_images(paths, image_size)
         logger.info("CelebA %s: decoded %d images in %.1f s", split, len(paths), time.perf_counter() - start)
