@@ -64,7 +64,9 @@ def main() -> None:
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("joint", "separate"):
-            mode_cfg = resolve_explain_config(dataset, args.preset, {**overrides, "joint": mode == "joint"})
+            # fusing stacks the layers of the one joint loop; separate loops have one layer each
+            joint = mode == "joint"
+            mode_cfg = resolve_explain_config(dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint})
             run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
             _sync(device)
             t0 = time.perf_counter()

@@ -54,6 +54,10 @@ def test_train_eval_attack_on_the_embedded_sample(runs, capsys):
     # another seed draws another subset: its own folder
     assert main(["attack", str(run), "--attack", "fgsm", "--n", "40", "--seed", "1", "--no-progress", "-q"]) == 0
     assert (run / "attacks" / "test-40-eps0.3-seed1" / "fgsm.safetensors").is_file()
+    # --resume continues with the recorded settings; an option that would change them is refused
+    assert main(["train", "--resume", str(run), "--epochs", "3", "-q"]) == 2
+    assert "--epochs would be ignored" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["epochs"] == 1
 
 
 def test_bad_input_is_one_line_and_makes_no_run(runs, capsys):
@@ -114,6 +118,10 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     again = reproduce("mnist", "smoke", out=folder, spec=DEMO_CHAIN["smoke"], dataset="mnist-sample", progress=False)
     assert (folder / "stages.json").read_text() == before  # every stage skipped
     assert json.loads(again["results"].read_text())["tables"]["table1_natural"] == t1
+    # Every row of the classifiers' table gives the clean accuracy of the attacked subset, the natural one too
+    nat = again["outputs"]["natural"]
+    assert nat["attack"]["n"] == DEMO_CHAIN["smoke"].n_eval
+    assert f"| SmallCNN max, natural | {nat['attack']['clean'] * 100:.2f} % |" in report_md
     assert main(["reproduce", "mnist", "--preset", "smoke", "--out", str(folder), "-q"]) == 2
     assert "holds another job" in capsys.readouterr().err
 
@@ -137,6 +145,19 @@ def test_explain_train_and_show(runs, capsys):
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
     assert main(["explain", "train", str(cls_run), "--preset", "smoke", "--layers", "conv9"]) == 2
     assert "unknown layer 'conv9'" in capsys.readouterr().err
+    folders = sorted(runs.iterdir())
+    for argv, message in (
+        (["--scale-iterations", "4,x"], "--scale-iterations '4,x' is not a comma-separated list of integers"),
+        (["--scale-iterations", "1,1,1,1,1,1"], "the schedule lists 6 scales but the images have only 4"),
+        (["--separate", "--fuse"], "--fuse stacks the layers of one joint loop"),
+    ):
+        assert main(["explain", "train", str(cls_run), "--preset", "smoke", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0
+    # --resume keeps the run's recorded settings: options that would change them are refused
+    assert main(["explain", "train", "--resume", str(exp_run), "--layers", "conv1", "--seed", "3"]) == 2
+    assert "--layers, --seed would be ignored" in capsys.readouterr().err
+    assert sorted(runs.iterdir()) == folders  # no run folder made by a refused command
 
 
 def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):
@@ -155,4 +176,30 @@ def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):
 
 def test_study_pooling_rejects_bad_seeds(runs, capsys):
     assert main(["study", "pooling", "--seeds", "a,b"]) == 2
-    assert "--seeds 'a,b' is not a list of integers" in capsys.readouterr().err
+    assert "--seeds 'a,b' is not a comma-separated list of integers" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_with_how_to_resume(monkeypatch, capsys):
+    from interpretgan import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_models", interrupted)
+    assert main(["models"]) == 130
+    assert "interrupted; run the same command again to resume" in capsys.readouterr().err
+
+
+def test_data_check_exit_status_says_whether_every_dataset_passed(tmp_path, capsys):
+    import gzip
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f"{stem}.gz").write_bytes(gzip.compress(b"not an idx file"))
+    assert main(["data", "check", "--data-root", str(tmp_path)]) == 1
+    capsys.readouterr()
+    assert main(["data", "check", "--data-root", str(tmp_path), "--json"]) == 1  # the JSON report too: scripts read the status
+    rows = {r["name"]: r["ok"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"mnist": False, "mnist-sample": True}
+    assert main(["data", "check", "--data-root", str(tmp_path / "none"), "--json"]) == 0  # the embedded sample only

@@ -115,6 +115,8 @@ def test_unknown_model_and_bad_options():
         create_model("smallcnn", colour="red")
     with pytest.raises(ConfigError, match="pooling"):
         create_model("smallcnn", pool="median")
+    with pytest.raises(ConfigError, match="bad options for model 'vgg16': .*negative dimension"):
+        create_model("vgg16", width=0.125, fc_width=16, in_channels=-1)  # torch's own error, as one sentence
     with pytest.raises(ConfigError, match="needs image_size >= 16, got 15"):
         create_model("smallcnn", image_size=15)
     assert create_model("smallcnn", image_size=16).tap_shapes(16)["conv4"] == (64, 1, 1)

@@ -13,7 +13,7 @@ from interpretgan.reproduce import reproduce
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path):
+def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path, monkeypatch):
     res = reproduce("cifar10", "smoke", out=tmp_path / "c", data_root=data_root, progress=False)
     results = json.loads(res["results"].read_text())
     t3 = results["tables"]["table3_vgg16"]
@@ -25,6 +25,16 @@ def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path):
     expected = {f"vgg16 {stage}-{pool}-seed0" for pool in ("max", "avg") for stage in ("train", "attack")}
     assert set(res["seconds"]) == expected and all(s > 0 for s in res["seconds"].values())
     assert "vgg16 train-avg-seed0" in res["report_md"].read_text()
+    # A changed preset refuses the folder instead of serving the old study as a new one.
+    import dataclasses
+
+    import interpretgan.reproduce as rep
+    from interpretgan.errors import RunError
+
+    preset = rep.study_train_config
+    monkeypatch.setattr(rep, "study_train_config", lambda *a, **k: dataclasses.replace(preset(*a, **k), lr=0.5))
+    with pytest.raises(RunError, match="stage 'pooling study vgg16' .* was run with other settings"):
+        reproduce("cifar10", "smoke", out=tmp_path / "c", data_root=data_root, progress=False)
 
 
 def test_celeba_smoke_chain_writes_grids_and_per_layer_accuracy(data_root, tmp_path):

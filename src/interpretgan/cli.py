@@ -21,13 +21,14 @@ log = logging.getLogger("interpretgan")
 
 
 # --- shared option groups ------------------------------------------------------------------------
-def _add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool = False) -> None:
+def _add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool = False,
+                out_help: str = "runs folder (default: $INTERPRETGAN_RUNS or ./runs)") -> None:
     p.add_argument("--data-root", help="dataset folder (default: $INTERPRETGAN_DATA)")
     p.add_argument("--no-verify", action="store_true", help="skip md5/content checks of the datasets")
     if download:
         p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
     if out:
-        p.add_argument("--out", help="runs folder (default: $INTERPRETGAN_RUNS or ./runs)")
+        p.add_argument("--out", help=out_help)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
@@ -91,7 +92,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     rows = check_datasets(root, verify=not args.no_verify)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-        return 0
+        return 0 if all(r["ok"] for r in rows) else 1
     print(f"data root: {root if root else '(none: set --data-root or INTERPRETGAN_DATA)'}")
     for r in rows:
         counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items())
@@ -99,6 +100,22 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         if r.get("summary"):
             print(f"  {'':13s} {r['summary']}")
     return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _int_list(option: str, text: str) -> list[int]:
+    """``"400,400,600"`` -> ``[400, 400, 600]``, or one sentence naming the option."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not a comma-separated list of integers; expected e.g. 0,1,2") from None
+
+
+def _refuse_with_resume(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """``--resume`` continues a run with its recorded settings: options that would change them are refused."""
+    given = ["RUN" if k == "run" else f"--{k.replace('_', '-')}" for k, v in options.items() if v not in (None, False)]
+    if given:
+        raise ConfigError(f"--resume continues {args.resume} with its recorded settings; {', '.join(given)} "
+                          "would be ignored: drop them, or start a new run")
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,6 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from interpretgan.training import fit, load_train_data
 
     device = _device(args.device)
+    if args.resume:
+        _refuse_with_resume(args, _train_overrides(args))
     run = Run.open(args.resume, kind="train") if args.resume else None
     if run is not None:
         cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
@@ -194,6 +213,9 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
 
     device = _device(args.device)
     if args.resume:
+        _refuse_with_resume(args, {"run": args.run, "layers": args.layers, "separate": args.separate, "fuse": args.fuse,
+                                   "seed": args.seed, "batch_size": args.batch_size,
+                                   "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
         run = Run.open(args.resume, kind="explain")
     else:
         if not args.run:
@@ -205,7 +227,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
             "fuse": True if args.fuse else None,
             "seed": args.seed,
             "batch_size": args.batch_size,
-            "scale_iterations": [int(v) for v in args.scale_iterations.split(",")] if args.scale_iterations else None,
+            "scale_iterations": _int_list("--scale-iterations", args.scale_iterations) if args.scale_iterations else None,
             "n_train": args.n_train,
             "n_test": args.n_test,
         }
@@ -267,10 +289,7 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
     from interpretgan.diagnose.study import pooling_markdown, pooling_study
     from interpretgan.runs import runs_root
 
-    try:
-        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds '{args.seeds}' is not a list of integers; expected e.g. 0,1,2") from None
+    seeds = _int_list("--seeds", args.seeds)
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
     res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
                         n_eval=-1 if args.n is None else args.n, device=_device(args.device), data_root=args.data_root,
@@ -442,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="the paper's results in one command, with report.md/html and results.json",
                        description="Run the chain of stages for TARGET into one folder: --out DIR names it (default: "
                                    "<runs root>/reproduce-TARGET-PRESET); re-running the same command skips finished stages.")
-    _add_common(p)
+    _add_common(p, out_help="the chain's own folder (default: $INTERPRETGAN_RUNS or ./runs, then reproduce-TARGET-PRESET)")
     p.add_argument("target", choices=("mnist", "cifar10", "celeba"))
     p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     p.set_defaults(func=cmd_reproduce)
@@ -473,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InterpretganError as err:
         print(f"interpretgan: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterpretgan: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -286,6 +286,8 @@ class ExplainConfig(_Config):
             raise ConfigError(f"--n-train must be at least 1, got {self.n_train}")
         if self.n_test is not None and self.n_test < 2:
             raise ConfigError(f"--n-test must be at least 2 (the Frechet distance needs a covariance), got {self.n_test}")
+        if self.fuse and not self.joint:
+            raise ConfigError("--fuse stacks the layers of one joint loop; it cannot go with --separate (one loop a layer)")
 
     def iterations_per_scale(self, n_scales: int, n_train: int) -> list[int]:
         """The schedule resolved to iterations for ``n_scales`` scales and ``n_train`` training images."""

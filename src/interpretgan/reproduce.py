@@ -33,7 +33,7 @@ import torch
 from interpretgan.attacks.runner import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
 from interpretgan.diagnose.runner import diagnose_run
-from interpretgan.diagnose.study import evaluate_arm, pooling_study, pooling_table
+from interpretgan.diagnose.study import evaluate_arm, pooling_study, pooling_table, study_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.explain.trainer import explain_in
 from interpretgan.report.build import build_report
@@ -241,9 +241,11 @@ def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any =
     stages = Stages(folder)
     studies = {}
     for model in spec.models:
+        # The arms' resolved training configs: a changed preset refuses this folder instead of reusing its study.
+        arms = {pool: study_train_config("cifar10", model, pool, preset, 0, spec.adversarial).to_dict() for pool in ("max", "avg")}
         studies[model] = stages.run(f"pooling study {model}", lambda m=model: pooling_study(
             "cifar10", m, preset, out=folder / f"pooling-{m}", n_eval=spec.n_eval, device=device, data_root=data_root,
-            verify=verify, progress=progress, overrides=spec.adversarial))
+            verify=verify, progress=progress, overrides=spec.adversarial), settings={"arms": arms, "n_eval": spec.n_eval})
     # Each study's own stage times (training and attacks per pool and seed), so the report lists them one by one.
     seconds = {f"{model} {name}": s for model, study in studies.items() for name, s in study["seconds"].items()}
     return {"studies": studies, "seconds": seconds}

@@ -577,7 +577,7 @@ def create_explain_run(classifier_run: Run | str | Path, cfg: ExplainConfig, roo
     classifier = load_model(cls_run.path, "cpu")
     layers = classifier.check_layers(cfg.layers or classifier.layer_names)
     cfg.validate()
-    num_scales(int(classifier.config["image_size"]))
+    cfg.iterations_per_scale(num_scales(int(classifier.config["image_size"])), n_train=1)  # its length, before a folder exists
     extra = {"classifier_run": str(cls_run.path.resolve()), "classifier_model": getattr(classifier, "registry_name", None),
              "image_size": int(classifier.config["image_size"]), "resolved_layers": layers}
     run = Run.create(root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra})

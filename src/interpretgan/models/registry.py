@@ -35,7 +35,7 @@ def create_model(name: str, **kwargs) -> TappedModel:
     cls = model_class(name)
     try:
         model = cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"bad options for model '{name}': {err}") from None
+    except (TypeError, ValueError, RuntimeError) as err:  # an unknown keyword, or a size torch cannot build
+        raise ConfigError(f"bad options for model '{name}': {str(err).splitlines()[0]}") from None
     model.registry_name = name
     return model

@@ -159,7 +159,7 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     nat, arms, diag = o["natural"], o["arms"], o["diagnosis"]
     r.heading("Classifiers")
     n = nat["attack"]["n"]
-    rows = [["SmallCNN max, natural", pct(nat["clean"], 2), pct(nat["attack"]["accuracy"], 2),
+    rows = [["SmallCNN max, natural", pct(nat["attack"]["clean"], 2), pct(nat["attack"]["accuracy"], 2),
              pct_interval(binomial_interval(nat["attack"]["accuracy"], n))]]
     for p in ("max", "avg"):
         acc = arms[p]["attacks"]["pgd40"]
@@ -259,7 +259,7 @@ def _celeba(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     nat, d = o["natural"], o["diagnosis"]["natural"]
     r.heading("Classifier")
     r.table(["model", "clean accuracy (attacked subset)", "PGD-20 accuracy (eps 2/255)", "95 % interval"],
-            [["VGG16, natural", pct(nat["clean"], 2), pct(nat["attack"]["accuracy"], 2),
+            [["VGG16, natural", pct(nat["attack"]["clean"], 2), pct(nat["attack"]["accuracy"], 2),
               pct_interval(binomial_interval(nat["attack"]["accuracy"], nat["attack"]["n"]))]])
     r.heading("Per-layer accuracy on D*")
     _diagnosis_section(r, "VGG16 gender", d, o["dataset"])
