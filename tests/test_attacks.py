@@ -469,6 +469,8 @@ def test_agrees_with_captum_pgd(trained, data):
     out = crosscheck_with_captum(trained, x, y, eps=0.2, alpha=0.02, steps=20)
     assert out["ours"] < accuracy(trained, x, y) - 0.1  # the attack bites
     assert abs(out["diff_points"]) <= 0.5, out
+    # per example, not only on average: the same adversarial images (float rounding apart)
+    assert out["same_prediction"] == 1.0 and out["max_abs_diff"] < 1e-5, out
 
 
 def test_captum_is_imported_lazily():

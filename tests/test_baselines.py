@@ -58,17 +58,37 @@ def test_attributions_keep_their_defining_properties(pool):
     assert attribute(f, torch.zeros(1, 1, 32, 32), ["occlusion"])["occlusion"].abs().max() == 0
 
 
-@pytest.mark.parametrize("name,kwargs,channels", [
-    ("vgg16", dict(width=0.0625, fc_width=16, in_channels=3), 3),
-    ("wrn34_10", dict(depth=10, widen=1, in_channels=3), 3),
+@pytest.mark.parametrize("name,kwargs,complete", [
+    ("vgg16", dict(width=0.0625, fc_width=16, in_channels=3, pool="avg"), True),
+    ("wrn34_10", dict(depth=10, widen=1, in_channels=3, pool="avg"), True),
+    # Captum's max-pool rule is an approximation: with BatchNorm the black reference is not zero
+    # inside the network and summation-to-delta no longer holds exactly (SmallCNN keeps it: above).
+    ("vgg16", dict(width=0.0625, fc_width=16, in_channels=3, pool="max"), False),
+    ("wrn34_10", dict(depth=10, widen=1, in_channels=3, pool="max"), False),
 ])
-def test_deeplift_works_on_the_other_models_as_they_are(name, kwargs, channels):
+def test_deeplift_works_on_the_other_models_as_they_are(name, kwargs, complete):
     torch.manual_seed(0)
-    f = create_model(name, **kwargs).eval()
-    x = torch.rand(2, channels, 32, 32)
+    f = create_model(name, **kwargs)
+    for m in f.modules():  # BatchNorm with a batch's statistics, so the output depends on the input
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = 1.0
+    with torch.no_grad():
+        f.train()(torch.rand(8, 3, 32, 32))
+    f.eval()
+    x = torch.rand(4, 3, 32, 32)
     a = attribute(f, x, ["deeplift", "saliency"])
     assert all(v.shape == x.shape and torch.isfinite(v).all() for v in a.values())
-    assert a["deeplift"].abs().sum() > 0
+    with torch.no_grad():
+        t = f(x).argmax(1)
+        gap = f(x).gather(1, t[:, None])[:, 0] - f(torch.zeros_like(x)).gather(1, t[:, None])[:, 0]
+    assert gap.abs().min() > 1e-3
+    if complete:
+        assert a["deeplift"].flatten(1).sum(1) == pytest.approx(gap.tolist(), rel=1e-3, abs=1e-5)
+    else:
+        assert (a["deeplift"].flatten(1).abs().sum(1) > 1e-3 * gap.abs()).all()
+    xg = x.clone().requires_grad_(True)
+    f(xg).gather(1, t[:, None]).sum().backward()
+    assert torch.allclose(a["saliency"], xg.grad.abs(), atol=1e-7)
 
 
 def test_unknown_method_is_refused():

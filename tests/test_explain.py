@@ -543,13 +543,25 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
         assert 0 <= entry["consistency"] <= 1 and 0 <= entry["random_consistency"] <= 1
         assert entry["frechet"] >= 0 and entry["random_frechet"] >= 0
     assert real_floor(f, tiny_data.test.x, tiny_data.test.x) == pytest.approx(0.0, abs=1e-6)
+    # consistency recomputed here, one explanation at a time: f(G(C(f_pre_i(x)))) has f(x)'s label
+    xs = tiny_data.test.x.float() / 255
+    with torch.no_grad():
+        label = f(xs).argmax(1)
+        for n, e in exps.items():
+            kept = f(e(f.f_pre(xs, n))).argmax(1) == label
+            assert res["layers"][n]["consistency"] == pytest.approx(kept.float().mean().item())
 
     x = tiny_data.test.x[:6].float() / 255
     x_adv = (x + 0.3 * torch.sign(torch.randn_like(x))).clamp(0, 1)
-    drift = adversarial_drift(f, exps, x_adv, tiny_data.test.y[:6])
+    y = tiny_data.test.y[:6]
+    drift = adversarial_drift(f, exps, x_adv, y)
     assert drift["n"] == 6 and set(drift["layers"]) == {"conv1", "fc1", "fc2"}
-    for entry in drift["layers"].values():
-        assert 0 <= entry["accuracy"] <= 1 and 0 <= entry["prediction_kept"] <= 1
+    with torch.no_grad():
+        adv = f(x_adv).argmax(1)
+        for n, e in exps.items():  # Acc_i and the kept prediction, recomputed
+            p = f(e(f.f_pre(x_adv, n))).argmax(1)
+            assert drift["layers"][n]["accuracy"] == pytest.approx((p == y).float().mean().item())
+            assert drift["layers"][n]["prediction_kept"] == pytest.approx((p == adv).float().mean().item())
 
     out = explanation_grid(f, exps, x[:3], x_adv[:3], ["a", "b", "c", "d"], tmp_path / "grid.png",
                            tensors_path=tmp_path / "grid.safetensors", title="test")

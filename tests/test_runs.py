@@ -28,13 +28,23 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert target.read_text().strip().startswith("{") and list(tmp_path.iterdir()) == [target]
 
 
-def test_model_checkpoint_roundtrip(tmp_path):
+@pytest.mark.parametrize("name, kwargs", [("smallcnn", {"pool": "avg"}),
+                                          ("vgg16", {"width": 0.125, "fc_width": 16, "mean": (0.5, 0.4, 0.3),
+                                                     "std": (0.2, 0.2, 0.2)})])
+def test_model_checkpoint_roundtrip(tmp_path, name, kwargs):
     torch.manual_seed(0)
-    m = create_model("smallcnn", pool="avg")
+    m = create_model(name, **kwargs)
+    for p in m.parameters():  # no zero last layer, no identity BatchNorm: every tensor is drawn
+        torch.nn.init.normal_(p, std=0.1)
+    for b in m.buffers():
+        if b.is_floating_point():
+            b.uniform_(0.5, 1.5)
     save_model(tmp_path / "ckpt", m)
     r = load_model(tmp_path)
     assert r.config == m.config and not r.training
-    x = torch.rand(2, 1, 32, 32)
+    ours, theirs = m.state_dict(), r.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)  # buffers too
+    x = torch.rand(2, m.config["in_channels"], 32, 32)
     torch.testing.assert_close(r(x), m.eval()(x))
 
 
