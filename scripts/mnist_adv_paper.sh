@@ -29,7 +29,8 @@ OUT=${OUT:-runs/mnist-adv-$PRESET$SUFFIX}
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
   if [ -n "$run" ]; then
-    read -r had had_seed < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"))' "$run/config.json")
+    read -r had had_seed < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"))' "$run/config.json") \
+      || { echo "cannot read $run/config.json: is $run a finished or interrupted run folder of this script?" >&2; exit 2; }
     [ "$had" != - ] || had=
     if [ "$had" != "$INNER_LOSS" ]; then
       echo "$run was trained with inner loss '${had:-kl (default)}', not '${INNER_LOSS:-kl (default)}': give this one its own OUT." >&2

@@ -608,7 +608,7 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     # passed over: a set at another radius, one made by other weights, one made with other attack
     # settings, one of the training split; and a smaller test set loses to the larger one
     for eps, model, name, split, made in ((0.1, f, "test-40-eps0.1", ds, None), (0.3, other, "test-40-eps0.25-other", ds, None),
-                                          (0.3, f, "test-40-eps0.3-alpha", ds, paper_fgsm.replace("alpha=0.3", "alpha=0.1")),
+                                          (0.3, f, "test-40-alpha-eps0.3", ds, paper_fgsm.replace("alpha=0.3", "alpha=0.1")),
                                           (0.3, f, "train-60-eps0.3", train, paper_fgsm),
                                           (0.3, f, "test-20-eps0.3", ds.subset(20, seed=0), paper_fgsm),
                                           (0.3, f, "test-40-eps0.3", ds, paper_fgsm)):

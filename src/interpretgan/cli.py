@@ -143,12 +143,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     device = _device(args.device)
     if args.resume:
-        _refuse_with_resume(args, _train_overrides(args))
+        _refuse_with_resume(args, {"dataset": args.dataset, "objective": args.objective, "preset": args.preset,
+                                   "out": args.out, **_train_overrides(args)})
     run = Run.open(args.resume, kind="train") if args.resume else None
     if run is not None:
         cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
     else:
-        cfg = resolve_train_config(args.dataset, args.objective, args.preset, _train_overrides(args))
+        cfg = resolve_train_config(args.dataset or "mnist", args.objective or "natural", args.preset or "cpu",
+                                   _train_overrides(args))
         _check_model_options(cfg)
     # Data problems end the command before a run folder is made.
     data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
@@ -213,7 +215,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
 
     device = _device(args.device)
     if args.resume:
-        _refuse_with_resume(args, {"run": args.run, "layers": args.layers, "separate": args.separate, "fuse": args.fuse,
+        _refuse_with_resume(args, {"run": args.run, "preset": args.preset, "out": args.out, "layers": args.layers, "separate": args.separate, "fuse": args.fuse,
                                    "seed": args.seed, "batch_size": args.batch_size,
                                    "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
         run = Run.open(args.resume, kind="explain")
@@ -233,7 +235,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
         }
         if overrides["scale_iterations"] is not None:
             overrides["scale_epochs"] = []
-        cfg = resolve_explain_config(cls_run.config["dataset"], args.preset, overrides)
+        cfg = resolve_explain_config(cls_run.config["dataset"], args.preset or "cpu", overrides)
         run = create_explain_run(cls_run, cfg, runs_root(args.out))
     print(f"explainer run folder: {run.path}")
     with _log_to(run.path / "explain.log"):
@@ -369,11 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a classifier into a new run folder")
     _add_common(p, download=True)
-    p.add_argument("--dataset", default="mnist", help="mnist, mnist-sample, cifar10 or celeba")
+    p.add_argument("--dataset", help="mnist, mnist-sample, cifar10 or celeba (default: mnist)")
     p.add_argument("--model", help="registry name (default: smallcnn for MNIST, vgg16 otherwise)")
     p.add_argument("--pool", choices=("max", "avg"))
-    p.add_argument("--objective", default="natural", choices=OBJECTIVES)
-    p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    p.add_argument("--objective", choices=OBJECTIVES, help="default: natural")
+    p.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
     for name, typ in (("seed", int), ("epochs", int), ("batch-size", int), ("lr", float), ("n-train", int),
                       ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
@@ -407,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(q)
     q.add_argument("run", nargs="?", help="the classifier's train run folder")
     q.add_argument("--resume", metavar="EXPLAIN_RUN", help="continue an interrupted explainer run")
-    q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    q.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
     q.add_argument("--layers", help="comma-separated layer names (default: all)")
     q.add_argument("--separate", action="store_true", help="train the layers one after another (the paper's way)")
     q.add_argument("--fuse", action="store_true", help="run all layers' G and D as grouped convolutions (GPU)")

@@ -223,7 +223,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of another shape: other model options than the spec's
         raise RunError(f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
-                       f"with {spec['kwargs']}: {str(err).splitlines()[-1].strip()}") from None
+                       f"with {spec['kwargs']}: {(str(err).splitlines() or [type(err).__name__])[-1].strip()}") from None
     if missing or unexpected:
         raise RunError(
             f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "

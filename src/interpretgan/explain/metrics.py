@@ -266,7 +266,7 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
             continue  # D* is a test set at the paper's radius
         made = settings.get("attacks", {}).get(name)
         if made is not None and made != repr(attack_obj):
-            log.info("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
+            log.warning("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
             continue
         candidates.append((int(settings["n"]), sub, path, settings))
     fingerprint = None
@@ -284,6 +284,8 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
         if len(ds) < int(adv.index.max()) + 1:
             raise RunError(f"{path} does not match the {settings['split']} set it was made from; rerun the attack command")
         return AdversarialInputs(ds.x[adv.index].float().div(255), adv.x_adv, adv.y, adv.pred, name, str(path))
+    if candidates:
+        log.warning("no stored %s set of %s fits: attacking %d test images here", name, folder, n_compute)
     test = load_dataset(dataset, "test", root=data_root, image_size=size, verify=verify).subset(n_compute, seed=seed)
     x, y = test.x.float().div(255), test.y
     gen = torch.Generator(device=device).manual_seed(seed)

@@ -36,6 +36,6 @@ def create_model(name: str, **kwargs) -> TappedModel:
     try:
         model = cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as err:  # an unknown keyword, or a size torch cannot build
-        raise ConfigError(f"bad options for model '{name}': {str(err).splitlines()[0]}") from None
+        raise ConfigError(f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}") from None
     model.registry_name = name
     return model
