@@ -2,9 +2,9 @@
 
 For every ``nn.MaxPool2d`` (and ``nn.AdaptiveMaxPool2d``, WideResNet's global pool) of the
 classifier, the input of the layer is captured (forward pre-hooks, removed in ``finally``) for a
-natural image x and its adversarial version x*, the
-argmax position of each pooling window is recomputed with ``return_indices=True``, and the
-fraction of windows (over images, channels and positions) whose position differs is reported.
+natural image x and its adversarial version x*, the argmax position of each pooling window is
+recomputed with ``return_indices=True``, and the fraction of windows (over images, channels and
+positions) whose position differs is reported.
 Windows of a ReLU network are often all zero, where the argmax is a tie broken by position and any
 small positive leak moves it; ``fraction_active`` therefore also gives the fraction over the windows
 whose natural maximum is positive (a feature is present).

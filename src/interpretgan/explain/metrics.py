@@ -268,10 +268,10 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
         if made is not None and made != repr(attack_obj):
             log.warning("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
             continue
-        candidates.append((int(settings["n"]), sub, path, settings))
+        candidates.append((int(settings["n"]), path, settings))
     fingerprint = None
     # The largest stored set first (all test images before a subset).
-    for _, sub, path, settings in sorted(candidates, key=lambda c: -c[0]):
+    for _, path, settings in sorted(candidates, key=lambda c: -c[0]):
         fingerprint = fingerprint or model_fingerprint(classifier)
         made_by = adversarial_set_model(path)
         if made_by is not None and made_by != fingerprint:
