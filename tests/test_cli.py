@@ -127,7 +127,22 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     assert "holds another job" in capsys.readouterr().err
 
 
-def test_explain_train_and_show(runs, capsys):
+def test_demo_uses_the_embedded_sample_when_the_data_root_has_no_mnist(runs, tmp_path, monkeypatch):
+    from interpretgan import demo
+
+    seen = {}
+
+    def fake_reproduce(target, preset, **kw):  # stands in for the chain: only its inputs are checked
+        seen.update(kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "reproduce", fake_reproduce)
+    (tmp_path / "cifar-only").mkdir()
+    assert main(["demo", "--preset", "smoke", "--data-root", str(tmp_path / "cifar-only"), "-q"]) == 130
+    assert seen["dataset"] == "mnist-sample" and seen["data_root"] is None
+
+
+def test_explain_train_and_show(runs, capsys, tmp_path):
     assert main(["train", "--dataset", "mnist-sample", "--preset", "smoke", "--no-progress", "-q"]) == 0
     (cls_run,) = runs.iterdir()
     assert main(["explain", "train", str(cls_run), "--preset", "smoke", "--layers", "conv2,fc1",
@@ -159,6 +174,16 @@ def test_explain_train_and_show(runs, capsys):
     assert main(["explain", "train", "--resume", str(exp_run), "--layers", "conv1", "--seed", "3"]) == 2
     assert "--layers, --seed would be ignored" in capsys.readouterr().err
     assert sorted(runs.iterdir()) == folders  # no run folder made by a refused command
+    # a classifier of a dataset that is not at hand: refused before an explain run folder is made
+    import shutil
+
+    mnist_run = tmp_path / "cls-mnist"
+    shutil.copytree(cls_run, mnist_run)
+    cfg = json.loads((mnist_run / "config.json").read_text())
+    (mnist_run / "config.json").write_text(json.dumps({**cfg, "dataset": "mnist"}))
+    assert main(["explain", "train", str(mnist_run), "--preset", "smoke"]) == 2
+    assert "dataset mnist needs a data root" in capsys.readouterr().err
+    assert sorted(runs.iterdir()) == folders
 
 
 def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):

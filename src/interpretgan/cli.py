@@ -210,13 +210,14 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def cmd_explain_train(args: argparse.Namespace) -> int:
     from interpretgan.config import resolve_explain_config
+    from interpretgan.data import load_dataset
     from interpretgan.explain import create_explain_run, format_results, train_run
     from interpretgan.runs import Run, runs_root
 
     device = _device(args.device)
     if args.resume:
-        _refuse_with_resume(args, {"run": args.run, "preset": args.preset, "out": args.out, "layers": args.layers, "separate": args.separate, "fuse": args.fuse,
-                                   "seed": args.seed, "batch_size": args.batch_size,
+        _refuse_with_resume(args, {"run": args.run, "preset": args.preset, "out": args.out, "layers": args.layers,
+                                   "separate": args.separate, "fuse": args.fuse, "seed": args.seed, "batch_size": args.batch_size,
                                    "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
         run = Run.open(args.resume, kind="explain")
     else:
@@ -236,6 +237,9 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
         if overrides["scale_iterations"] is not None:
             overrides["scale_epochs"] = []
         cfg = resolve_explain_config(cls_run.config["dataset"], args.preset or "cpu", overrides)
+        # Data problems end the command before a run folder is made (training then reads the cache).
+        load_dataset(cfg.dataset, "train", root=args.data_root, image_size=int(cls_run.config.get("image_size", 32)),
+                     verify=not args.no_verify)
         run = create_explain_run(cls_run, cfg, runs_root(args.out))
     print(f"explainer run folder: {run.path}")
     with _log_to(run.path / "explain.log"):

@@ -1,7 +1,7 @@
 """``interpretgan demo``: the MNIST reproduction chain in miniature, on the CPU, with no download.
 
-It uses MNIST from the data root when one is set (``--data-root`` / ``INTERPRETGAN_DATA``) and the
-MNIST sample shipped in the package otherwise, and runs every stage of ``interpretgan reproduce
+It uses MNIST from the data root when one is set (``--data-root`` / ``INTERPRETGAN_DATA``) and holds
+MNIST, and the MNIST sample shipped in the package otherwise, and runs every stage of ``interpretgan reproduce
 mnist`` with the small schedule :data:`interpretgan.reproduce.DEMO_CHAIN`: a natural SmallCNN,
 ``trades+atta`` SmallCNNs with max and avg pooling, PGD-40 sets and Table 2's attacks, explainers
 of the natural and the adversarial model, Table 1 for both, index change, label transitions,
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from interpretgan.data import resolve_data_root
+from interpretgan.data import mnist, resolve_data_root
 from interpretgan.errors import ConfigError
 from interpretgan.reproduce import DEMO_CHAIN, reproduce
 from interpretgan.runs import new_run_dir, runs_root
@@ -36,6 +36,9 @@ def run_demo(
     if preset not in DEMO_CHAIN:
         raise ConfigError(f"unknown demo preset '{preset}'; expected one of {', '.join(DEMO_CHAIN)}")
     root = resolve_data_root(data_root)
+    if root is not None and mnist.find(root) is None:
+        log.warning("the data root %s holds no MNIST files; the demo runs on the embedded sample", root)
+        root = None
     dataset = "mnist" if root is not None else "mnist-sample"
     folder = new_run_dir(runs_root(out), f"demo-{dataset}-{preset}")
     log.info("demo on %s (%s preset) in %s", dataset, preset, folder)
