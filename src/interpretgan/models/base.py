@@ -29,6 +29,14 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def make_normalize(mean: Sequence[float] | None, std: Sequence[float] | None) -> nn.Module:
+    """:class:`Normalize` when both ``mean`` and ``std`` are given, ``nn.Identity`` when neither is."""
+    if (mean is None) != (std is None):
+        given = "mean" if std is None else "std"
+        raise ConfigError(f"only {given} given; expected both mean and std (to normalise inside the model) or neither")
+    return nn.Identity() if mean is None else Normalize(mean, std)
+
+
 class TappedModel(nn.Module):
     """Base class of every registered classifier.
 

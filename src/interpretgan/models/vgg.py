@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from interpretgan.errors import ConfigError
-from interpretgan.models.base import Normalize, TappedModel, make_pool
+from interpretgan.models.base import TappedModel, make_normalize, make_pool
 from interpretgan.models.registry import register
 
 # Output channels of the 3x3 convolutions of each block (VGG16, configuration "D").
@@ -46,11 +46,7 @@ class VGG16(TappedModel):
                  fc_width=fc_width, width=width, dropout=dropout,
                  mean=None if mean is None else list(mean), std=None if std is None else list(std))
         )
-        if (mean is None) != (std is None):
-            given = "mean" if std is None else "std"
-            raise ConfigError(f"only {given} given; expected both mean and std (to normalise inside the model) or neither")
-        if mean is not None and std is not None:
-            self.normalize = Normalize(mean, std)
+        self.normalize = make_normalize(mean, std)
         stages: dict[str, nn.Module] = {}
         c_in = in_channels
         for b, widths in enumerate(VGG16_BLOCKS, start=1):

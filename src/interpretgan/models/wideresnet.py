@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from interpretgan.errors import ConfigError
-from interpretgan.models.base import Normalize, TappedModel
+from interpretgan.models.base import TappedModel, make_normalize
 from interpretgan.models.registry import register
 
 
@@ -81,11 +81,7 @@ class WideResNet(TappedModel):
                  depth=depth, widen=widen,
                  mean=None if mean is None else list(mean), std=None if std is None else list(std))
         )
-        if (mean is None) != (std is None):
-            given = "mean" if std is None else "std"
-            raise ConfigError(f"only {given} given; expected both mean and std (to normalise inside the model) or neither")
-        if mean is not None and std is not None:
-            self.normalize = Normalize(mean, std)
+        self.normalize = make_normalize(mean, std)
         n = (depth - 4) // 6
         widths = [16, 16 * widen, 32 * widen, 64 * widen]
         stages: dict[str, nn.Module] = {"conv1": nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)}
