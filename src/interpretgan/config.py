@@ -321,8 +321,9 @@ EXPLAIN_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                       log_every=3, checkpoint_every=6),
     },
     "celeba": {
-        # 48,000 iterations at the first scale, 96,000 at each other (the last value repeats).
-        "paper": dict(latent_dim=512, gan_channels=512, gan_channel_base=8192, compression_width=1.0, batch_size=16,
+        # 48,000 iterations at the first scale, 96,000 at each other (the last value repeats); 512
+        # feature maps up to 32x32, then 256 and 128, as pytorch_GAN_zoo's PGAN for CelebA.
+        "paper": dict(latent_dim=512, gan_channels=512, gan_channel_base=16384, compression_width=1.0, batch_size=16,
                       scale_epochs=[], scale_iterations=[48000, 96000], log_every=500, checkpoint_every=4000),
         # For the ``cpu`` classifier (VGG16 at 32x32, width 0.25): MNIST's GAN sizes with 3 channels
         # (not timed; Table 5's 512-channel convolutions become 64).

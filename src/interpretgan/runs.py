@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -95,6 +95,16 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         raise RunError(f"{path} does not exist; expected a safetensors file")
     try:
         return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt") from None
+
+
+def tensor_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored in a safetensors file's header (empty when it has none)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
         raise RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt") from None
 

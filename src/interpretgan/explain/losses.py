@@ -4,7 +4,8 @@ The paper writes the game with the original GAN value ``V(D, G)`` (Eq. 1-2) and 
 progressive GAN it builds on does, with the WGAN-GP loss. Per stack member (one per explained layer):
 
 * critic:    ``E[D(x_hat)] - E[D(x)] + gp_weight * E[(||grad D(x_mix)|| - 1)^2] + drift * E[D(x)^2]``
-  with ``x_mix = x + eps (x_hat - x)``, ``eps ~ U(0, 1)`` per example (gp_weight 10, drift 0.001);
+  with ``x_mix = x + eps (x_hat - x)``, ``eps ~ U(0, 1)`` per example (gp_weight 10, drift 0.001),
+  the gradient taken in the critic's [-1, 1] pixel space as in ProGAN;
 * generator (and compression net): ``-E[D(x_hat)] - lambda * L_I`` where, by Eq. 3,
   ``L_I = E[log p(f(x_hat) = y)] + H(y)``, ``y = f(x)``: minimising ``-L_I`` is minimising the
   cross-entropy of the frozen classifier's prediction on ``x_hat`` against ``y`` (lambda = 1).
@@ -28,13 +29,18 @@ from interpretgan.errors import ConfigError
 TARGETS = ("label", "distribution")
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
-    """WGAN-GP's penalty ``E[(||grad_x D(x_mix)||_2 - 1)^2]`` per stack member.
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor, *,
+                     input_scale: float = 1.0) -> Tensor:
+    """WGAN-GP's penalty ``E[(||grad_u D(u_mix)||_2 - 1)^2]`` per stack member, ``u`` the critic's own pixel space.
 
     Args:
         critic: maps images ``(B, S * C, H, W)`` to scores ``(B, S)`` (or ``(B,)`` when ``S = 1``).
         real, fake: ``(B, S * C, H, W)``; ``fake`` should be detached from the generator.
         eps: interpolation weights ``(B, S)`` (or ``(B,)``) in [0, 1].
+        input_scale: the critic maps its input ``x`` to ``u = input_scale * x + shift`` before its
+            first layer, and the penalty is taken in ``u``: ``||grad_u|| = ||grad_x|| / input_scale``.
+            :class:`~interpretgan.explain.progan.ProDiscriminator` takes images in [0, 1] and works in
+            ProGAN's [-1, 1] (``input_scale`` 2), where ProGAN takes its penalty.
     Returns:
         ``(S,)``, differentiable with respect to the critic's parameters (``create_graph=True``).
     """
@@ -45,7 +51,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     mix = (real + w * (fake - real)).detach().requires_grad_(True)
     scores = critic(mix)
     (grad,) = torch.autograd.grad(scores.sum(), mix, create_graph=True)
-    norms = grad.reshape(b, s, -1).norm(dim=2)  # (B, S)
+    norms = grad.reshape(b, s, -1).norm(dim=2) / input_scale  # (B, S)
     return (norms - 1.0).pow(2).mean(dim=0)
 
 

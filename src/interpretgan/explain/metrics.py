@@ -112,7 +112,7 @@ def real_floor(classifier: TappedModel, x_a: Tensor, x_b: Tensor, *, batch_size:
 def random_explainer(like: Explainer, seed: int = 0) -> Explainer:
     """An explainer with ``like``'s architecture, freshly initialised from ``seed`` (the untrained baseline)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU generator only (restored on exit); CUDA's untouched
         comp = CompressionNet(**like.compression.config)
         gen = ProGenerator(**like.generator.config)
     p = next(like.parameters())

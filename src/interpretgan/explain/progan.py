@@ -69,7 +69,10 @@ def scale_side(scale: int) -> int:
 
 
 def scale_channels(side: int, max_channels: int, channel_base: int) -> int:
-    """Feature maps at a scale of side ``side``: ``min(max_channels, channel_base // side)`` (ProGAN's ``nf``)."""
+    """Feature maps at a scale of side ``side``: ``min(max_channels, channel_base // side)``.
+
+    ProGAN's ``nf`` with ``channel_base`` twice its ``fmap_base`` (ProGAN: ``fmap_base / (side / 2)``).
+    """
     return max(1, min(max_channels, channel_base // side))
 
 
@@ -257,8 +260,11 @@ class ProDiscriminator(nn.Module):
     """D (the WGAN critic): images ``(B, S * image_channels, side, side)`` in [0, 1] -> scores ``(B, S)``.
 
     The mirror of :class:`ProGenerator`; ``scale``/``alpha`` as there (the input's side must be
-    ``4 * 2**scale``). ``mbstd_group`` is the group size of :func:`minibatch_stddev`.
+    ``4 * 2**scale``). ``mbstd_group`` is the group size of :func:`minibatch_stddev`. It works in
+    ProGAN's [-1, 1]: an input ``x`` becomes ``input_scale * x - 1`` first.
     """
+
+    input_scale = 2.0
 
     def __init__(self, image_channels: int, image_size: int, *, max_channels: int = 128, channel_base: int = 4096,
                  mbstd_group: int = 4, stack: int = 1) -> None:
@@ -285,7 +291,7 @@ class ProDiscriminator(nn.Module):
                 f"the discriminator at scale {scale} expects images (B, {self.stack * self.image_channels}, {side}, {side}), "
                 f"got {tuple(x.shape)}"
             )
-        x = x * 2.0 - 1.0
+        x = x * self.input_scale - 1.0
         h = _lrelu(self.from_rgb[_key(side)](x))
         if scale > 0:
             h = self.blocks[_key(side)](h)

@@ -10,6 +10,7 @@ notebook can redraw or analyse them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
 from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, load_explainers
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, atomic_path, save_tensors
+from interpretgan.runs import Run, atomic_path, read_json, save_tensors
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -145,6 +148,7 @@ def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | tor
         raise ConfigError(f"--n must be at least 1, got {n}")
     device = torch.device(device)
     classifier, explainers = load_explainers(run, device)
+    _warn_unfinished(run, explainers)
     adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
                              verify=verify, seed=seed)
     order = torch.arange(len(adv.y))
@@ -154,6 +158,19 @@ def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | tor
         fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
         order = torch.cat([fooled, order[~torch.isin(order, fooled)]])
     return run, classifier, explainers, adv, order[:n]
+
+
+def _warn_unfinished(run: Run, explainers: Mapping[str, Explainer]) -> None:
+    """A grid of a run still training (or missing layers) is drawn, with a warning saying so."""
+    behind = []
+    for layer in explainers:
+        meta = read_json(run.ckpt_dir / layer / "explainer.json")
+        if meta.get("iteration") != meta.get("total_iterations"):
+            behind.append(f"{layer} at iteration {meta.get('iteration')} of {meta.get('total_iterations')}")
+    missing = [layer for layer in run.config.get("resolved_layers") or [] if layer not in explainers]
+    if behind or missing:
+        log.warning("%s has not finished training: %s; the grid shows the explainers as they are",
+                    run.path, "; ".join(behind + ([f"no explainer yet for {', '.join(missing)}"] if missing else [])))
 
 
 def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: str | torch.device = "cpu",

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from interpretgan.attacks.base import eval_mode
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset, load_dataset
+from interpretgan.devices import concrete_device
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, compression_configs, saved_compression_config
 from interpretgan.explain.losses import classifier_target, critic_loss, generator_loss, gradient_penalty
@@ -60,9 +61,27 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, find_run, load_model, load_state, load_tensors, read_json, save_model, save_state, save_tensors, require_same_config, write_json
+from interpretgan.runs import (
+    Run,
+    find_run,
+    load_model,
+    load_state,
+    load_tensors,
+    read_json,
+    require_same_config,
+    save_model,
+    save_state,
+    save_tensors,
+    tensor_metadata,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
+
+#: Where the gradient penalty is taken, recorded in each explainer.json: the critic's own [-1, 1] pixel
+#: space, as in ProGAN. Explainers checkpointed before 2026-11-30 took it on their [0, 1] inputs
+#: (twice the gradient norm), and their files say nothing.
+GP_SPACE, LEGACY_GP_SPACE = "[-1, 1]", "[0, 1]"
 
 RUN_KIND = "explain"
 
@@ -155,7 +174,7 @@ def build_layer_modules(cfg: ExplainConfig, compression_config: dict[str, Any], 
                         seed: int) -> tuple[CompressionNet, ProGenerator, ProDiscriminator]:
     """C_i, G_i and D_i of one layer, initialised from ``seed`` (on the CPU; the global RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU generator only (restored on exit); CUDA's untouched
         c = CompressionNet(**compression_config)
         g = ProGenerator(cfg.latent_dim, image_channels, image_size, max_channels=cfg.gan_channels,
                          channel_base=cfg.gan_channel_base)
@@ -212,7 +231,7 @@ class _Group:
         fake_d = fake.detach()
         eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
         d_real, d_fake = critic(real), critic(fake_d)
-        gp = gradient_penalty(critic, real, fake_d, eps)
+        gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
         loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
@@ -322,7 +341,7 @@ def train_explainers(
     Returns:
         ``{"layers": [...], "iterations": total per layer, "interrupted": bool, "seconds": float}``.
     """
-    device = torch.device(device)
+    device = concrete_device(device)
     layers = classifier.check_layers(cfg.layers or classifier.layer_names)
     if not layers:
         raise ConfigError("no layer to explain")
@@ -360,8 +379,9 @@ def train_explainers(
 
 def _refuse_other_versions(run: Run, members: list[tuple[CompressionNet, ProGenerator, Any]]) -> None:
     """RunError when any layer already checkpointed in ``run`` was built by another version of the generator
-    or of the compression net's initialisation than ``members`` (one run never mixes them, and resuming
-    must equal an uninterrupted run). Every layer of a run shares one generator config."""
+    or of the compression net's initialisation than ``members``, or trained with another gradient penalty
+    (one run never mixes them, and resuming must equal an uninterrupted run). Every layer of a run shares
+    one generator config."""
     generator, init = members[0][1].config, members[0][0].config["init"]
     for path in sorted(run.ckpt_dir.glob("*/explainer.json")):
         spec = read_json(path)
@@ -369,6 +389,8 @@ def _refuse_other_versions(run: Run, members: list[tuple[CompressionNet, ProGene
             what = "generator"
         elif saved_compression_config(spec["compression"])["init"] != init:
             what = "compression nets' initialisation"
+        elif spec.get("gp_space", LEGACY_GP_SPACE) != GP_SPACE:
+            what = "gradient penalty (taken on images in [0, 1], not in the critic's [-1, 1])"
         else:
             continue
         raise RunError(f"{path.parent} was checkpointed by an earlier version of the {what}; "
@@ -400,6 +422,9 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     state_path = run.ckpt_dir / f"state-{tag}.pt"
     if resume and state_path.is_file():
         state = load_state(state_path)
+        if state.get("device_type", device.type) != device.type:  # random streams differ between device types
+            raise RunError(f"{state_path} was written training on {state['device_type']}; resume it there "
+                           f"(--device {state['device_type']}), not on {device.type}")
         for g, gs in zip(groups, state["groups"], strict=True):
             g.load_state_dict(gs)
         stream.load_state_dict(state["stream"])
@@ -432,7 +457,8 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
             count += 1
             bar.update(1)
             done = it + 1
-            if done % cfg.log_every == 0 or done == schedule.total:
+            scale_ends = done < schedule.total and schedule.at(done)[0] != scale  # one record never spans two scales
+            if done % cfg.log_every == 0 or done == schedule.total or scale_ends:
                 now = time.perf_counter()
                 records = _log_records(run, sums, count, done, scale, alpha, tag, now - t_log, cfg, warned)
                 bar.set_postfix(_postfix(records, scale, alpha), refresh=False)
@@ -491,20 +517,25 @@ def _checkpoint(run: Run, groups: list[_Group], schedule: Schedule, done: int, s
             save_explainer(run.ckpt_dir / layer, layer, comp, g_state, d_state, generator_config=g.generator.config,
                            discriminator_config=g.discriminator.config,
                            meta={"iteration": done, "total_iterations": schedule.total, "scale": scale, "alpha": alpha,
-                                 "schedule": list(schedule.iterations)})
+                                 "schedule": list(schedule.iterations), "gp_space": GP_SPACE})
     save_state(run.ckpt_dir / f"state-{tag}.pt",
-               {"iteration": done, "groups": [g.state_dict() for g in groups], "stream": stream.state_dict(),
+               {"iteration": done, "device_type": groups[0].rngs[0].device.type,
+                "groups": [g.state_dict() for g in groups], "stream": stream.state_dict(),
                 "log_sums": log_sums, "log_count": log_count})
 
 
 def save_explainer(directory: Path, layer: str, compression: CompressionNet, generator_state: Mapping[str, Tensor],
                    discriminator_state: Mapping[str, Tensor], *, generator_config: dict[str, Any],
                    discriminator_config: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write ``explainer.safetensors`` (C, G, D weights) and ``explainer.json`` (how to rebuild them)."""
+    """Write ``explainer.safetensors`` (C, G, D weights) and ``explainer.json`` (how to rebuild them).
+
+    The weights record ``meta["iteration"]`` too, so that a pair of files from two checkpoints (an
+    interruption between the two writes) is recognised on load.
+    """
     tensors = {f"compression.{k}": v for k, v in compression.state_dict().items()}
     tensors.update({f"generator.{k}": v for k, v in generator_state.items()})
     tensors.update({f"discriminator.{k}": v for k, v in discriminator_state.items()})
-    save_tensors(directory / "explainer.safetensors", tensors)
+    save_tensors(directory / "explainer.safetensors", tensors, metadata={"iteration": str(meta["iteration"])})
     write_json(directory / "explainer.json", {"layer": layer, "compression": compression.config, "generator": generator_config,
                                              "discriminator": discriminator_config, **meta})
 
@@ -513,7 +544,12 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     """Rebuild one layer's :class:`Explainer` from ``directory`` (``ckpt/<layer>``), in eval mode."""
     directory = Path(directory)
     spec = read_json(directory / "explainer.json")
-    tensors = load_tensors(directory / "explainer.safetensors", device)
+    weights = directory / "explainer.safetensors"
+    tensors = load_tensors(weights, device)
+    written = tensor_metadata(weights).get("iteration")  # files written before 2026-11-30 have none
+    if written is not None and "iteration" in spec and int(written) != int(spec["iteration"]):
+        raise RunError(f"{weights} holds the weights of iteration {written} but {directory / 'explainer.json'} describes "
+                       f"iteration {spec['iteration']} (interrupted between the two writes); resume the explain run to rewrite them")
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
         comp = CompressionNet(**saved_compression_config(spec["compression"]))
         gen = ProGenerator(**saved_generator_config(spec["generator"]))
