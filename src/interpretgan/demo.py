@@ -1,7 +1,7 @@
 """``interpretgan demo``: the MNIST reproduction chain in miniature, on the CPU, with no download.
 
 It uses MNIST from the data root when one is set (``--data-root`` / ``INTERPRETGAN_DATA``) and holds
-MNIST, and the MNIST sample shipped in the package otherwise, and runs every stage of ``interpretgan reproduce
+it, otherwise the MNIST sample shipped in the package, and runs every stage of ``interpretgan reproduce
 mnist`` with the small schedule :data:`interpretgan.reproduce.DEMO_CHAIN`: a natural SmallCNN,
 ``trades+atta`` SmallCNNs with max and avg pooling, PGD-40 sets and Table 2's attacks, explainers
 of the natural and the adversarial model, Table 1 for both, index change, label transitions,

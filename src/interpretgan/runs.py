@@ -96,7 +96,11 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
     try:
         return load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
-        raise RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt") from None
+        raise _unreadable(path, err) from None
+
+
+def _unreadable(path: Path, err: Exception) -> RunError:
+    return RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt")
 
 
 def tensor_metadata(path: str | Path) -> dict[str, str]:
@@ -106,7 +110,7 @@ def tensor_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
-        raise RunError(f"{path} is not a readable safetensors file ({err}); it is truncated or corrupt") from None
+        raise _unreadable(path, err) from None
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:

@@ -24,9 +24,9 @@ from interpretgan.attacks.base import eval_mode
 from interpretgan.data import dataset_info
 from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
-from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, load_explainers
+from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, layers_behind, load_explainers
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, atomic_path, read_json, save_tensors
+from interpretgan.runs import Run, atomic_path, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,7 @@ def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | tor
 
 def _warn_unfinished(run: Run, explainers: Mapping[str, Explainer]) -> None:
     """A grid of a run still training (or missing layers) is drawn, with a warning saying so."""
-    behind = []
-    for layer in explainers:
-        meta = read_json(run.ckpt_dir / layer / "explainer.json")
-        if meta.get("iteration") != meta.get("total_iterations"):
-            behind.append(f"{layer} at iteration {meta.get('iteration')} of {meta.get('total_iterations')}")
+    behind = [f"{layer} at iteration {done} of {total}" for layer, done, total in layers_behind(run, list(explainers))]
     missing = [layer for layer in run.config.get("resolved_layers") or [] if layer not in explainers]
     if behind or missing:
         log.warning("%s has not finished training: %s; the grid shows the explainers as they are",

@@ -502,6 +502,18 @@ def _postfix(records: list[dict[str, Any]], scale: int, alpha: float) -> dict[st
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
+def layers_behind(run: Run, layers: Sequence[str]) -> list[tuple[str, int, int | str]]:
+    """Those of ``layers`` whose explainer in ``run`` has not finished its schedule, as
+    ``(layer, iteration reached, total iterations)`` (a layer without a checkpoint: ``0`` of ``"?"``)."""
+    behind = []
+    for layer in layers:
+        path = run.ckpt_dir / layer / "explainer.json"
+        meta = read_json(path) if path.is_file() else {}
+        if meta.get("iteration") is None or meta.get("iteration") != meta.get("total_iterations"):
+            behind.append((layer, meta.get("iteration", 0), meta.get("total_iterations", "?")))
+    return behind
+
+
 def _finished(run: Run, layer: str, total: int) -> bool:
     path = run.ckpt_dir / layer / "explainer.json"
     return path.is_file() and read_json(path).get("iteration") == total
@@ -576,11 +588,9 @@ def load_explainers(run: Run | str | Path, device: str | torch.device = "cpu",
     classifier = load_model(run.path, device, name="classifier")
     available = [n for n in classifier.layer_names if (run.ckpt_dir / n / "explainer.json").is_file()]
     if finished:
-        for n in run.config.get("resolved_layers") or classifier.layer_names:
-            meta = read_json(run.ckpt_dir / n / "explainer.json") if n in available else {}
-            if meta.get("iteration") is None or meta.get("iteration") != meta.get("total_iterations"):
-                raise RunError(f"{run.path} has not finished training layer {n} (iteration {meta.get('iteration', 0)} of "
-                               f"{meta.get('total_iterations', '?')}); resume it with `interpretgan explain train --resume {run.path}`")
+        for n, done, total in layers_behind(run, run.config.get("resolved_layers") or classifier.layer_names)[:1]:
+            raise RunError(f"{run.path} has not finished training layer {n} (iteration {done} of {total}); "
+                           f"resume it with `interpretgan explain train --resume {run.path}`")
         if layers is None and run.config.get("resolved_layers"):
             layers = [n for n in classifier.layer_names if n in run.config["resolved_layers"]]
     if layers is None:
