@@ -24,7 +24,13 @@ from interpretgan.attacks.base import eval_mode
 from interpretgan.data import dataset_info
 from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
-from interpretgan.explain.trainer import RUN_KIND, Explainer, explain, layers_behind, load_explainers
+from interpretgan.explain.trainer import (
+    RUN_KIND,
+    Explainer,
+    explain,
+    layers_behind,
+    load_explainers,
+)
 from interpretgan.models import TappedModel
 from interpretgan.runs import Run, atomic_path, save_tensors
 

@@ -46,8 +46,17 @@ from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset, load_dataset
 from interpretgan.devices import concrete_device
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.explain.compression import CompressionNet, compression_configs, saved_compression_config
-from interpretgan.explain.losses import classifier_target, critic_loss, generator_loss, gradient_penalty
+from interpretgan.explain.compression import (
+    CompressionNet,
+    compression_configs,
+    saved_compression_config,
+)
+from interpretgan.explain.losses import (
+    classifier_target,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from interpretgan.explain.progan import (
     ProDiscriminator,
     ProGenerator,
@@ -57,8 +66,8 @@ from interpretgan.explain.progan import (
     resize_nearest,
     saved_generator_config,
     scale_side,
-    upsample2,
     stack_state_dicts,
+    upsample2,
 )
 from interpretgan.models import TappedModel
 from interpretgan.runs import (
