@@ -10,6 +10,8 @@
 # TRADES KL term (`interpretgan train --inner-loss`), under OUT's default with `-ce` appended; a run
 # folder trained with the other inner loss is refused, never resumed. SEED (default 0) likewise: a
 # non-zero seed gets `-seedN` appended to OUT's default, and a folder of another seed is refused.
+# IMAGE_SIZE (default 32, the paper's resize) likewise: 28 trains on MNIST's own 28x28 as ATTA's and
+# TRADES' code do, under OUT's default with `-28px` appended.
 #
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
@@ -22,14 +24,16 @@ PRESET=${PRESET:-paper}  # smoke: a rehearsal in seconds
 DEVICE=${DEVICE:-cpu}
 N=${N:-}
 INNER_LOSS=${INNER_LOSS:-}
+IMAGE_SIZE=${IMAGE_SIZE:-32}
 SUFFIX=${INNER_LOSS:+-$INNER_LOSS}
 [ "$SEED" = 0 ] || SUFFIX="$SUFFIX-seed$SEED"
+[ "$IMAGE_SIZE" = 32 ] || SUFFIX="$SUFFIX-${IMAGE_SIZE}px"
 OUT=${OUT:-runs/mnist-adv-$PRESET$SUFFIX}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
   if [ -n "$run" ]; then
-    read -r had had_seed < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"))' "$run/config.json") \
+    read -r had had_seed had_size < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"), c.get("image_size"))' "$run/config.json") \
       || { echo "cannot read $run/config.json: is $run a finished or interrupted run folder of this script?" >&2; exit 2; }
     [ "$had" != - ] || had=
     if [ "$had" != "$INNER_LOSS" ]; then
@@ -40,9 +44,13 @@ for pool in $POOLS; do
       echo "$run was trained with seed $had_seed, not $SEED: give this one its own OUT." >&2
       exit 2
     fi
+    if [ "$had_size" != "$IMAGE_SIZE" ]; then
+      echo "$run was trained on ${had_size}x$had_size images, not ${IMAGE_SIZE}x$IMAGE_SIZE: give this one its own OUT." >&2
+      exit 2
+    fi
   fi
   if [ -z "$run" ]; then
-    interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" \
+    interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" --image-size "$IMAGE_SIZE" \
       ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --checkpoint-every 1 --device "$DEVICE" --out "$OUT/$pool" --no-progress
     run=$(ls -d "$OUT/$pool"/0* | tail -1)
   elif [ ! -f "$run/results.json" ]; then
@@ -67,13 +75,14 @@ for pool in pools:
     attack = json.load(open(sorted(glob.glob(f"{run}/attacks/test-{n}-eps*/results.json"))[0]))
     robust = {name: round(100 * a["accuracy"], 2) for name, a in attack["attacks"].items()}
     gap = {name: round(robust[name] - ref, 2) for name, ref in reference[pool].items() if name in robust}
-    figures[pool] = dict(n=attack["n"], clean=round(100 * attack["clean_accuracy"], 2), robust=robust,
+    image_size = json.load(open(f"{run}/config.json"))["image_size"]
+    figures[pool] = dict(n=attack["n"], image_size=image_size, clean=round(100 * attack["clean_accuracy"], 2), robust=robust,
                          worst_case=round(100 * attack["worst_case"]["accuracy"], 2),
                          train_seconds=round(train["train_seconds"]), gap_to_reference=gap,
                          within_1_5=all(abs(g) <= 1.5 for g in gap.values()))
     print(f"{pool}: clean {figures[pool]['clean']:.2f} %, " + ", ".join(
         f"{name} {acc:.2f} % (reference {reference[pool].get(name, float('nan'))}, paper "
         f"{paper[pool].get(name, float('nan'))})" for name, acc in robust.items())
-        + f"; n = {attack['n']}, training {train['train_seconds']:.0f} s")
+        + f"; n = {attack['n']}, {image_size}x{image_size}, training {train['train_seconds']:.0f} s")
 print(json.dumps({"mnist_adv_paper": figures}))
 PY
