@@ -8,7 +8,8 @@
 #     default, the CPU in full fp32), then max and avg pool seed 1;
 #   - the max-pool models trained on the CPU (carried in CPU_RUNS, weights and records only) attacked
 #     on the GPU with PGD-40 and PGD-100, TF32 on and off: does the evaluation's precision move them?
-# A job is name:pool:seed[:VAR=value...]. Everything but the ATTA buffers and adversarial sets comes
+# A job is name:pool:seed[:VAR=value...]; IMAGE_SIZE=28 trains them all on MNIST's own 28x28 (ATTA's
+# code) instead of the paper's 32x32. Everything but the ATTA buffers and adversarial sets comes
 # back as one tarball in $OUT; the last line is one JSON object per model (clean, robust per attack,
 # training seconds, seconds of the last epoch).
 # Rehearse here: PRESET=smoke DEVICE=cpu N=64 DEADLINE=120 OUT=/tmp/out bash scripts/device_mnist_adv.sh
@@ -22,6 +23,7 @@ CPU_RUNS=${CPU_RUNS:-.devdata/cpu-runs}
 JOBS=${JOBS:-"max-s0:max:0 avg-s0:avg:0"}
 EXTRA=${EXTRA-"max-s0-tf32off:max:0:NVIDIA_TF32_OVERRIDE=0 max-s1:max:1 avg-s1:avg:1"}
 EXTRA_NOW=${EXTRA_NOW:-}
+IMAGE_SIZE=${IMAGE_SIZE:-32}
 export PYTHONPATH=src PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export INTERPRETGAN_DATA=${INTERPRETGAN_DATA:-.devdata}
 export INTERPRETGAN_CACHE=/tmp/ig-cache
@@ -29,19 +31,20 @@ R=/tmp/ig-adv-$PRESET
 rm -rf "$R"; mkdir -p "$R" "$OUT"
 START=$(date +%s); END=$((START + DEADLINE))
 left() { echo $((END - $(date +%s))); }
+limit() { local t; t=$(left); echo $((t > 1 ? t : 1)); }  # for timeout, where 0 would mean no limit
 elapsed() { echo $(($(date +%s) - START)); }
 ATTACKS="--attack pgd-40 --attack pgd-100 --attack mpgd-40 --attack fgsm ${N:+--n $N} --batch-size 2500"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$R/device.txt"
-python3 -c "from interpretgan.data.registry import load_dataset as l; l('mnist', 'train'); l('mnist', 'test')" \
+python3 -c "from interpretgan.data.registry import load_dataset as l; l('mnist', 'train', image_size=$IMAGE_SIZE); l('mnist', 'test', image_size=$IMAGE_SIZE)" \
   > "$R/data.log" 2>&1  # the decoded cache, made once before the jobs race for it
 
 job() {  # name:pool:seed[:VAR=value...]: train, then the four attacks; killed at the deadline
   local name pool seed env
   IFS=: read -r name pool seed env <<< "$1"
   IFS=: read -r -a env <<< "${env:-IG_JOB=$name}"
-  ( env "${env[@]}" timeout "$(left)" python3 -m interpretgan train --dataset mnist --objective trades+atta --pool "$pool" \
-      --seed "$seed" --preset "$PRESET" --checkpoint-every 10 --device "$DEVICE" --no-progress --out "$R/$name" &&
-    env "${env[@]}" timeout "$(left)" python3 -m interpretgan attack "$R/$name"/0* $ATTACKS --device "$DEVICE" --no-progress
+  ( env "${env[@]}" timeout "$(limit)" python3 -m interpretgan train --dataset mnist --objective trades+atta --pool "$pool" \
+      --seed "$seed" --preset "$PRESET" --image-size "$IMAGE_SIZE" --checkpoint-every 10 --device "$DEVICE" --no-progress --out "$R/$name" &&
+    env "${env[@]}" timeout "$(limit)" python3 -m interpretgan attack "$R/$name"/0* $ATTACKS --device "$DEVICE" --no-progress
     echo "$name ended at $(elapsed) s (rc $?)" ) > "$R/$name.log" 2>&1 &
 }
 epochs_done() { cat "$R/$1"/0*/metrics.jsonl 2> /dev/null | wc -l; }
@@ -54,7 +57,7 @@ for run in "$CPU_RUNS"/*/; do  # short: attacks of the CPU-trained models while 
   for tf32 in on off; do
     cp -r "$run" "$R/cpu-$(basename "$run")-tf32$tf32"
     if [ $tf32 = on ]; then env=(); else env=(NVIDIA_TF32_OVERRIDE=0); fi
-    env "${env[@]}" timeout "$(left)" python3 -m interpretgan attack "$R/cpu-$(basename "$run")-tf32$tf32" \
+    env "${env[@]}" timeout "$(limit)" python3 -m interpretgan attack "$R/cpu-$(basename "$run")-tf32$tf32" \
       --attack pgd-40 --attack pgd-100 ${N:+--n $N} --batch-size 2500 --device "$DEVICE" --no-progress \
       > "$R/cpu-$(basename "$run")-tf32$tf32.log" 2>&1
     echo "CPU-trained $(basename "$run"), TF32 $tf32: attacked at $(elapsed) s"
