@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -547,6 +548,25 @@ def test_cache_reuse_invalidation_and_read_only_root(monkeypatch: pytest.MonkeyP
     assert len(list(cache.glob("celeba-train-16px-*.x.npy"))) == 1  # the stale entry is gone
     before[f"celeba/{celeba.IMAGE_FOLDER}/000001.jpg"] = tree(root)[f"celeba/{celeba.IMAGE_FOLDER}/000001.jpg"]
     assert tree(root) == before  # nothing written inside the data root
+
+
+def test_cache_entry_is_not_reused_after_an_in_place_rewrite_with_the_old_mtime(tmp_path: Path) -> None:
+    # Same size, same mtime, new content: a size-and-mtime key would serve the old images.
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    written = fake_mnist(root, gz=False)
+    first = load_dataset("mnist", "test", root=root, image_size=28, verify=False, cache_dir=cache)
+    assert first.meta["from_cache"] is False and torch.equal(first.x[:, 0], torch.from_numpy(written["test"][0]))
+    images = root / "MNIST/raw" / mnist.FILES["test"][0]
+    before = images.stat()
+    time.sleep(0.05)  # past the file system's timestamp granularity, so the ctime moves
+    new = 255 - written["test"][0]
+    with open(images, "r+b") as f:
+        f.write(idx_bytes(new, 2051))
+    os.utime(images, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (images.stat().st_size, images.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    again = load_dataset("mnist", "test", root=root, image_size=28, verify=False, cache_dir=cache)
+    assert again.meta["from_cache"] is False and torch.equal(again.x[:, 0], torch.from_numpy(new))
+    assert len(list(cache.glob("mnist-test-28px-*.x.npy"))) == 1  # the stale entry is gone
 
 
 def test_unwritable_cache_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,8 +2,10 @@
 
 An entry is three files, ``<key>.x.npy``, ``<key>.y.npy`` and ``<key>.json`` (written last, so an
 interrupted write leaves no usable entry). The key holds the dataset, split, image size, a hash of
-the source paths, and a hash of their sizes and mtimes: a changed source gets a new key, and storing
-a new entry removes the entries of older versions of the same sources. The cache never lives in the
+the source paths, and a hash of their sizes, inodes, mtimes and ctimes: a changed source gets a new
+key (the ctime also changes when a file is rewritten in place and its mtime set back, which a
+size-and-mtime check misses), and storing a new entry removes the entries of older versions of the
+same sources. The cache never lives in the
 data root unless the caller asks for it.
 """
 
@@ -49,7 +51,7 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
 
 
 def fingerprint(paths: Iterable[Path]) -> tuple[str, str]:
-    """(hash of the absolute paths, hash of the paths with their sizes and mtimes)."""
+    """(hash of the absolute paths, hash of the paths with their sizes, inodes, mtimes and ctimes)."""
     where = hashlib.sha1(usedforsecurity=False)
     state = hashlib.sha1(usedforsecurity=False)
     for path in paths:
@@ -59,7 +61,7 @@ def fingerprint(paths: Iterable[Path]) -> tuple[str, str]:
             raise DataError(f"cannot read {path} ({exc.strerror or exc}).") from None
         name = str(path.absolute()).encode()
         where.update(name + b"\0")
-        state.update(name + f"\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        state.update(name + f"\0{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0".encode())
     return where.hexdigest()[:8], state.hexdigest()[:16]
 
 
