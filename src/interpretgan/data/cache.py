@@ -5,8 +5,7 @@ interrupted write leaves no usable entry). The key holds the dataset, split, ima
 the source paths, and a hash of their sizes, inodes, mtimes and ctimes: a changed source gets a new
 key (the ctime also changes when a file is rewritten in place and its mtime set back, which a
 size-and-mtime check misses), and storing a new entry removes the entries of older versions of the
-same sources. The cache never lives in the
-data root unless the caller asks for it.
+same sources. The cache never lives in the data root unless the caller asks for it.
 """
 
 from __future__ import annotations
