@@ -11,7 +11,9 @@
 # folder trained with the other inner loss is refused, never resumed. SEED (default 0) likewise: a
 # non-zero seed gets `-seedN` appended to OUT's default, and a folder of another seed is refused.
 # IMAGE_SIZE (default 32, the paper's resize) likewise: 28 trains on MNIST's own 28x28 as ATTA's and
-# TRADES' code do, under OUT's default with `-28px` appended.
+# TRADES' code do, under OUT's default with `-28px` appended. KL_TARGET=separate (default shared)
+# gives the TRADES KL term's f(x) a forward pass of its own, as TRADES' trades_loss does, where
+# ATTA's code reuses the cross-entropy term's (`interpretgan train --kl-target`), under `-kl-separate`.
 #
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
@@ -25,33 +27,36 @@ DEVICE=${DEVICE:-cpu}
 N=${N:-}
 INNER_LOSS=${INNER_LOSS:-}
 IMAGE_SIZE=${IMAGE_SIZE:-32}
+KL_TARGET=${KL_TARGET:-shared}
 SUFFIX=${INNER_LOSS:+-$INNER_LOSS}
 [ "$SEED" = 0 ] || SUFFIX="$SUFFIX-seed$SEED"
 [ "$IMAGE_SIZE" = 32 ] || SUFFIX="$SUFFIX-${IMAGE_SIZE}px"
+[ "$KL_TARGET" = shared ] || SUFFIX="$SUFFIX-kl-$KL_TARGET"
 OUT=${OUT:-runs/mnist-adv-$PRESET$SUFFIX}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
-  if [ -n "$run" ]; then
-    read -r had had_seed had_size < <(python -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c.get("inner_loss") or "-", c.get("seed"), c.get("image_size"))' "$run/config.json") \
-      || { echo "cannot read $run/config.json: is $run a finished or interrupted run folder of this script?" >&2; exit 2; }
-    [ "$had" != - ] || had=
-    if [ "$had" != "$INNER_LOSS" ]; then
-      echo "$run was trained with inner loss '${had:-kl (default)}', not '${INNER_LOSS:-kl (default)}': give this one its own OUT." >&2
-      exit 2
-    fi
-    if [ "$had_seed" != "$SEED" ]; then
-      echo "$run was trained with seed $had_seed, not $SEED: give this one its own OUT." >&2
-      exit 2
-    fi
-    if [ "$had_size" != "$IMAGE_SIZE" ]; then
-      echo "$run was trained on ${had_size}x$had_size images, not ${IMAGE_SIZE}x$IMAGE_SIZE: give this one its own OUT." >&2
-      exit 2
-    fi
+  if [ -n "$run" ]; then  # a folder trained with other settings is refused, never resumed
+    python - "$run/config.json" "${INNER_LOSS:-}" "$SEED" "$IMAGE_SIZE" "$KL_TARGET" <<'PY' || exit 2
+import json, sys
+path, *want = sys.argv[1:]
+try:
+    had = json.load(open(path))
+except (OSError, ValueError):
+    sys.exit(f"cannot read {path}: is it a finished or interrupted run folder of this script?")
+names = ("inner_loss", "seed", "image_size", "kl_target")
+defaults = {"inner_loss": "", "kl_target": "shared"}  # what an older config.json without the key means
+for name, value in zip(names, want):
+    recorded = had.get(name)
+    recorded = defaults.get(name, "") if recorded is None else str(recorded)
+    if recorded != value:
+        sys.exit(f"{path} records {name} '{recorded}', not '{value}': give this run its own OUT.")
+PY
   fi
   if [ -z "$run" ]; then
     interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" --image-size "$IMAGE_SIZE" \
-      ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --checkpoint-every 1 --device "$DEVICE" --out "$OUT/$pool" --no-progress
+      ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --kl-target "$KL_TARGET" --checkpoint-every 1 --device "$DEVICE" \
+      --out "$OUT/$pool" --no-progress
     run=$(ls -d "$OUT/$pool"/0* | tail -1)
   elif [ ! -f "$run/results.json" ]; then
     interpretgan train --resume "$run" --device "$DEVICE" --no-progress

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from interpretgan.config import TrainConfig, resolve_train_config
 from interpretgan.errors import ConfigError
@@ -150,6 +151,39 @@ def test_inner_loss_can_be_atta_codes_cross_entropy(tiny_data, objective):
     (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(ce), y, reduction="sum"), ce)
     expected = torch.min(torch.max(start.detach() + 0.02 * grad.sign(), x - 0.1), x + 0.1).clamp(0, 1)
     assert torch.equal(steps["ce"], expected)
+
+
+@pytest.mark.parametrize("objective", ["trades+atta", "trades"])
+def test_kl_target_separate_is_a_second_forward_pass_under_its_own_dropout_mask(tiny_data, objective):
+    from interpretgan.training.objectives import make_objective
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 64), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                torch.nn.Linear(64, 4)).train()
+    x, y = tiny_data.train.x[:64].float() / 255, tiny_data.train.y[:64]
+    x_adv = (x + 0.05).clamp(0, 1)
+
+    def outer(kl_target, seed):
+        obj = make_objective(_cfg(objective=objective, kl_target=kl_target))
+        torch.manual_seed(seed)
+        return obj._outer(model, x, y, x_adv)[1]
+
+    def expected(seed, separate):  # TRADES' trades_loss: CE forward, x_adv forward, then (separate) x again
+        torch.manual_seed(seed)
+        logits = model(x)
+        log_p_adv = F.log_softmax(model(x_adv), dim=1)
+        target = model(x) if separate else logits
+        return F.kl_div(log_p_adv, F.softmax(target, dim=1), reduction="sum") / len(x)
+
+    for kl_target in ("shared", "separate"):
+        assert torch.allclose(outer(kl_target, 1)["loss_rob"], expected(1, kl_target == "separate"))
+    assert not torch.allclose(outer("shared", 1)["loss_rob"], outer("separate", 1)["loss_rob"])
+    model.eval()  # without dropout the two targets are the same forward pass
+    assert torch.allclose(outer("shared", 1)["loss_rob"], outer("separate", 2)["loss_rob"])
+    with pytest.raises(ConfigError, match="--kl-target applies to the TRADES objectives only"):
+        resolve_train_config("mnist", "pgd-at", "cpu", {"kl_target": "separate"})
+    with pytest.raises(ConfigError, match="--kl-target must be"):
+        resolve_train_config("mnist", objective, "cpu", {"kl_target": "fresh"})
 
 
 def test_presets_resolve_and_validate():

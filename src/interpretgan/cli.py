@@ -122,7 +122,7 @@ def _refuse_with_resume(args: argparse.Namespace, options: dict[str, Any]) -> No
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
-            "eps", "attack_step", "attack_steps", "inner_loss", "beta", "checkpoint_every")
+            "eps", "attack_step", "attack_steps", "inner_loss", "kl_target", "beta", "checkpoint_every")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inner-loss", choices=("ce", "kl"),
                    help="the inner attack's loss (default: KL for trades objectives, CE otherwise; "
                         "ATTA's reference code uses ce with trades+atta)")
+    p.add_argument("--kl-target", choices=("shared", "separate"),
+                   help="the TRADES KL term's f(x): the cross-entropy term's forward pass (shared, ATTA's code; "
+                        "default) or a forward pass of its own with a fresh dropout mask (separate, TRADES' code)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("attack", help="robust accuracy, adversarial sets and label transitions of a trained run")

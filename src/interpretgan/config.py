@@ -83,6 +83,10 @@ class TrainConfig(_Config):
     # trades+atta, cross-entropy for pgd-at and atta); "ce" with trades+atta is what ATTA's
     # reference code runs (its inner step is always cross-entropy, whatever the outer loss).
     inner_loss: str | None = None
+    # The TRADES KL term's target f(x): "shared" is the softmax of the cross-entropy term's forward
+    # pass (ATTA's code, the paper's); "separate" runs x through the model once more, under its own
+    # dropout mask, as TRADES' reference trades_loss does.
+    kl_target: str = "shared"
     beta: float = 6.0  # TRADES trade-off
     atta_reset: int = 0  # reset the ATTA buffer before epochs k-1, 2k-1, ... (0: never), as ATTA's code
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
@@ -106,6 +110,10 @@ class TrainConfig(_Config):
             raise ConfigError(f"--inner-loss must be 'ce' or 'kl', got '{self.inner_loss}'")
         if self.inner_loss is not None and self.objective == "natural":
             raise ConfigError("--inner-loss applies to the adversarial objectives only; the objective is 'natural'")
+        if self.kl_target not in ("shared", "separate"):
+            raise ConfigError(f"--kl-target must be 'shared' or 'separate', got '{self.kl_target}'")
+        if self.kl_target != "shared" and "trades" not in self.objective:
+            raise ConfigError(f"--kl-target applies to the TRADES objectives only; the objective is '{self.objective}'")
         for name in ("beta", "atta_reset", "atta_init_std"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"the training option {name} must be >= 0, got {getattr(self, name)}")

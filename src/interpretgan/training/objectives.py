@@ -11,6 +11,9 @@
 The inner maximisation uses the objective's own loss (KL for the TRADES objectives, cross-entropy
 for the Madry ones) unless ``cfg.inner_loss`` says ``"ce"`` or ``"kl"``; ATTA's reference code runs
 a cross-entropy inner step even with the TRADES loss (``inner_loss="ce"`` reproduces it).
+The TRADES term's target ``f(x)`` is the cross-entropy term's forward pass, as in ATTA's code;
+``cfg.kl_target="separate"`` gives it a forward pass of its own (a fresh dropout mask), as TRADES'
+``trades_loss`` does.
 
 The model is in eval mode while an attack runs and back in train mode for the loss.
 """
@@ -71,6 +74,7 @@ class _Adversarial(Objective):
     def __init__(self, cfg: TrainConfig, trades: bool, steps: int) -> None:
         self.eps, self.step, self.steps, self.beta, self.trades = cfg.eps, cfg.attack_step, steps, cfg.beta, trades
         self.inner_kl = trades if cfg.inner_loss is None else cfg.inner_loss == "kl"
+        self.separate_target = cfg.kl_target == "separate"
 
     def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
         """``self.steps`` sign-gradient ascent steps from ``x_adv`` on the KL (TRADES) or CE loss."""
@@ -94,7 +98,9 @@ class _Adversarial(Objective):
         if self.trades:
             logits = model(x)
             loss_nat = F.cross_entropy(logits, y)
-            loss_rob = _kl_sum(model(x_adv), F.softmax(logits, dim=1)) / x.shape[0]
+            logits_adv = model(x_adv)
+            target = model(x) if self.separate_target else logits  # TRADES' order: x, x_adv, x again
+            loss_rob = _kl_sum(logits_adv, F.softmax(target, dim=1)) / x.shape[0]
             loss = loss_nat + self.beta * loss_rob
             stats = {"loss": loss.detach(), "loss_nat": loss_nat.detach(), "loss_rob": loss_rob.detach()}
         else:
