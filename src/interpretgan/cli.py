@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from interpretgan import __version__
-    from interpretgan.config import OBJECTIVES, PRESET_NAMES
+    from interpretgan.config import INNER_LOSSES, KL_TARGETS, OBJECTIVES, PRESET_NAMES
 
     parser = argparse.ArgumentParser(prog="interpretgan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"interpretgan {__version__}")
@@ -387,10 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
                       ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
                       ("attack-steps", int), ("beta", float), ("checkpoint-every", int)):
         p.add_argument(f"--{name}", type=typ)
-    p.add_argument("--inner-loss", choices=("ce", "kl"),
+    p.add_argument("--inner-loss", choices=INNER_LOSSES,
                    help="the inner attack's loss (default: KL for trades objectives, CE otherwise; "
                         "ATTA's reference code uses ce with trades+atta)")
-    p.add_argument("--kl-target", choices=("shared", "separate"),
+    p.add_argument("--kl-target", choices=KL_TARGETS,
                    help="the TRADES KL term's f(x): the cross-entropy term's forward pass (shared, ATTA's code; "
                         "default) or a forward pass of its own with a fresh dropout mask (separate, TRADES' code)")
     p.set_defaults(func=cmd_train)

@@ -15,6 +15,8 @@ from interpretgan.errors import ConfigError
 
 PRESET_NAMES = ("smoke", "cpu", "paper")
 OBJECTIVES = ("natural", "trades", "atta", "trades+atta", "pgd-at")
+INNER_LOSSES = ("ce", "kl")  # --inner-loss
+KL_TARGETS = ("shared", "separate")  # --kl-target; the first is the default
 
 # CIFAR-10 channel statistics (the data README); normalisation lives inside the models.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -86,7 +88,7 @@ class TrainConfig(_Config):
     # The TRADES KL term's target f(x): "shared" is the softmax of the cross-entropy term's forward
     # pass (ATTA's code, the paper's); "separate" runs x through the model once more, under its own
     # dropout mask, as TRADES' reference trades_loss does.
-    kl_target: str = "shared"
+    kl_target: str = KL_TARGETS[0]
     beta: float = 6.0  # TRADES trade-off
     atta_reset: int = 0  # reset the ATTA buffer before epochs k-1, 2k-1, ... (0: never), as ATTA's code
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
@@ -106,13 +108,13 @@ class TrainConfig(_Config):
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.eps < 0 or self.attack_step <= 0:
             raise ConfigError(f"--eps must be >= 0 and --attack-step > 0, got {self.eps} and {self.attack_step}")
-        if self.inner_loss not in (None, "ce", "kl"):
+        if self.inner_loss not in (None, *INNER_LOSSES):
             raise ConfigError(f"--inner-loss must be 'ce' or 'kl', got '{self.inner_loss}'")
         if self.inner_loss is not None and self.objective == "natural":
             raise ConfigError("--inner-loss applies to the adversarial objectives only; the objective is 'natural'")
-        if self.kl_target not in ("shared", "separate"):
+        if self.kl_target not in KL_TARGETS:
             raise ConfigError(f"--kl-target must be 'shared' or 'separate', got '{self.kl_target}'")
-        if self.kl_target != "shared" and "trades" not in self.objective:
+        if self.kl_target != KL_TARGETS[0] and "trades" not in self.objective:
             raise ConfigError(f"--kl-target applies to the TRADES objectives only; the objective is '{self.objective}'")
         for name in ("beta", "atta_reset", "atta_init_std"):
             if getattr(self, name) < 0:
