@@ -14,6 +14,9 @@
 # TRADES' code do, under OUT's default with `-28px` appended. KL_TARGET=separate (default shared)
 # gives the TRADES KL term's f(x) a forward pass of its own, as TRADES' trades_loss does, where
 # ATTA's code reuses the cross-entropy term's (`interpretgan train --kl-target`), under `-kl-separate`.
+# BETA (default 6, the paper's) sets the TRADES weight, under `-betaB`: 0.6 is what a loop gets whose
+# KL term uses F.kl_div's default reduction='mean' (it also divides by the 10 classes); see
+# docs/measurements/2026-12-01-cpu-mnist-max-screen/ (it lowers avg pooling more than max).
 #
 # Re-running resumes: an interrupted training continues from its last checkpoint (one an epoch), a
 # finished one is not trained again, and the attack command skips the batches it already attacked.
@@ -28,34 +31,38 @@ N=${N:-}
 INNER_LOSS=${INNER_LOSS:-}
 IMAGE_SIZE=${IMAGE_SIZE:-32}
 KL_TARGET=${KL_TARGET:-shared}
+BETA=${BETA:-6}
 SUFFIX=${INNER_LOSS:+-$INNER_LOSS}
 [ "$SEED" = 0 ] || SUFFIX="$SUFFIX-seed$SEED"
 [ "$IMAGE_SIZE" = 32 ] || SUFFIX="$SUFFIX-${IMAGE_SIZE}px"
 [ "$KL_TARGET" = shared ] || SUFFIX="$SUFFIX-kl-$KL_TARGET"
+[ "$BETA" = 6 ] || SUFFIX="$SUFFIX-beta$BETA"
 OUT=${OUT:-runs/mnist-adv-$PRESET$SUFFIX}
 
 for pool in $POOLS; do
   run=$(ls -d "$OUT/$pool"/0* 2> /dev/null | tail -1 || true)
   if [ -n "$run" ]; then  # a folder trained with other settings is refused, never resumed
-    python - "$run/config.json" "${INNER_LOSS:-}" "$SEED" "$IMAGE_SIZE" "$KL_TARGET" <<'PY' || exit 2
+    python - "$run/config.json" "${INNER_LOSS:-}" "$SEED" "$IMAGE_SIZE" "$KL_TARGET" "$BETA" <<'PY' || exit 2
 import json, sys
 path, *want = sys.argv[1:]
 try:
     had = json.load(open(path))
 except (OSError, ValueError):
     sys.exit(f"cannot read {path}: is it a finished or interrupted run folder of this script?")
-names = ("inner_loss", "seed", "image_size", "kl_target")
-defaults = {"inner_loss": "", "kl_target": "shared"}  # what an older config.json without the key means
+names = ("inner_loss", "seed", "image_size", "kl_target", "beta")
+defaults = {"inner_loss": "", "kl_target": "shared", "beta": "6"}  # what an older config.json without the key means
 for name, value in zip(names, want):
     recorded = had.get(name)
     recorded = defaults.get(name, "") if recorded is None else str(recorded)
+    if name == "beta" and float(recorded) == float(value):
+        continue
     if recorded != value:
         sys.exit(f"{path} records {name} '{recorded}', not '{value}': give this run its own OUT.")
 PY
   fi
   if [ -z "$run" ]; then
     interpretgan train --dataset mnist --objective trades+atta --pool "$pool" --seed "$SEED" --preset "$PRESET" --image-size "$IMAGE_SIZE" \
-      ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --kl-target "$KL_TARGET" --checkpoint-every 1 --device "$DEVICE" \
+      ${INNER_LOSS:+--inner-loss "$INNER_LOSS"} --kl-target "$KL_TARGET" --beta "$BETA" --checkpoint-every 1 --device "$DEVICE" \
       --out "$OUT/$pool" --no-progress
     run=$(ls -d "$OUT/$pool"/0* | tail -1)
   elif [ ! -f "$run/results.json" ]; then
