@@ -5,7 +5,11 @@
 The `cpu` preset (10 epochs, ATTA step 0.06, lr x0.1 from epoch 8, seed 0, 32x32), changed by
 VARIANT: base | norm (MNIST mean/std normalisation inside the model) | nodrop (dropout 0, i.e. a
 loop that never leaves eval mode) | detach (the TRADES KL term's target f(x) detached) | beta06
-(beta 0.6, what F.kl_div's default reduction='mean' gives: it also divides by the 10 classes).
+(beta 0.6, what F.kl_div's default reduction='mean' gives: it also divides by the 10 classes) |
+trainattack (the ATTA step taken with the model in train mode, dropout on: a loop that never calls
+model.eval()) | pad (28x28 digits zero-padded to 32x32 instead of the bilinear resize) | nearest or
+bicubic (the 28 -> 32 resize with F.interpolate's default mode 'nearest', or 'bicubic'; the
+preprocessing variants use their own data cache, and the model is attacked on its own test set).
 The variants that are no library option are patched in here. The model is then attacked on the
 first 1,000 test images with PGD-40 and PGD-100 (eps 0.3, step 0.01, seeded random start) through
 the library's `evaluate_attacks`. Prints one JSON line.
@@ -13,11 +17,14 @@ the library's `evaluate_attacks`. Prints one JSON line.
 
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from interpretgan.attacks import make_attack
 from interpretgan.attacks.evaluate import evaluate_attacks
@@ -49,6 +56,28 @@ if variant == "detach":
     plain_kl = objectives._kl_sum
     objectives._kl_sum = lambda logits_adv, p_nat: plain_kl(logits_adv, p_nat.detach())
 
+if variant == "trainattack":
+    plain_attack = objectives._Adversarial._attack
+
+    def attack_in_train_mode(self, model, x, y, x_adv):
+        model.eval = lambda: model  # _attack's model.eval() becomes a no-op
+        try:
+            return plain_attack(self, model, x, y, x_adv)
+        finally:
+            del model.eval
+
+    objectives._Adversarial._attack = attack_in_train_mode
+if variant in ("pad", "nearest", "bicubic"):
+    import interpretgan.data.mnist as mnist_data
+
+    def to_images(digits, size):
+        x = torch.from_numpy(digits.copy())[:, None]
+        if variant == "pad":
+            return F.pad(x, [(size - 28) // 2] * 4)
+        return F.interpolate(x.float(), size=(size, size), mode=variant).round_().clamp_(0, 255).to(torch.uint8)
+
+    os.environ["INTERPRETGAN_CACHE"] = tempfile.mkdtemp(prefix=f"mnist-{variant}-cache-")
+    mnist_data.to_images = to_images
 run = Run.create(out, f"{variant}-{pool}", "train", cfg.to_dict())
 t0 = time.time()
 loop.fit(cfg, run, device="cpu", progress=False)
