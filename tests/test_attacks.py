@@ -197,6 +197,57 @@ def test_random_start_follows_the_generator(trained, data):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def _fooled(model, x_adv, y):
+    with torch.no_grad():
+        return model(x_adv).argmax(1) != y
+
+
+@pytest.mark.parametrize("name", ["pgd", "mpgd"])
+def test_restarts_only_add_successes(trained, data, name):
+    x, y = data
+    x, y = x[:128], y[:128]
+    eps, steps = 0.2, 5  # single runs fool about half: a fresh start can break more
+    one = build(name, eps, steps=steps, seed=4)(trained, x, y)
+    explicit = build(name, eps, steps=steps, seed=4, restarts=1)(trained, x, y)
+    five = build(name, eps, steps=steps, seed=4, restarts=5)(trained, x, y)
+    assert torch.equal(one, explicit)
+    assert float((five - x).abs().max()) <= eps + 1e-6 and float(five.min()) >= 0 and float(five.max()) <= 1
+    first, best = _fooled(trained, one, y), _fooled(trained, five, y)
+    assert torch.equal(five[first], one[first])  # the first run is the restarts=1 attack, and kept where it won
+    assert bool(best[first].all())
+    assert int(best.sum()) >= int(first.sum()) + 5  # later restarts break examples the first run missed
+    assert int(best.sum()) < len(y)  # and the attack is still weak enough for that to mean something
+
+
+def test_restarts_settings(trained, data):
+    assert "restarts" not in repr(make_attack("pgd", eps=0.3))  # fingerprints of sets saved before stay valid
+    assert "restarts=3" in repr(make_attack("pgd", eps=0.3, restarts=3))
+    for kwargs, needle in [({"name": "pgd", "restarts": 0}, "restarts"),
+                           ({"name": "pgd", "restarts": 2.0}, "restarts"),
+                           ({"name": "pgd", "restarts": 3, "random_start": False}, "random_start"),
+                           ({"name": "fgsm", "restarts": 3}, "fgsm")]:
+        with pytest.raises(ConfigError) as err:
+            make_attack(eps=0.3, **kwargs)
+        assert needle in _one_sentence(err)
+
+
+def test_cw_margin_loss(trained, data):
+    from interpretgan.attacks import LOSSES
+
+    logits = torch.tensor([[2.0, 5.0, -1.0], [0.5, 0.0, 3.0]])
+    y = torch.tensor([1, 0])
+    assert float(LOSSES["cw"](logits, y)) == pytest.approx((2.0 - 5.0) + (3.0 - 0.5))
+    x, y = data
+    attack = make_attack("pgd", eps=0.2, steps=10, loss="cw", generator=torch.Generator().manual_seed(0))
+    assert "loss='cw'" in repr(attack)
+    x_adv = attack(trained, x, y)
+    assert float((x_adv - x).abs().max()) <= 0.2 + 1e-6
+    assert accuracy(trained, x_adv, y) < accuracy(trained, x, y) - 0.5
+    with torch.no_grad():  # the margin it climbs rose for nearly every example
+        rose = LOSSES["cw"](trained(x_adv), y) - LOSSES["cw"](trained(x), y)
+    assert float(rose) > 0
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_generator_on_another_device_is_refused(trained, data):
     x, y = data

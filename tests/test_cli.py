@@ -54,6 +54,16 @@ def test_train_eval_attack_on_the_embedded_sample(runs, capsys):
     # another seed draws another subset: its own folder
     assert main(["attack", str(run), "--attack", "fgsm", "--n", "40", "--seed", "1", "--no-progress", "-q"]) == 0
     assert (run / "attacks" / "test-40-eps0.3-seed1" / "fgsm.safetensors").is_file()
+    # restarts and the CW loss: named apart, so they join the folder beside the plain attacks
+    assert main(["attack", str(run), "--attack", "pgd-3", "--attack", "fgsm", "--restarts", "3", "--loss", "cw",
+                 "--n", "40", "--no-progress", "-q"]) == 0
+    res = json.loads((folder / "results.json").read_text())
+    assert set(res["attacks"]) == {"pgd3-cw-r3", "fgsm-cw"}
+    assert "restarts=3" in json.loads((folder / "settings.json").read_text())["attacks"]["pgd3-cw-r3"]
+    capsys.readouterr()
+    for bad, needle in ((["--loss", "hinge"], "ce, cw"), (["--restarts", "0"], "restarts")):
+        assert main(["attack", str(run), "--n", "40", "--no-progress", "-q", *bad]) == 2
+        assert needle in capsys.readouterr().err
     # --resume continues with the recorded settings; an option that would change them is refused
     assert main(["train", "--resume", str(run), "--epochs", "3", "--preset", "paper", "-q"]) == 2
     assert "--preset, --epochs would be ignored" in capsys.readouterr().err

@@ -202,7 +202,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     with _log_to(run.path / "attack.log"):
         res = attack_run(
             run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
-            random_start=not args.no_random_start, batch_size=args.batch_size, device=_device(args.device),
+            random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size, device=_device(args.device),
             data_root=args.data_root, verify=not args.no_verify, progress=not args.no_progress, seed=args.seed,
             crosscheck=args.crosscheck,
         )
@@ -404,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, help="step size (default: 0.01 MNIST, 2/255 CIFAR-10, 0.5/255 CelebA)")
     p.add_argument("--steps", type=int, help="steps when a spec gives none (default: 40 MNIST, 20 otherwise)")
     p.add_argument("--no-random-start", action="store_true")
+    p.add_argument("--restarts", type=int, default=1, metavar="R",
+                   help="random restarts of pgd/mpgd: an image is robust only if it survives all R (default: 1)")
+    p.add_argument("--loss", default="ce", help="the attacks' loss: ce (cross-entropy) or cw (Carlini-Wagner margin)")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
     p.add_argument("--batch-size", type=int, default=500)

@@ -25,7 +25,7 @@ ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (PGD, MPGD, FGSM)}
 #: Iterations when ``steps`` is not given: the paper's PGD-40 (Section 4.1).
 DEFAULT_STEPS = 40
 
-_OPTIONS = {"targeted", "loss", "clip_min", "clip_max", "generator"}
+_OPTIONS = {"targeted", "loss", "clip_min", "clip_max", "generator", "restarts"}
 
 
 def make_attack(
@@ -42,8 +42,8 @@ def make_attack(
     Defaults for pgd/mpgd: ``steps=40``, ``alpha=2.5 * eps / steps`` (Madry et al.'s rule, which
     lets the iterate cross the ball), ``random_start=True``. FGSM is fixed (one step of size
     ``eps`` from ``x``): giving it other ``steps``/``alpha``/``random_start`` is an error.
-    Other keywords (``targeted``, ``loss``, ``clip_min``, ``clip_max``, ``generator``) go to the
-    constructor. Bad names or settings raise :class:`~interpretgan.errors.ConfigError`.
+    Other keywords (``targeted``, ``loss``, ``clip_min``, ``clip_max``, ``generator``, ``restarts``)
+    go to the constructor. Bad names or settings raise :class:`~interpretgan.errors.ConfigError`.
     """
     if name not in ATTACKS:
         raise ConfigError(f"unknown attack '{name}'; valid attacks are: {', '.join(ATTACKS)}")
@@ -55,6 +55,8 @@ def make_attack(
         if (steps is not None and steps != 1) or (alpha is not None and alpha != eps) or random_start:
             raise ConfigError("attack 'fgsm' is one step of size eps from x; leave steps, alpha and random_start unset (or use 'pgd')")
         kw.pop("generator", None)  # FGSM draws nothing
+        if kw.pop("restarts", 1) != 1:
+            raise ConfigError("attack 'fgsm' has no random start, so restarts would repeat it; leave restarts at 1")
         return FGSM(eps, **kw)
     steps = DEFAULT_STEPS if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:

@@ -32,8 +32,19 @@ def _cross_entropy_sum(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, y, reduction="sum")
 
 
+def _margin_sum(logits: Tensor, y: Tensor) -> Tensor:
+    """Carlini-Wagner margin ``max_{j != y} z_j - z_y`` summed over the batch (no confidence cap).
+
+    Untargeted attacks raise it until another class wins; targeted ones (``y`` the target) lower
+    it until the target wins. Unlike cross-entropy it does not saturate on confident logits.
+    """
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    return (others.amax(1) - true).sum()
+
+
 #: The losses an attack can name as a string.
-LOSSES: dict[str, LossFn] = {"ce": _cross_entropy_sum}
+LOSSES: dict[str, LossFn] = {"ce": _cross_entropy_sum, "cw": _margin_sum}
 
 
 def resolve_loss(loss: LossFn | str) -> tuple[str, LossFn]:
@@ -83,12 +94,17 @@ class Attack:
         steps: number of iterations (PGD-40 is ``steps=40``).
         random_start: start from ``x + U(-eps, eps)`` (clipped) instead of ``x``.
         targeted: if True, ``y`` holds target labels and the loss is minimised.
-        loss: ``"ce"`` (cross-entropy summed over the batch) or a callable ``(logits, y) -> scalar``
-            that sums over the batch.
+        loss: ``"ce"`` (cross-entropy summed over the batch), ``"cw"`` (the Carlini-Wagner margin,
+            summed) or a callable ``(logits, y) -> scalar`` that sums over the batch.
         clip_min, clip_max: the valid pixel range; ``x`` must lie inside it.
         generator: draws the random start. It must live on the device of ``x``: the start is drawn
             with ``torch.rand(..., generator=generator, device=x.device)``, never on another device
             and copied, and a mismatch raises ``ValueError``. ``None`` uses the global RNG.
+        restarts: runs from fresh random starts (Madry et al.'s evaluation). After each run, the
+            examples not yet fooled (untargeted: still classified as ``y``; targeted: not yet as
+            ``y``) are attacked again; each example keeps its first successful ``x_adv``, else its
+            last one. So an example counts as robust only if it survives every restart, and the
+            first run is exactly the ``restarts=1`` attack. Needs ``random_start``.
 
     Calling it:
         ``model``: any module mapping ``(N, C, H, W)`` to logits ``(N, K)``, on ``x``'s device.
@@ -115,6 +131,7 @@ class Attack:
         clip_min: float = 0.0,
         clip_max: float = 1.0,
         generator: torch.Generator | None = None,
+        restarts: int = 1,
     ) -> None:
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
             raise ConfigError(f"attack eps must be a finite number >= 0, got {eps!r}")
@@ -125,6 +142,10 @@ class Attack:
             raise ConfigError(f"attack steps must be an integer >= 1, got {steps!r}")
         if not clip_min < clip_max:
             raise ConfigError(f"attack clip_min must be below clip_max, got {clip_min!r} and {clip_max!r}")
+        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+            raise ConfigError(f"attack restarts must be an integer >= 1, got {restarts!r}")
+        if restarts > 1 and not random_start:
+            raise ConfigError(f"attack restarts={restarts} needs random_start: without it every restart repeats the first")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ConfigError(f"attack generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.eps = float(eps)
@@ -136,6 +157,7 @@ class Attack:
         self.clip_min = float(clip_min)
         self.clip_max = float(clip_max)
         self.generator = generator
+        self.restarts = restarts
 
     def __repr__(self) -> str:
         # Also the fingerprint that resumable evaluation checks saved chunks against: keep it
@@ -143,7 +165,9 @@ class Attack:
         return (
             f"{type(self).__name__}(eps={self.eps!r}, alpha={self.alpha!r}, steps={self.steps}, "
             f"random_start={self.random_start}, targeted={self.targeted}, loss={self.loss_name!r}, "
-            f"clip_min={self.clip_min!r}, clip_max={self.clip_max!r})"
+            f"clip_min={self.clip_min!r}, clip_max={self.clip_max!r}"
+            # restarts only when used, so that sets saved before restarts existed still resume
+            + (f", restarts={self.restarts})" if self.restarts > 1 else ")")
         )
 
     def with_generator(self, generator: torch.Generator | None) -> Attack:
@@ -186,6 +210,26 @@ class Attack:
         """Adversarial examples ``(N, C, H, W)`` for ``x`` ``(N, C, H, W)`` and labels ``y`` ``(N,)``."""
         self._check_inputs(model, x, y)
         x = x.detach()
+        x_adv = self._run(model, x, y)
+        if self.restarts > 1:
+            todo = ~self._fooled(model, x_adv, y)
+            for _ in range(self.restarts - 1):
+                if not todo.any():
+                    break
+                idx = todo.nonzero().squeeze(1)
+                again = self._run(model, x[idx], y[idx])
+                x_adv[idx] = again
+                todo[idx] = ~self._fooled(model, again, y[idx])
+        return x_adv
+
+    def _fooled(self, model: nn.Module, x_adv: Tensor, y: Tensor) -> Tensor:
+        """``(N,)`` bool: the attack succeeded on each example (prediction in eval mode)."""
+        with eval_mode(model), torch.no_grad():
+            pred = model(x_adv).argmax(1)
+        return pred == y if self.targeted else pred != y
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        """One run of ``steps`` projected steps from a (random) start."""
         # The eps-ball intersected with the pixel range, as a per-pixel box [lo, hi]: projection and
         # clipping become one clamp per step.
         lo = (x - self.eps).clamp_(min=self.clip_min)

@@ -35,21 +35,28 @@ ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
 _SPEC = re.compile(r"^(pgd|mpgd|fgsm)(?:-?(\d+))?$")
 
 
-def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True) -> tuple[str, Attack]:
+def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True,
+                      restarts: int = 1, loss: str = "ce") -> tuple[str, Attack]:
     """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"`` or ``"fgsm"`` -> ``(name, attack)``.
 
-    A number after the attack sets its steps (else ``steps``); the name is ``pgd100``-style.
+    A number after the attack sets its steps (else ``steps``); the name is ``pgd100``-style, with
+    ``-cw`` for the margin loss and ``-r5`` for five restarts (FGSM, which has no random start,
+    takes no restarts), so that variants of one attack keep apart in the same folder.
     """
     m = _SPEC.match(spec.strip().lower())
     if not m:
         raise ConfigError(f"--attack '{spec}' is not an attack; expected pgd, mpgd or fgsm, optionally with steps (pgd-100)")
     kind, n = m.group(1), m.group(2)
+    suffix = "" if loss == "ce" else f"-{loss}"
     if kind == "fgsm":
         if n not in (None, "1"):
             raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
-        return "fgsm", make_attack("fgsm", eps=eps)
+        return "fgsm" + suffix, make_attack("fgsm", eps=eps, loss=loss)
     k = int(n) if n else steps
-    return f"{kind}{k}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start)
+    if restarts > 1:
+        suffix += f"-r{restarts}"
+    return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
+                                             loss=loss, restarts=restarts)
 
 
 def attack_run(
@@ -62,6 +69,8 @@ def attack_run(
     alpha: float | None = None,
     steps: int | None = None,
     random_start: bool = True,
+    restarts: int = 1,
+    loss: str = "ce",
     batch_size: int = 500,
     device: torch.device | str = "cpu",
     data_root: Any = None,
@@ -73,7 +82,8 @@ def attack_run(
     """Attack the classifier of the train run ``run`` on ``n`` examples of ``split``.
 
     ``eps``/``alpha``/``steps`` default to the paper's values for the run's dataset
-    (:data:`ATTACK_DEFAULTS`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
+    (:data:`ATTACK_DEFAULTS`). ``restarts`` and ``loss`` apply to every attack named (see
+    :func:`parse_attack_spec`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
     ``crosscheck`` examples (no random start) beside ours and records both accuracies.
     Returns the results dict (also written to ``results.json``) with ``"folder"`` added.
     """
@@ -82,7 +92,8 @@ def attack_run(
     eps = defaults["eps"] if eps is None else eps
     alpha = defaults["alpha"] if alpha is None else alpha
     steps = int(defaults["steps"]) if steps is None else steps
-    attacks = dict(parse_attack_spec(s, eps=eps, alpha=alpha, steps=steps, random_start=random_start) for s in specs)
+    attacks = dict(parse_attack_spec(s, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
+                                     restarts=restarts, loss=loss) for s in specs)
     if not attacks:
         raise ConfigError("no --attack given; expected at least one of pgd, mpgd, fgsm")
 
