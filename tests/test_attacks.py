@@ -219,7 +219,7 @@ def test_restarts_only_add_successes(trained, data, name):
     assert int(best.sum()) < len(y)  # and the attack is still weak enough for that to mean something
 
 
-def test_restarts_settings(trained, data):
+def test_restarts_settings():
     assert "restarts" not in repr(make_attack("pgd", eps=0.3))  # fingerprints of sets saved before stay valid
     assert "restarts=3" in repr(make_attack("pgd", eps=0.3, restarts=3))
     for kwargs, needle in [({"name": "pgd", "restarts": 0}, "restarts"),
@@ -243,7 +243,7 @@ def test_cw_margin_loss(trained, data):
     x_adv = attack(trained, x, y)
     assert float((x_adv - x).abs().max()) <= 0.2 + 1e-6
     assert accuracy(trained, x_adv, y) < accuracy(trained, x, y) - 0.5
-    with torch.no_grad():  # the margin it climbs rose for nearly every example
+    with torch.no_grad():  # the summed margin it climbs rose
         rose = LOSSES["cw"](trained(x_adv), y) - LOSSES["cw"](trained(x), y)
     assert float(rose) > 0
 

@@ -202,9 +202,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
     with _log_to(run.path / "attack.log"):
         res = attack_run(
             run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
-            random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size, device=_device(args.device),
-            data_root=args.data_root, verify=not args.no_verify, progress=not args.no_progress, seed=args.seed,
-            crosscheck=args.crosscheck,
+            random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
+            device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
+            progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
         )
     print(format_results(res))
     return 0

@@ -9,7 +9,8 @@ loop that never leaves eval mode) | detach (the TRADES KL term's target f(x) det
 trainattack (the ATTA step taken with the model in train mode, dropout on: a loop that never calls
 model.eval()) | pad (28x28 digits zero-padded to 32x32 instead of the bilinear resize) | nearest or
 bicubic (the 28 -> 32 resize with F.interpolate's default mode 'nearest', or 'bicubic'; the
-preprocessing variants use their own data cache, and the model is attacked on its own test set).
+preprocessing variants use their own data cache, and the model is attacked on its own test set) |
+wd (weight decay 2e-4, the CIFAR-10 recipe's, carried over to MNIST).
 The variants that are no library option are patched in here. The model is then attacked on the
 first 1,000 test images with PGD-40 and PGD-100 (eps 0.3, step 0.01, seeded random start) through
 the library's `evaluate_attacks`. Prints one JSON line.
@@ -40,6 +41,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 over = {"pool": pool, "seed": 0}
 if variant == "beta06":
     over["beta"] = 0.6
+if variant == "wd":
+    over["weight_decay"] = 2e-4
 if variant == "nodrop":
     over["model_kwargs"] = {"dropout": 0.0}
 cfg = resolve_train_config("mnist", "trades+atta", "cpu", over)
