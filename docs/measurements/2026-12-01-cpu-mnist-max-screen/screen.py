@@ -10,7 +10,8 @@ trainattack (the ATTA step taken with the model in train mode, dropout on: a loo
 model.eval()) | pad (28x28 digits zero-padded to 32x32 instead of the bilinear resize) | nearest or
 bicubic (the 28 -> 32 resize with F.interpolate's default mode 'nearest', or 'bicubic'; the
 preprocessing variants use their own data cache, and the model is attacked on its own test set) |
-wd (weight decay 2e-4, the CIFAR-10 recipe's, carried over to MNIST).
+wd (weight decay 2e-4, the CIFAR-10 recipe's, carried over to MNIST) | noclip (training's ATTA
+and TRADES perturbations projected on the eps-ball only, never clipped to [0, 1]).
 The variants that are no library option are patched in here. The model is then attacked on the
 first 1,000 test images with PGD-40 and PGD-100 (eps 0.3, step 0.01, seeded random start) through
 the library's `evaluate_attacks`. Prints one JSON line.
@@ -58,6 +59,9 @@ if variant == "norm":
 if variant == "detach":
     plain_kl = objectives._kl_sum
     objectives._kl_sum = lambda logits_adv, p_nat: plain_kl(logits_adv, p_nat.detach())
+
+if variant == "noclip":  # the training perturbations are kept in the eps-ball only, not in [0, 1]
+    objectives._project = lambda x_adv, x, eps: torch.min(torch.max(x_adv, x - eps), x + eps)
 
 if variant == "trainattack":
     plain_attack = objectives._Adversarial._attack
