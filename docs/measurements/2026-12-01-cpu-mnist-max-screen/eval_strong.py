@@ -8,24 +8,19 @@ Asks whether the max-pool model's PGD-100 figure hides gradient masking that the
 model lacks: eps 0.3, step 0.01, seeded random start; the issue's PGD-100 (cross-entropy), PGD-100
 on the CW margin loss, PGD-300, PGD-100 with five random restarts (an image counts as robust only
 if it survives all five), PGD-100 without the [0, 1] clipping, and PGD-100 started at x or at
-x + 0.001 * N(0, 1). ``--only=a,b`` as the first argument runs those variants only. Accuracies in
+x + 0.001 * N(0, 1). ``--only=a,b`` as the first argument runs those variants only. The losses
+are the library's (``interpretgan.attacks.LOSSES``); the script that ran had its own copy of the
+CW margin, the same formula. Accuracies in
 percent, one JSON line a model.
 """
 import json
 import sys
 
 import torch
-import torch.nn.functional as F
 
+from interpretgan.attacks import LOSSES
 from interpretgan.data import load_dataset
 from interpretgan.runs import load_model
-
-
-def margin_loss(logits, y):
-    """CW margin: the best wrong logit minus the true one (the attack raises it)."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    wrong = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
-    return (wrong - true).sum()
 
 
 def pgd(model, x, y, steps, alpha=0.01, eps=0.3, loss="ce", clip=True, start="uniform"):
@@ -42,7 +37,7 @@ def pgd(model, x, y, steps, alpha=0.01, eps=0.3, loss="ce", clip=True, start="un
     for _ in range(steps):
         xa = xa.detach().requires_grad_(True)
         logits = model(xa)
-        value = F.cross_entropy(logits, y, reduction="sum") if loss == "ce" else margin_loss(logits, y)
+        value = LOSSES[loss](logits, y)  # summed cross-entropy or CW margin
         (grad,) = torch.autograd.grad(value, xa)
         xa = torch.min(torch.max(xa.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(lo, hi)
     with torch.no_grad():
