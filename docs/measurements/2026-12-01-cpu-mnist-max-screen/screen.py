@@ -11,7 +11,9 @@ model.eval()) | pad (28x28 digits zero-padded to 32x32 instead of the bilinear r
 bicubic (the 28 -> 32 resize with F.interpolate's default mode 'nearest', or 'bicubic'; the
 preprocessing variants use their own data cache, and the model is attacked on its own test set) |
 wd (weight decay 2e-4, the CIFAR-10 recipe's, carried over to MNIST) | noclip (training's ATTA
-and TRADES perturbations projected on the eps-ball only, never clipped to [0, 1]).
+and TRADES perturbations projected on the eps-ball only, never clipped to [0, 1]) | bf16 (every
+forward pass, the attack's, training's and the final evaluation's, under CPU bfloat16 autocast,
+the logits cast back to float32 so the losses are float32, as CUDA autocast does for them).
 The variants that are no library option are patched in here. The model is then attacked on the
 first 1,000 test images with PGD-40 and PGD-100 (eps 0.3, step 0.01, seeded random start) through
 the library's `evaluate_attacks`. Prints one JSON line.
@@ -53,6 +55,21 @@ if variant == "norm":
     def build(cfg, data):
         model = plain_build(cfg, data)
         model.normalize = Normalize([0.1307], [0.3081])
+        return model
+
+    loop.build_model = build
+if variant == "bf16":
+    plain_build = loop.build_model
+
+    def build(cfg, data):
+        model = plain_build(cfg, data)
+        plain_forward = model.forward
+
+        def forward(x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return plain_forward(x).float()
+
+        model.forward = forward
         return model
 
     loop.build_model = build
