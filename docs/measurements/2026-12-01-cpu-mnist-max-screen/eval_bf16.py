@@ -68,11 +68,7 @@ def tie_share(model, x, on):
 
 
 def main():
-    ds = load_dataset("mnist", "test", image_size=32)
-    x = torch.as_tensor(ds.x[:1000]).float()
-    y = torch.as_tensor(ds.y[:1000]).long()
-    if x.max() > 1.5:
-        x = x / 255.0
+    x, y = load_dataset("mnist", "test", image_size=32).float_batch(slice(0, 1000))
     variants = [("fp32", dict(grad_bf16=False, pred_bf16=False)),
                 ("grad_bf16", dict(grad_bf16=True, pred_bf16=False)),
                 ("bf16", dict(grad_bf16=True, pred_bf16=True))]

@@ -53,11 +53,7 @@ def robust(model, x, y, batch=500, restarts=1, **kw):
 
 
 def main():
-    ds = load_dataset("mnist", "test", image_size=32)
-    x = torch.as_tensor(ds.x[:1000]).float()
-    y = torch.as_tensor(ds.y[:1000]).long()
-    if x.max() > 1.5:
-        x = x / 255.0
+    x, y = load_dataset("mnist", "test", image_size=32).float_batch(slice(0, 1000))
     variants = [("pgd100_ce", dict(steps=100)),
                 ("pgd100_cw", dict(steps=100, loss="cw")),
                 ("pgd100_ce_unclipped", dict(steps=100, clip=False)),
