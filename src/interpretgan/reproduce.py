@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,10 +115,21 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
     return folder
 
 
-def _environment(device: torch.device) -> dict[str, Any]:
+def environment(device: torch.device) -> dict[str, Any]:
+    """Where a chain ran: torch, device, threads, Python, machine, date and the source's git commit (if any)."""
     return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "machine": platform.machine(),
+            "python": platform.python_version(), "machine": platform.machine(), "commit": _source_commit(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _source_commit() -> str | None:
+    """The git commit of the checkout this package runs from (None for an installed wheel): provenance for the zoo."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+                             timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _train(stages: Stages, name: str, folder: Path, description: str, cfg, **kw: Any) -> Run:
@@ -157,15 +169,23 @@ def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", de
         cfg = resolve_train_config(dataset, "trades+atta", spec.train_preset, {**spec.adversarial, "pool": pool})
         adv[pool] = _train(stages, f"train {pool} trades+atta", folder, f"smallcnn-{pool}-trades+atta", cfg,
                            progress=progress, **io)
-    nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
-        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)))
-    arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], "mnist", n_eval=spec.n_eval,
-                             progress=progress, **io) for pool in ("max", "avg")}
     ecfg = resolve_explain_config(dataset, spec.explain_preset, spec.explain)
     explained = {"natural": _explain(stages, "explain natural", folder, "explain-natural", natural, ecfg,
                                      progress=progress, **io),
                  "adversarial": _explain(stages, "explain trades+atta (max)", folder, "explain-trades+atta-max", adv["max"],
                                          ecfg, progress=progress, **io)}
+    return evaluate_mnist_chain(stages, folder, spec, natural, adv, explained, progress=progress, **io)
+
+
+def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural: Run, adv: dict[str, Run],
+                         explained: dict[str, Run], *, progress: bool = True, **io: Any) -> dict[str, Any]:
+    """The MNIST chain's evaluation stages on trained runs: PGD-40 sets, Table 2's attacks, Table 1 for
+    both explained models, index change, transitions, grids and baselines (``adv``: ``{"max", "avg"}``,
+    ``explained``: ``{"natural", "adversarial"}``)."""
+    nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
+        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)))
+    arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], "mnist", n_eval=spec.n_eval,
+                             progress=progress, **io) for pool in ("max", "avg")}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, "pgd-40", spec, **io)
@@ -205,8 +225,10 @@ def _diagnosis_summary(res: dict[str, Any]) -> dict[str, Any]:
 
 def reproduce(target: str, preset: str, *, out: str | Path | None = None, device: Any = "cpu", data_root: Any = None,
               verify: bool = True, progress: bool = True, spec: ChainSpec | None = None,
-              dataset: str | None = None) -> dict[str, Any]:
+              dataset: str | None = None, miniature: bool = False) -> dict[str, Any]:
     """Run (or resume) the chain ``target`` at ``preset``; write the report; return the paths and results.
+
+    ``miniature``: the spec is a schedule far below the preset's (``demo --train``); the report says so.
 
     Returns ``{"folder", "report_md", "report_html", "results", "seconds", "outputs"}``.
     """
@@ -228,7 +250,8 @@ def reproduce(target: str, preset: str, *, out: str | Path | None = None, device
                                   progress=progress)
     else:
         outputs = run_celeba_chain(folder, spec, device=device, data_root=data_root, verify=verify, progress=progress)
-    outputs["environment"] = _environment(device)
+    outputs["environment"] = environment(device)
+    outputs["miniature"] = miniature
     outputs["spec"] = asdict(spec)
     outputs["preset"], outputs["dataset"], outputs["target"] = preset, dataset, target
     written = build_report(target, folder, outputs)
