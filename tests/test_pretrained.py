@@ -26,9 +26,6 @@ EXPLAINERS = {"mnist-smallcnn-max-natural-explainers": "mnist-smallcnn-max-natur
               "mnist-smallcnn-max-trades+atta-explainers": "mnist-smallcnn-max-trades+atta"}
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
 
-# The zoo's weights land in their own commit after the code; until then there is nothing to test here.
-pytestmark = pytest.mark.skipif(not pretrained.zoo.names(), reason="the pretrained zoo is not in this checkout yet")
-
 
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
