@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import load_model, read_json, runs_root, write_json
+from interpretgan.runs import UMASK, load_model, read_json, runs_root, write_json
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,9 @@ def load(name: str, device: str | torch.device = "cpu", zoo: Path | None = None)
 
     Everything is checked against the provenance hashes first and returned in eval mode on ``device``.
     """
-    zoo = zoo or ZOO_DIR
     from interpretgan.explain.trainer import load_explainer
 
+    zoo = zoo or ZOO_DIR
     prov = verify(name, zoo)
     if prov["kind"] == "classifier":
         return load_model(zoo / name, device)
@@ -143,7 +143,7 @@ def materialize(name: str, kind: str, *, dataset: str | None = None, root: str |
     copies = _copies(entry, prov, zoo)
     if (folder / "config.json").is_file():
         for src, rel in copies:
-            if not (folder / rel).is_file() or sha256(folder / rel) != sha256(src):
+            if not (folder / rel).is_file() or sha256(folder / rel) != _shipped_hash(src, zoo):
                 raise RunError(f"{folder / rel} differs from the shipped file {src}; delete {folder} to have it made again")
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def materialize(name: str, kind: str, *, dataset: str | None = None, root: str |
             config["classifier_run"] = str(classifier.resolve())
         write_json(tmp / "results.json", _results(entry, prov, dataset))
         write_json(tmp / "config.json", config)
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~UMASK)
         os.rename(tmp, folder)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -194,10 +194,10 @@ def _copies(entry: str, prov: dict[str, Any], zoo: Path) -> list[tuple[Path, str
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _shipped_hash(src: Path, zoo: Path) -> str:
+    """The provenance sha256 of a shipped file (verified just before), instead of hashing it again."""
+    entry = src.relative_to(zoo).parts[0]
+    return provenance(entry, zoo)["files"][str(src.relative_to(zoo / entry))]
 
 
 def resolve_run(value: Any, kind: str, *, data_root: Any = None) -> Any:
