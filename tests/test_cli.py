@@ -143,6 +143,28 @@ def test_demo_train_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     assert "holds another job" in capsys.readouterr().err
 
 
+def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
+    """The miniature's overrides resolve to valid configs of the real stages (a misspelt field fails here,
+    not ten minutes into a demo), and its report states the lambda it departs from the paper with."""
+    from dataclasses import asdict
+
+    from interpretgan.config import resolve_explain_config, resolve_train_config
+    from interpretgan.report.build import _weights
+    from interpretgan.report.document import Report
+    from interpretgan.reproduce import DEMO_CHAIN
+
+    spec = DEMO_CHAIN["cpu"]
+    assert resolve_train_config("mnist-sample", "natural", "cpu", spec.natural).epochs == spec.natural["epochs"]
+    for pool in ("max", "avg"):
+        resolve_train_config("mnist-sample", "trades+atta", "cpu", {**spec.adversarial, "pool": pool})
+    ecfg = resolve_explain_config("mnist-sample", "cpu", spec.explain)
+    assert ecfg.interp_weight == 10.0
+    r = Report("t")
+    _weights(r, {"miniature": True, "preset": "cpu", "spec": asdict(spec)})
+    text = r.to_markdown(tmp_path)
+    assert "lambda = 10" in text and "miniature" in text
+
+
 def test_demo_uses_the_embedded_sample_when_the_data_root_has_no_mnist(runs, tmp_path, monkeypatch):
     from interpretgan import demo
 

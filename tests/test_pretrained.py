@@ -211,3 +211,38 @@ def test_demo_on_the_zoo_names_its_weights_and_passes_its_checks(runs, capsys):
     checks = results["targets"]
     assert len(checks) == 6 and all(c["pass"] for c in checks.values()), checks
     assert results["tables"]["table2"]["names"] == ["pgd40", "pgd100", "mpgd40", "fgsm"]
+
+
+# --- refreshing the zoo ------------------------------------------------------------------------------
+@pytest.mark.slow  # about 3.5 minutes: a smoke chain, then PGD-40 and explainer figures on the sample's 1,000 digits
+def test_refresh_rebuilds_a_zoo_from_a_reproduce_folder(data_root, tmp_path):
+    """A smoke `reproduce mnist` folder refreshed into a new zoo: every entry with verified hashes, figures on
+    both test sets, explainers shipped without their critic and loadable; a non-reproduce folder is refused
+    and leaves the old zoo as it was."""
+    from interpretgan.pretrained.refresh import refresh_zoo
+    from interpretgan.reproduce import reproduce
+
+    folder = tmp_path / "chain"
+    reproduce("mnist", "smoke", out=folder, data_root=data_root, progress=False)
+    zoo = tmp_path / "zoo"
+    out = refresh_zoo(folder, commit="0" * 40, zoo=zoo, data_root=data_root, progress=False, n_test=64, n_attack=32)
+    assert set(out) == set(CLASSIFIERS) | set(EXPLAINERS)
+    assert not any(k.startswith("_") for prov in out.values() for k in prov)  # only JSON goes into provenance
+    for name in out:
+        prov = pretrained.verify(name, zoo=zoo)
+        assert prov["commit"] == "0" * 40 and prov["command"] == "interpretgan reproduce mnist --preset smoke"
+        assert set(prov["figures"]) == {"mnist", "mnist-sample"}
+    fig = out["mnist-smallcnn-max-natural"]["figures"]
+    assert fig["mnist"]["n"] == 64 and fig["mnist"]["n_attack"] == 32 and fig["mnist-sample"]["n"] == 1000
+    assert all(0 <= f[k] <= 1 for f in fig.values() for k in ("clean", "pgd40"))
+    ex = out["mnist-smallcnn-max-trades+atta-explainers"]
+    assert ex["layers"] == LAYERS and set(ex["figures"]["mnist"]["layers"]) == set(LAYERS)
+    assert not any("discriminator" in f for f in ex["files"])
+    classifier, explainers = pretrained.load("mnist-smallcnn-max-trades+atta-explainers", zoo=zoo)
+    assert set(explainers) == set(LAYERS)
+    before = _listing(zoo)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"kind": "train"}))
+    with pytest.raises(RunError, match="not an `interpretgan reproduce mnist` folder"):
+        refresh_zoo(tmp_path / "other", commit="1" * 40, zoo=zoo, data_root=data_root, progress=False)
+    assert _listing(zoo) == before

@@ -87,6 +87,8 @@ def refresh_zoo(folder: str | Path, *, commit: str, zoo: Path = ZOO_DIR, data_ro
            "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     command = f"interpretgan reproduce mnist --preset {preset}"
     out: dict[str, dict[str, Any]] = {}
+    # zoo name -> (the run it comes from, its explainers or None): what _write copies.
+    sources: dict[str, tuple[Run, dict[str, Any] | None]] = {}
     adv_sets: dict[str, Any] = {}
     for name, (desc, stage) in CLASSIFIERS.items():
         run = _run(folder, desc, "train")
@@ -106,12 +108,15 @@ def refresh_zoo(folder: str | Path, *, commit: str, zoo: Path = ZOO_DIR, data_ro
                      "training_seconds": stages.get(stage, {}).get("seconds"),
                      "figures": figures, "attack": {"name": "pgd40", **ATTACK_DEFAULTS["mnist"], "random_start": True},
                      "files": {}, "environment": env}
+        sources[name] = (run, None)
+    # The Frechet distances' reference: training images, loaded once per dataset.
+    train_sets = {dataset: load_dataset(dataset, "train", root=data_root, verify=verify) for dataset in tests}
     for name, (desc, cls_name) in EXPLAINERS.items():
         run = _run(folder, desc, "explain")
         classifier, explainers = load_explainers(run, device, finished=True)
         figures = {}
         for dataset, ds in tests.items():
-            ref = load_dataset(dataset, "train", root=data_root, verify=verify).subset(len(ds), seed=1).x
+            ref = train_sets[dataset].subset(len(ds), seed=1).x
             q = evaluate_explainers(classifier, explainers, ds.x, reference_x=ref, batch_size=500, device=device)
             adv = adv_sets[cls_name, dataset]
             _, preds = explanation_predictions(classifier, explainers, adv.x_adv, batch_size=500, device=device)
@@ -127,12 +132,13 @@ def refresh_zoo(folder: str | Path, *, commit: str, zoo: Path = ZOO_DIR, data_ro
                      "preset": preset, "layers": list(explainers),
                      "config": {k: v for k, v in run.config.items() if k not in ("kind", "classifier_run")},
                      "results": read_json(run.path / "results.json"), "figures": figures, "files": {},
-                     "environment": env, "_explainers": explainers, "_run": run}
-    _write(zoo, folder, out)
-    return {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in out.items()}
+                     "environment": env}
+        sources[name] = (run, explainers)
+    _write(zoo, out, sources)
+    return out
 
 
-def _write(zoo: Path, folder: Path, out: dict[str, dict[str, Any]]) -> None:
+def _write(zoo: Path, out: dict[str, dict[str, Any]], sources: dict[str, tuple[Run, dict[str, Any] | None]]) -> None:
     """Write every entry into a fresh folder beside ``zoo``, then swap it in (never half a zoo)."""
     zoo.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".zoo.", dir=zoo.parent))
@@ -141,12 +147,11 @@ def _write(zoo: Path, folder: Path, out: dict[str, dict[str, Any]]) -> None:
         for name, prov in out.items():
             target = staging / name
             target.mkdir()
-            if prov["kind"] == "classifier":
-                run = _run(folder, CLASSIFIERS[name][0], "train")
+            run, explainers = sources[name]
+            if explainers is None:
                 for f in ("model.safetensors", "model.json"):
                     shutil.copyfile(run.ckpt_dir / f, target / f)
             else:
-                run, explainers = prov.pop("_run"), prov.pop("_explainers")
                 for layer, exp in explainers.items():
                     spec = read_json(run.ckpt_dir / layer / "explainer.json")
                     # The critic is not needed to explain: shipped without it (a third of the size).

@@ -288,6 +288,11 @@ def _weights(r: Report, o: dict[str, Any]) -> None:
                "figures come from `interpretgan demo` (the pretrained zoo, trained by `interpretgan reproduce mnist "
                "--preset cpu`) or from running `interpretgan reproduce mnist --preset cpu` (about 1 h 50 min on 2 CPU "
                "cores).")
+        lam = o["spec"]["explain"].get("interp_weight", 1.0)
+        if lam != 1.0:
+            r.text(f"Its explainers weight the interpretability term by lambda = {lam:g}, not the paper's 1: in so few "
+                   "iterations lambda = 1 leaves the early layers' explainers collapsed "
+                   "(experiments/2026-12-03-demo-train-miniature).")
     else:
         r.text(f"Every model was trained in this folder by the chain's own stages (`{o['preset']}` preset; stage times "
                "above).")
