@@ -68,7 +68,7 @@ MNIST_CHAIN: dict[str, ChainSpec] = {
 
 #: ``interpretgan demo --train``: the MNIST chain in miniature, sized to show the method working within
 #: 10 minutes on 2 CPU cores (experiments/2026-12-03-demo-train-miniature): 5,000 training images and a
-#: raised lr for the classifiers; for the explainers 130 joint iterations with the interpretability
+#: raised lr for the classifiers; for the explainers 160 joint iterations with the interpretability
 #: term at lambda = 10 (the paper's 1 leaves the conv layers' explainers collapsed this early).
 DEMO_CHAIN: dict[str, ChainSpec] = {
     "smoke": MNIST_CHAIN["smoke"],
@@ -77,7 +77,7 @@ DEMO_CHAIN: dict[str, ChainSpec] = {
         natural=dict(epochs=8, lr=0.05, lr_milestones=[6], n_train=5000, n_test=1000),
         # ATTA-1 grows the stored perturbation one step an epoch: 3 steps of 0.1 reach eps 0.3.
         adversarial=dict(epochs=7, lr=0.05, lr_milestones=[5], attack_step=0.1, n_train=5000, n_test=1000),
-        explain=dict(scale_iterations=[10, 50, 50, 20], interp_weight=10.0, n_train=5000, n_test=500,
+        explain=dict(scale_iterations=[10, 60, 60, 30], interp_weight=10.0, n_train=5000, n_test=500,
                      log_every=10, checkpoint_every=100),
         n_eval=200, n_boot=500, n_show=4),
 }
