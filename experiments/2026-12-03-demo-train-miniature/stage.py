@@ -28,7 +28,7 @@ if kind == "train":
     summary = {"clean": res["clean_accuracy"]}
     if what != "natural":
         att = attack_run(run, ["pgd-40"], n=500, progress=False)
-        summary["pgd40"] = att["results"]["pgd-40"]["robust_accuracy"] if "results" in att else att
+        summary["pgd40"] = att["attacks"]["pgd40"]["accuracy"]
 else:
     cfg = resolve_explain_config("mnist-sample", "cpu", overrides)
     run = explain_in(out, "explain", what, cfg, progress=False)

@@ -142,14 +142,14 @@ def materialize(name: str, kind: str, *, dataset: str | None = None, root: str |
         classifier = materialize(prov["classifier"], "train", dataset=dataset, root=root, zoo=zoo)
     copies = _copies(entry, prov, zoo)
     if (folder / "config.json").is_file():
-        for src, rel in copies:
-            if not (folder / rel).is_file() or sha256(folder / rel) != _shipped_hash(src, zoo):
+        for src, rel, digest in copies:
+            if not (folder / rel).is_file() or sha256(folder / rel) != digest:
                 raise RunError(f"{folder / rel} differs from the shipped file {src}; delete {folder} to have it made again")
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry}.", dir=folder.parent))
     try:
-        for src, rel in copies:
+        for src, rel, _ in copies:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
         config = {"kind": kind, **prov["config"], "dataset": dataset}
@@ -183,21 +183,17 @@ def _results(entry: str, prov: dict[str, Any], dataset: str) -> dict[str, Any]:
     return {**out, "pretrained": entry, "measured_on": measured}
 
 
-def _copies(entry: str, prov: dict[str, Any], zoo: Path) -> list[tuple[Path, str]]:
-    """(shipped file, path inside the run folder) for every weight file of a run made from ``entry``."""
+def _copies(entry: str, prov: dict[str, Any], zoo: Path) -> list[tuple[Path, str, str]]:
+    """(shipped file, path inside the run folder, its provenance sha256) for every weight file of a run
+    made from ``entry``: a made folder is checked against the recorded hashes, not by hashing the zoo again."""
     if prov["kind"] == "classifier":
-        return [(zoo / entry / f, f"ckpt/{f}") for f in ("model.safetensors", "model.json")]
+        return [(zoo / entry / f, f"ckpt/{f}", prov["files"][f]) for f in ("model.safetensors", "model.json")]
     cls = prov["classifier"]
-    out = [(zoo / cls / f"model{ext}", f"ckpt/classifier{ext}") for ext in (".safetensors", ".json")]
-    out += [(zoo / entry / layer / f, f"ckpt/{layer}/{f}") for layer in prov["layers"]
+    cls_files = provenance(cls, zoo)["files"]
+    out = [(zoo / cls / f"model{ext}", f"ckpt/classifier{ext}", cls_files[f"model{ext}"]) for ext in (".safetensors", ".json")]
+    out += [(zoo / entry / layer / f, f"ckpt/{layer}/{f}", prov["files"][f"{layer}/{f}"]) for layer in prov["layers"]
             for f in ("explainer.safetensors", "explainer.json")]
     return out
-
-
-def _shipped_hash(src: Path, zoo: Path) -> str:
-    """The provenance sha256 of a shipped file (verified just before), instead of hashing it again."""
-    entry = src.relative_to(zoo).parts[0]
-    return provenance(entry, zoo)["files"][str(src.relative_to(zoo / entry))]
 
 
 def resolve_run(value: Any, kind: str, *, data_root: Any = None) -> Any:
