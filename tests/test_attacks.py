@@ -104,6 +104,11 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def build(name: str, eps: float, targeted: bool = False, seed: int = 0, **kw) -> Attack:
     if name == "fgsm":
         return make_attack("fgsm", eps=eps, targeted=targeted, **kw)
+    if name in ("apgd-t", "autoattack"):  # untargeted by design; targeted=True is refused (test_autoattack)
+        assert not targeted
+        if name == "autoattack":
+            kw.setdefault("queries", 20)  # Square's 5,000 default is for real evaluations
+        return make_attack(name, eps=eps, steps=kw.pop("steps", 10), generator=torch.Generator().manual_seed(seed), **kw)
     return make_attack(name, eps=eps, steps=kw.pop("steps", 10), targeted=targeted,
                        generator=torch.Generator().manual_seed(seed), **kw)
 
@@ -131,6 +136,8 @@ def test_trained_model_is_accurate(trained, data):
 @pytest.mark.parametrize("targeted", [False, True])
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_stays_in_the_ball_and_the_pixel_range(trained, data, name, targeted):
+    if targeted and not ATTACKS[name].targetable:
+        pytest.skip(f"{name} is untargeted by design")
     x, y = data
     eps = 0.1
     target = (y + 1) % K if targeted else y
@@ -370,7 +377,7 @@ def test_make_attack_defaults():
     assert type(mpgd) is MPGD and (mpgd.steps, mpgd.alpha, mpgd.random_start) == (20, 2 / 255, False)
     fgsm = make_attack("fgsm", eps=0.3)
     assert type(fgsm) is FGSM and (fgsm.steps, fgsm.alpha, fgsm.random_start) == (1, 0.3, False)
-    assert set(ATTACKS) == {"pgd", "mpgd", "fgsm"}
+    assert set(ATTACKS) == {"pgd", "mpgd", "fgsm", "apgd", "apgd-t", "square", "autoattack"}
 
 
 # --- evaluation --------------------------------------------------------------------------------

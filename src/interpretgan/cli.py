@@ -399,14 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out=False)
     p.add_argument("run")
     p.add_argument("--attack", action="append", metavar="SPEC",
-                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); repeat for several (default: pgd)")
+                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); apgd-ce, apgd-dlr, apgd-t (100 steps), "
+                        "square (5,000 queries: square-1000 for fewer) or autoattack (APGD-CE, APGD-T, Square; "
+                        "FAB-T not included); repeat for several (default: pgd)")
     p.add_argument("--eps", type=float, help="l-inf radius (default: the paper's for the dataset, e.g. 0.3 for MNIST)")
     p.add_argument("--alpha", type=float, help="step size (default: 0.01 MNIST, 2/255 CIFAR-10, 0.5/255 CelebA)")
     p.add_argument("--steps", type=int, help="steps when a spec gives none (default: 40 MNIST, 20 otherwise)")
     p.add_argument("--no-random-start", action="store_true")
     p.add_argument("--restarts", type=int, default=1, metavar="R",
-                   help="random restarts of pgd/mpgd: an image is robust only if it survives all R (default: 1)")
-    p.add_argument("--loss", default="ce", help="the attacks' loss: ce (cross-entropy) or cw (Carlini-Wagner margin)")
+                   help="random restarts (all but fgsm): an image is robust only if it survives all R (default: 1)")
+    p.add_argument("--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
     p.add_argument("--batch-size", type=int, default=500)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from interpretgan.attacks import Attack, evaluate_attacks, make_attack
+from interpretgan.attacks import APGD_STEPS, SQUARE_QUERIES, Attack, evaluate_attacks, make_attack
 from interpretgan.config import TrainConfig
 from interpretgan.data import dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
@@ -32,31 +32,57 @@ ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
     "celeba": dict(eps=2 / 255, alpha=0.5 / 255, steps=20),
 }
 
-_SPEC = re.compile(r"^(pgd|mpgd|fgsm)(?:-?(\d+))?$")
+_SPEC = re.compile(r"^(pgd|mpgd|fgsm|apgd-ce|apgd-dlr|apgd-t|square|autoattack)(?:-?(\d+))?$")
+_EXPECTED = ("pgd, mpgd, fgsm, apgd-ce, apgd-dlr, apgd-t, square or autoattack, optionally with steps "
+             "(pgd-100) or queries (square-1000)")
+#: The result name of the ensemble: AutoAttack's standard order without its FAB-T, said in the name
+#: so that a table never passes it off as the full AutoAttack.
+AUTOATTACK_NAME = "autoattack-nofab"
 
 
 def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True,
                       restarts: int = 1, loss: str = "ce") -> tuple[str, Attack]:
-    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"`` or ``"fgsm"`` -> ``(name, attack)``.
+    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"``, ``"fgsm"``, ``"apgd-ce"``, ``"square-1000"``, ``"autoattack"`` ... -> ``(name, attack)``.
 
-    A number after the attack sets its steps (else ``steps``); the name is ``pgd100``-style, with
+    A number after pgd/mpgd sets its steps (else ``steps``); the name is ``pgd100``-style, with
     ``-cw`` for the margin loss and ``-r5`` for five restarts (FGSM, which has no random start,
     takes no restarts), so that variants of one attack keep apart in the same folder.
+    The parameter-free attacks ignore ``alpha`` and ``steps``: ``apgd-ce``, ``apgd-dlr`` and
+    ``apgd-t`` take AutoAttack's 100 iterations unless a number follows (``apgd-ce100``), ``square``
+    its 5,000 queries (``square5000``); ``autoattack`` is the ensemble APGD-CE, APGD-T, Square with
+    AutoAttack's settings, named ``autoattack-nofab`` since FAB-T is not part of it. Their losses
+    are part of the name, so ``loss`` must stay ``"ce"``.
     """
     m = _SPEC.match(spec.strip().lower())
     if not m:
-        raise ConfigError(f"--attack '{spec}' is not an attack; expected pgd, mpgd or fgsm, optionally with steps (pgd-100)")
+        raise ConfigError(f"--attack '{spec}' is not an attack; expected {_EXPECTED}")
     kind, n = m.group(1), m.group(2)
-    suffix = "" if loss == "ce" else f"-{loss}"
-    if kind == "fgsm":
-        if n not in (None, "1"):
-            raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
-        return "fgsm" + suffix, make_attack("fgsm", eps=eps, loss=loss)
-    k = int(n) if n else steps
-    if restarts > 1:
-        suffix += f"-r{restarts}"
-    return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
-                                             loss=loss, restarts=restarts)
+    if kind in ("pgd", "mpgd", "fgsm"):
+        suffix = "" if loss == "ce" else f"-{loss}"
+        if kind == "fgsm":
+            if n not in (None, "1"):
+                raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
+            return "fgsm" + suffix, make_attack("fgsm", eps=eps, loss=loss)
+        k = int(n) if n else steps
+        if restarts > 1:
+            suffix += f"-r{restarts}"
+        return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
+                                                 loss=loss, restarts=restarts)
+    if loss != "ce":
+        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{kind}' has its own loss, so leave --loss at ce")
+    suffix = f"-r{restarts}" if restarts > 1 else ""
+    if kind == "autoattack":
+        if n is not None:
+            raise ConfigError(f"--attack '{spec}': autoattack runs with AutoAttack's settings; write 'autoattack'")
+        return AUTOATTACK_NAME + suffix, make_attack("autoattack", eps=eps, restarts=restarts)
+    if kind == "square":
+        q = int(n) if n else SQUARE_QUERIES
+        return f"square{q}{suffix}", make_attack("square", eps=eps, queries=q, restarts=restarts)
+    k = int(n) if n else APGD_STEPS
+    if kind == "apgd-t":
+        return f"apgd-t{k}{suffix}", make_attack("apgd-t", eps=eps, steps=k, random_start=random_start, restarts=restarts)
+    return f"{kind}{k}{suffix}", make_attack("apgd", eps=eps, steps=k, loss=kind.split("-")[1],
+                                             random_start=random_start, restarts=restarts)
 
 
 def attack_run(
@@ -95,7 +121,7 @@ def attack_run(
     attacks = dict(parse_attack_spec(s, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
                                      restarts=restarts, loss=loss) for s in specs)
     if not attacks:
-        raise ConfigError("no --attack given; expected at least one of pgd, mpgd, fgsm")
+        raise ConfigError(f"no --attack given; expected at least one of {_EXPECTED}")
 
     info = dataset_info(cfg.dataset)
     ds = load_dataset(cfg.dataset, split, root=data_root, image_size=cfg.image_size, verify=verify)
