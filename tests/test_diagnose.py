@@ -23,6 +23,7 @@ from interpretgan.diagnose import (
     vulnerability_table,
     with_paper,
 )
+from interpretgan.diagnose.study import pooling_markdown
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.models import create_model
 from interpretgan.report.tables import pct
@@ -201,6 +202,16 @@ def test_diagnose_run_writes_table1_files(sample_explain_run, tmp_path):
     assert all(v == 0 for v in two["table"]["accuracy_sd"].values())
 
 
+def test_diagnose_under_autoattack(sample_explain_run, tmp_path):
+    """D* from AutoAttack's ensemble through the same spec parsing: Table 1 under the strongest attack."""
+    res = diagnose_run([sample_explain_run], attack="autoattack", n_compute=16, n_boot=0, out_dir=tmp_path / "aa")
+    fgsm = diagnose_run([sample_explain_run], attack="fgsm", n_compute=16, n_boot=0, out_dir=tmp_path / "fgsm")
+    assert res["attack"] == "autoattack-nofab" and res["source"] == "computed" and res["n"] == 16
+    last = LAYERS[-1]
+    assert res["table"]["accuracy"][last] <= fgsm["table"]["accuracy"][last]
+    assert "autoattack-nofab" in (tmp_path / "aa" / "vulnerability.md").read_text()
+
+
 def test_diagnose_rejects_a_train_run(tmp_path):
     from interpretgan.runs import Run
 
@@ -223,13 +234,24 @@ def test_binomial_interval_and_pooling_table():
     assert all(t["avg_at_least_max"].values())
     # the two seeds attack the same 100 images: the interval is the 100 images', not 200 draws'
     assert t["rows"]["max"]["pgd40"]["ci"] == pytest.approx(binomial_interval(0.81, 100))
+    # arms attacked before the AutoAttack column existed show without it; with it, it has no paper value
+    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"]
+    for pool in arms.values():
+        for a in pool.values():
+            a["attacks"]["autoattack-nofab"] = a["attacks"]["pgd100"] - 0.05
+    t = pooling_table(arms, "mnist", "smallcnn")
+    assert t["attacks"][-1] == "autoattack-nofab" and t["rows"]["max"]["autoattack-nofab"]["paper"] is None
+    assert t["avg_minus_max"]["autoattack-nofab"]["mean"] == pytest.approx(0.04)
+    assert "autoattack-nofab" in pooling_markdown(t, "Table 2")
 
 
 def test_pooling_study_smoke_runs_and_resumes(tmp_path):
     kw = dict(seeds=[0], out=tmp_path / "study", n_eval=32, progress=False)
     res = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, overrides={"epochs": 1})
     t = res["table"]
-    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"] and t["n"] == 32
+    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm", "autoattack-nofab"] and t["n"] == 32
+    for pool in ("max", "avg"):  # the ensemble runs PGD's work and more: it never leaves more robust
+        assert t["rows"][pool]["autoattack-nofab"]["mean"] <= t["rows"][pool]["pgd100"]["mean"] + 1 / 32
     for pool in ("max", "avg"):
         assert all(0 <= t["rows"][pool][a]["mean"] <= 1 for a in t["attacks"])
     md = (tmp_path / "study" / "pooling.md").read_text()

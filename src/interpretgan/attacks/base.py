@@ -122,7 +122,8 @@ class Attack:
         random_start: start from ``x + U(-eps, eps)`` (clipped) instead of ``x``.
         targeted: if True, ``y`` holds target labels and the loss is minimised.
         loss: ``"ce"`` (cross-entropy summed over the batch), ``"cw"`` (the Carlini-Wagner margin,
-            summed) or a callable ``(logits, y) -> scalar`` that sums over the batch.
+            summed), ``"dlr"`` (Croce & Hein's difference of logits ratio, summed) or a callable
+            ``(logits, y) -> scalar`` that sums over the batch.
         clip_min, clip_max: the valid pixel range; ``x`` must lie inside it.
         generator: draws the random start. It must live on the device of ``x``: the start is drawn
             with ``torch.rand(..., generator=generator, device=x.device)``, never on another device
