@@ -3,7 +3,7 @@ ensemble of diverse parameter-free attacks", Section 3, Algorithm 1; the first t
 
 APGD is PGD with a momentum of 0.75 and a step size that needs no tuning: it starts at ``2 eps``
 and is halved, per example, at checkpoints ``w_j`` where the loss has stopped rising (Section 3.2).
-:class:`APGD` climbs cross-entropy (APGD-CE) or the difference of logits ratio (APGD-DLR, Eq. 6);
+:class:`APGD` climbs cross-entropy (APGD-CE) or the difference of logits ratio (APGD-DLR, Section 4);
 :class:`APGDT` is APGD-T: targeted DLR (Section 4) against each of the top-k other classes in turn,
 an untargeted attack overall. The threat model (ball, pixel range, random start, restarts) is
 :class:`~interpretgan.attacks.base.Attack`'s.

@@ -3,8 +3,8 @@
 AutoAttack's standard version runs APGD-CE, APGD-T, FAB-T and Square in that order, each on the
 images that the previous ones left robust, so that an image counts as robust only if it survives
 all four. **FAB-T is not included here**: this ensemble is APGD-CE, APGD-T, Square, in AutoAttack's
-order. Its robust accuracy is therefore an upper bound on AutoAttack's; in Croce & Hein's
-evaluations FAB-T rarely fooled an image that APGD-T had not, but that is their measurement, not ours.
+order. Its robust accuracy is therefore an upper bound on AutoAttack's (it is what FAB-T would have
+to lower).
 """
 
 from __future__ import annotations

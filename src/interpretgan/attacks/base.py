@@ -44,7 +44,7 @@ def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
 
 
 def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
-    """Difference of logits ratio per example ``(N,)`` (Croce & Hein 2020, Eq. 6), K >= 3 classes.
+    """Difference of logits ratio per example ``(N,)`` (Croce & Hein 2020, Section 4), K >= 3 classes.
 
     ``-(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3)`` with ``z_pi`` the logits sorted in decreasing
     order: the CW margin divided by a spread of the logits, so that it does not change when the
