@@ -13,7 +13,7 @@ the repeats is compared.
 Then APGD-CE-100 (Croce & Hein 2020), ours beside IBM ART 1.20's ``AutoProjectedGradientDescent``
 (a test-only dependency; the keys are null without it), interleaved the same way:
 
-- ours: ``APGD(eps=0.3, steps=100)(model, x, y)``
+- ours: ``APGD(eps=0.3, steps=100)(model, x, y)``, ``y`` the model's own predictions (see below)
 - ART:  ``AutoProjectedGradientDescent(PyTorchClassifier(model, ...), eps=0.3, eps_step=0.6,
         max_iter=100, nb_random_init=1, loss_type="cross_entropy").generate(x, y)``
 
@@ -162,6 +162,10 @@ def apgd_versus_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
                                               nb_random_init=1, batch_size=x.shape[0], loss_type="cross_entropy",
                                               verbose=False)
     ours_attack = APGD(EPS, APGD_STEPS)
+    # Labels: the model's own predictions. ART attacks only the images it still classifies right (on a
+    # random-init model, hardly any), so with the true labels it would skip its work and time nothing.
+    with torch.no_grad():
+        y = model(x).argmax(1)
     x_np, y_np = x.cpu().numpy(), y.cpu().numpy()  # ART takes numpy arrays: its copies are part of its cost
     times = measure({"apgd_ours": lambda: ours_attack(model, x, y), "apgd_art": lambda: art_attack.generate(x_np, y_np)},
                     repeats, warmup)
