@@ -201,6 +201,8 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     # 5. a data root that does not exist
     ("5-data-check-missing-root", ["data", "check", "--data-root", "{tmp}/does/not/exist"], None, None),
     ("5-train-missing-root", ["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", "{tmp}/nope"], None, None),
+    # 9. minor
+    ("9-explain-batch-size-1", ["explain", "train", "{cls}", "--preset", "smoke", "--batch-size", "1"], None, None),
     # what held before issue 28, kept
     ("kept-wrong-run-kind", ["eval", "{exp}"], None, None),
     ("kept-unknown-model", [*TRAIN, "--model", "resnet"], None, None),
@@ -212,15 +214,34 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
 ]
 
 
-@pytest.mark.usefixtures("one_thread")
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_sentence_and_changes_nothing(case, base_runs, tmp_path, monkeypatch, capsys):
-    name, argv, setup, patch = case
+def refused(argv: list[str], watched: Path, capsys) -> str:
+    """Run ``argv`` and check the three properties; returns the error line."""
+    before = listing(watched)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interpretgan: error: "), err
+    assert listing(watched) == before
+    return lines[0]
+
+
+@pytest.fixture
+def runs(base_runs, tmp_path, monkeypatch) -> Path:
+    """A fresh copy of the base runs folder, the runs root of this test."""
     runs = tmp_path / "runs"
     shutil.copytree(base_runs, runs)
     monkeypatch.setenv("INTERPRETGAN_RUNS", str(runs))
     monkeypatch.setenv("INTERPRETGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("INTERPRETGAN_DATA", raising=False)
+    return runs
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_sentence_and_changes_nothing(case, runs, tmp_path, monkeypatch, capsys):
+    name, argv, setup, patch = case
     if setup:
         setup(runs)
     before = listing(tmp_path)
@@ -238,3 +259,124 @@ def test_bad_input_is_one_sentence_and_changes_nothing(case, base_runs, tmp_path
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("interpretgan: error: "), err
     assert listing(tmp_path) == before
+
+
+# --- 2. damaged copies of the real MNIST files ---------------------------------------------------
+def _damaged_mnist(data_root: Path, folder: Path, how: str) -> Path:
+    """``folder/MNIST/raw`` with the official train files linked and the test split damaged."""
+    import gzip
+
+    import numpy as np
+
+    from interpretgan.data import mnist
+
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    src = mnist.find(data_root)
+    for stem in mnist.FILES["train"]:
+        (raw / f"{stem}.gz").symlink_to(mnist._file(src, stem))
+    images_stem, labels_stem = mnist.FILES["test"]
+    images_raw = mnist.read_bytes(mnist._file(src, images_stem))
+    labels_raw = mnist.read_bytes(mnist._file(src, labels_stem))
+    perm = np.random.default_rng(0).permutation(10000)
+    if how == "labels shuffled":
+        labels_raw = labels_raw[:8] + np.frombuffer(labels_raw, np.uint8, offset=8)[perm].tobytes()
+    else:  # the images shuffled against their labels
+        images = np.frombuffer(images_raw, np.uint8, offset=16).reshape(10000, 784)
+        images_raw = images_raw[:16] + images[perm].tobytes()
+    (raw / f"{images_stem}.gz").write_bytes(gzip.compress(images_raw, compresslevel=1))
+    (raw / f"{labels_stem}.gz").write_bytes(gzip.compress(labels_raw, compresslevel=1))
+    return folder
+
+
+@pytest.mark.parametrize("how, blamed", [("labels shuffled", "t10k-labels-idx1-ubyte.gz"),
+                                         ("images shuffled", "t10k-images-idx3-ubyte.gz")])
+def test_real_mnist_shuffled_against_its_labels_stops_the_run(data_root, how, blamed, runs, tmp_path, capsys):
+    from interpretgan.data import load_dataset
+
+    root = _damaged_mnist(data_root, tmp_path / "data", how)
+    line = refused(["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", str(root), "--no-progress", "-q"],
+                   runs, capsys)  # (the cache outside it may gain the official train split)
+    assert blamed in line and "not the official data" in line and "--no-verify" in line
+    assert load_dataset("mnist", "test", root=root, verify=False).meta["verdict"] == "skipped checks"
+
+
+# --- 6. --resume on a finished run ---------------------------------------------------------------
+def test_resume_of_a_finished_train_run_without_state_is_a_no_op(runs, capsys):
+    (runs / CLS / "ckpt" / "state.pt").unlink()
+    before = listing(runs)
+    assert main(["train", "--resume", str(runs / CLS), "--no-progress", "-q"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert listing(runs) == before
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_resume_of_a_finished_explain_run_keeps_its_training_seconds(runs, capsys):
+    exp = runs / EXP
+    recorded = sum(r["seconds"] for r in map(json.loads, (exp / "metrics.jsonl").read_text().splitlines())
+                   if r.get("event") == "train" and r["layer"] == "fc1")
+    # the layers finished (trained with --no-eval): resuming evaluates them and reports the recorded time
+    assert main(["explain", "train", "--resume", str(exp), "--no-progress", "-q"]) == 0
+    results = json.loads((exp / "results.json").read_text())
+    assert results["seconds"] == pytest.approx(recorded) and recorded > 0.01
+    before = listing(runs)
+    capsys.readouterr()
+    assert main(["explain", "train", "--resume", str(exp), "--no-progress", "-q"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert listing(runs) == before
+
+
+# --- 7. the advice after a deleted explainer.json works ------------------------------------------
+@pytest.mark.usefixtures("one_thread")
+def test_advice_after_a_deleted_explainer_json_works(runs, capsys):
+    exp = runs / EXP
+    spec = (exp / "ckpt" / "fc1" / "explainer.json").read_text()
+    weights = (exp / "ckpt" / "fc1" / "explainer.safetensors").read_bytes()
+    (exp / "ckpt" / "fc1" / "explainer.json").unlink()
+    line = refused(["explain", "show", str(exp), "--n", "2", "--n-drift", "16", "--no-progress", "-q"], runs, capsys)
+    advice = line[line.index("`") + 1:line.rindex("`")].split()
+    assert advice[:3] == ["interpretgan", "explain", "train"] and "--resume" in advice
+    assert main([*advice[1:], "--no-eval", "--no-progress", "-q"]) == 0
+    assert (exp / "ckpt" / "fc1" / "explainer.json").read_text() == spec
+    assert (exp / "ckpt" / "fc1" / "explainer.safetensors").read_bytes() == weights
+    assert main(["explain", "show", str(exp), "--n", "2", "--n-drift", "16", "--no-progress", "-q"]) == 0
+
+
+# --- 8. concurrent run creation ------------------------------------------------------------------
+def _make_runs(root: str, description: str, count: int) -> list[str]:
+    from interpretgan.runs import new_run_dir
+
+    return [new_run_dir(root, description).name for _ in range(count)]
+
+
+def test_concurrent_run_creation_never_shares_a_number(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(8) as pool:
+        names = sum(pool.starmap(_make_runs, [(str(tmp_path), f"desc-{i % 2}", 10) for i in range(8)]), [])
+    numbers = sorted(int(n[:5]) for n in names)
+    assert numbers == list(range(80))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # no lock or claim file beside the runs
+
+
+# --- 9. minor ------------------------------------------------------------------------------------
+def test_safetensors_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from interpretgan.runs import save_tensors, write_json
+
+    save_tensors(tmp_path / "t.safetensors", {"a": torch.zeros(2)})
+    write_json(tmp_path / "t.json", {})
+    mode = lambda p: (tmp_path / p).stat().st_mode & 0o777  # noqa: E731
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode("t.safetensors") == mode("t.json") == 0o666 & ~umask
+
+
+def test_wrong_run_kind_reads_as_english(runs):
+    from interpretgan.errors import RunError
+    from interpretgan.runs import Run
+
+    with pytest.raises(RunError, match=r"is an 'explain' run; expected a 'train' run"):
+        Run.open(runs / EXP, kind="train")

@@ -340,6 +340,8 @@ class ExplainConfig(_Config):
                      "eval_batch_size", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size < 2:  # G's per-pixel spread over a batch (the collapse check) needs two images
+            raise ConfigError(f"--batch-size must be at least 2 for the explainers, got {self.batch_size}")
         if self.lr <= 0 or self.compression_width <= 0:
             raise ConfigError(f"--lr and --compression-width must be positive, got {self.lr} and {self.compression_width}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
