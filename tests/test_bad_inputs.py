@@ -192,6 +192,8 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     ("3-seed-huge-attack", ["attack", "{cls}", "--n", "8", "--seed", HUGE_SEED], None, None),
     ("3-seed-huge-explain", ["explain", "train", "{cls}", "--preset", "smoke", "--seed", HUGE_SEED], None, None),
     ("3-seed-huge-show", ["explain", "show", "{exp}", "--seed", HUGE_SEED], None, None),
+    ("3-seed-huge-diagnose", ["diagnose", "{exp}", "--n", "8", "--seed", HUGE_SEED], None, None),
+    ("3-seed-huge-baselines", ["baselines", "{exp}", "--seed", HUGE_SEED], None, None),
     # 4. failing commands change nothing
     ("4-attack-eps-negative", ["attack", "{cls}", "--eps", "-1"], None, None),
     ("4-attack-bad-spec", ["attack", "{cls}", "--attack", "pgd-x"], None, None),
