@@ -72,6 +72,13 @@ def _remove_unresumable(path: Path | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
+    """A run-folder argument, with ``pretrained:NAME`` made into the zoo entry's run folder."""
+    from interpretgan.pretrained.zoo import resolve_run
+
+    return resolve_run(value, kind, data_root=getattr(args, "data_root", None))
+
+
 # --- commands -----------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
     from interpretgan.models import create_model, list_models, model_class
@@ -198,7 +205,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from interpretgan.training import evaluate
 
     device = _device(args.device)
-    run = Run.open(args.run, kind="train")
+    run = Run.open(_run_arg(args, args.run, "train"), kind="train")
     cfg = stored_config(run, TrainConfig)
     model = load_model(run.path, device, expected=cfg.model_spec())
     ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size,
@@ -218,7 +225,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from interpretgan.attacks.runner import format_results, plan_attack, run_attack_plan
     from interpretgan.runs import Run
 
-    run = Run.open(args.run, kind="train")
+    run = Run.open(_run_arg(args, args.run, "train"), kind="train")
     # Everything is checked before the log (or anything else) is written.
     plan = plan_attack(
         run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
@@ -251,7 +258,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
         check_runs_root(runs_root(args.out))
         if not args.run:
             raise ConfigError("explain train needs a classifier run folder (or --resume EXPLAIN_RUN)")
-        cls_run = Run.open(args.run, kind="train")
+        cls_run = Run.open(_run_arg(args, args.run, "train"), kind="train")
         overrides = {
             "layers": [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None,
             "joint": False if args.separate else None,
@@ -285,13 +292,11 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
 
 
 def cmd_explain_show(args: argparse.Namespace) -> int:
-    from interpretgan.explain import drift_run, show_run
+    from interpretgan.config import check_seed
+    from interpretgan.explain import drift_run, load_explainers, show_run
     from interpretgan.runs import Run
 
-    from interpretgan.config import check_seed
-    from interpretgan.explain import load_explainers
-
-    run = Run.open(args.run, kind="explain")
+    run = Run.open(_run_arg(args, args.run, "explain"), kind="explain")
     device = _device(args.device)
     # The grid is written before the drift table: check what would make the second fail first.
     check_seed(args.seed)
@@ -320,7 +325,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from interpretgan.diagnose import diagnose_run, vulnerability_markdown
 
     check_seed(args.seed)
-    res = diagnose_run(args.runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
+    runs = [_run_arg(args, r, "explain") for r in args.runs]
+    res = diagnose_run(runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
                        device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
                        out_dir=args.out_dir)
     print(f"D*: {res['n']} examples ({res['runs'][0]['source']}); f's accuracy on D* {res['runs'][0]['input_accuracy']:.2%}")
@@ -353,7 +359,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
-    res = baselines_run(args.run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
+    run = _run_arg(args, args.run, "explain")
+    res = baselines_run(run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
                         data_root=args.data_root, verify=not args.no_verify, seed=args.seed, out_dir=args.out_dir)
     print(f"figure: {res['png']}")
     print(f"tensors: {res['tensors']}")
@@ -380,10 +387,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = run_demo(out=args.out, data_root=args.data_root, preset=args.preset, device=_device(args.device),
-                   verify=not args.no_verify, progress=not args.no_progress)
+                   verify=not args.no_verify, progress=not args.no_progress, train=args.train)
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     for label, path in out.items():
         print(f"  {label}: {path}")
+    return 0
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from interpretgan.pretrained import list_pretrained
+
+    if args.pretrained_command == "refresh":
+        from interpretgan.pretrained.refresh import refresh_zoo
+
+        out = refresh_zoo(args.folder, commit=args.commit, data_root=args.data_root, verify=not args.no_verify,
+                          device=_device(args.device), progress=not args.no_progress, n_attack=args.n_attack)
+        print(f"zoo refreshed from {args.folder}: {', '.join(out)}")
+        return 0
+    entries = list_pretrained()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        full, sample = e["figures"].get("mnist", {}), e["figures"].get("mnist-sample", {})
+        print(f"pretrained:{e['name']}  ({e['kind']}; {e['command']}, commit {e['commit'][:10]})")
+        if e["kind"] == "classifier":
+            print(f"    MNIST test ({full.get('n')}): clean {full['clean']:.2%}, PGD-40 {full['pgd40']:.2%}   "
+                  f"sample ({sample.get('n')}): clean {sample['clean']:.2%}, PGD-40 {sample['pgd40']:.2%}")
+        else:
+            layers = full["layers"]
+            print(f"    explains pretrained:{e['classifier']}; on the MNIST test set ({full['n']}), per layer "
+                  "consistency / Frechet distance (real-vs-real floor "
+                  f"{full['frechet_floor']:.1f}):")
+            print("    " + "  ".join(f"{n} {v['consistency']:.1%} / {v['frechet']:.1f}" for n, v in layers.items()))
     return 0
 
 
@@ -396,10 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"interpretgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="the whole chain in miniature (no GPU, no download)")
+    p = sub.add_parser("demo", help="the whole chain on the pretrained zoo (no GPU, no download, no training)")
     _add_common(p)
     p.add_argument("--preset", choices=("smoke", "cpu"), default="cpu")
+    p.add_argument("--train", action="store_true",
+                   help="train everything from scratch on a miniature schedule instead of loading the zoo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("pretrained", help="the shipped zoo (use pretrained:NAME wherever a run folder is taken)")
+    p.add_argument("--json", action="store_true", help="print the provenance records as JSON")
+    psub = p.add_subparsers(dest="pretrained_command", metavar="SUBCOMMAND")
+    q = psub.add_parser("refresh", help="rebuild the zoo from a finished `reproduce mnist` folder (from a source checkout)")
+    _add_common(q, out=False)
+    q.add_argument("folder", help="the reproduce mnist folder (e.g. runs/reproduce-mnist-cpu)")
+    q.add_argument("--commit", required=True, help="the git commit the reproduction ran at (recorded in the provenance)")
+    q.add_argument("--n-attack", type=int, help="MNIST test images attacked with PGD-40 (default: all 10,000)")
+    p.set_defaults(func=cmd_pretrained)
 
     p = sub.add_parser("models", help="list the model registry, or one model's layers")
     p.add_argument("name", nargs="?")

@@ -33,8 +33,8 @@ from interpretgan.errors import ConfigError, RunError
 log = logging.getLogger(__name__)
 
 RUNS_ENV = "INTERPRETGAN_RUNS"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         # mkstemp makes 0600 files, and some writers (safetensors) make a new file in its place:
         # give the usual permissions once the writer is done
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

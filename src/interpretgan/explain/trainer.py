@@ -588,8 +588,10 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
         comp = CompressionNet(**saved_compression_config(spec["compression"]))
         gen = ProGenerator(**saved_generator_config(spec["generator"]))
-        disc = ProDiscriminator(**spec["discriminator"])
-    for prefix, module in (("compression.", comp), ("generator.", gen), ("discriminator.", disc)):
+        # The pretrained zoo ships C and G only: the critic is not needed to explain.
+        disc = ProDiscriminator(**spec["discriminator"]) if spec.get("discriminator") is not None else None
+    parts = [("compression.", comp), ("generator.", gen)] + ([("discriminator.", disc)] if disc is not None else [])
+    for prefix, module in parts:
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(state)
