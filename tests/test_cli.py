@@ -83,16 +83,16 @@ def test_bad_input_is_one_line_and_makes_no_run(runs, capsys):
     assert "--epochs must be at least 1" in capsys.readouterr().err
 
 
-def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
-    """The demo end to end at the smoke preset: every promised file exists and parses; re-running the
-    chain on its folder skips every stage; a different job in that folder is refused."""
+def test_demo_train_smoke_writes_every_promised_file_and_resumes(runs, capsys):
+    """The training demo end to end at the smoke preset: every promised file exists and parses; re-running
+    the chain on its folder skips every stage; a different job in that folder is refused."""
     from html.parser import HTMLParser
     from pathlib import Path
 
     from interpretgan.reproduce import DEMO_CHAIN, reproduce
     from interpretgan.report.browser import check_in_browser, find_browser
 
-    assert main(["demo", "--preset", "smoke", "--no-progress", "-q"]) == 0
+    assert main(["demo", "--train", "--preset", "smoke", "--no-progress", "-q"]) == 0
     out = capsys.readouterr().out
     listed = {line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("  ")}
     assert {"explanation grid (natural model)", "Table 1 (natural model)", "report (HTML)", "results"} <= set(listed)
@@ -117,6 +117,11 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     assert page.count("data:image/png;base64,") == 7 and "src=\"figures/" not in page  # self-contained
     report_md = listed["report (markdown)"].read_text()
     assert "the paper states none, and for MNIST names Conv1, Conv2, Conv4 and FC1" in report_md
+    assert "**This is a miniature.**" in report_md and "interpretgan reproduce mnist --preset cpu" in report_md
+    # The smoke models are at chance: the report's threshold checks must say so, not pass.
+    checks = results["targets"]
+    assert not any(c["pass"] for name, c in checks.items() if not name.startswith("explainer consistency at"))
+    assert "**FAIL**" in report_md
     for relative in __import__("re").findall(r"!\[[^]]*\]\(([^)]+)\)", report_md):
         assert (listed["demo folder"] / relative).is_file(), relative
     if find_browser():
@@ -125,7 +130,8 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
 
     folder = listed["demo folder"]
     before = (folder / "stages.json").read_text()
-    again = reproduce("mnist", "smoke", out=folder, spec=DEMO_CHAIN["smoke"], dataset="mnist-sample", progress=False)
+    again = reproduce("mnist", "smoke", out=folder, spec=DEMO_CHAIN["smoke"], dataset="mnist-sample", progress=False,
+                      miniature=True)
     assert (folder / "stages.json").read_text() == before  # every stage skipped
     assert json.loads(again["results"].read_text())["tables"]["table1_natural"] == t1
     # Every row of the classifiers' table gives the clean accuracy of the attacked subset, the natural one too
@@ -135,6 +141,28 @@ def test_demo_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     assert f"| SmallCNN max, natural | {nat['attack']['clean'] * 100:.2f} % |" in report_md
     assert main(["reproduce", "mnist", "--preset", "smoke", "--out", str(folder), "-q"]) == 2
     assert "holds another job" in capsys.readouterr().err
+
+
+def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
+    """The miniature's overrides resolve to valid configs of the real stages (a misspelt field fails here,
+    not ten minutes into a demo), and its report states the lambda it departs from the paper with."""
+    from dataclasses import asdict
+
+    from interpretgan.config import resolve_explain_config, resolve_train_config
+    from interpretgan.report.build import _weights
+    from interpretgan.report.document import Report
+    from interpretgan.reproduce import DEMO_CHAIN
+
+    spec = DEMO_CHAIN["cpu"]
+    assert resolve_train_config("mnist-sample", "natural", "cpu", spec.natural).epochs == spec.natural["epochs"]
+    for pool in ("max", "avg"):
+        resolve_train_config("mnist-sample", "trades+atta", "cpu", {**spec.adversarial, "pool": pool})
+    ecfg = resolve_explain_config("mnist-sample", "cpu", spec.explain)
+    assert ecfg.interp_weight == 10.0
+    r = Report("t")
+    _weights(r, {"miniature": True, "preset": "cpu", "spec": asdict(spec)})
+    text = r.to_markdown(tmp_path)
+    assert "lambda = 10" in text and "miniature" in text
 
 
 def test_demo_uses_the_embedded_sample_when_the_data_root_has_no_mnist(runs, tmp_path, monkeypatch):
@@ -148,7 +176,7 @@ def test_demo_uses_the_embedded_sample_when_the_data_root_has_no_mnist(runs, tmp
 
     monkeypatch.setattr(demo, "reproduce", fake_reproduce)
     (tmp_path / "cifar-only").mkdir()
-    assert main(["demo", "--preset", "smoke", "--data-root", str(tmp_path / "cifar-only"), "-q"]) == 130
+    assert main(["demo", "--train", "--preset", "smoke", "--data-root", str(tmp_path / "cifar-only"), "-q"]) == 130
     assert seen["dataset"] == "mnist-sample" and seen["data_root"] is None
 
 
@@ -238,4 +266,11 @@ def test_data_check_exit_status_says_whether_every_dataset_passed(tmp_path, caps
     assert main(["data", "check", "--data-root", str(tmp_path), "--json"]) == 1  # the JSON report too: scripts read the status
     rows = {r["name"]: r["ok"] for r in json.loads(capsys.readouterr().out)}
     assert rows == {"mnist": False, "mnist-sample": True}
-    assert main(["data", "check", "--data-root", str(tmp_path / "none"), "--json"]) == 0  # the embedded sample only
+    # a root that does not exist is a mistake (issue 28), not an empty report; with no root at all,
+    # the embedded sample alone is checked
+    capsys.readouterr()
+    assert main(["data", "check", "--data-root", str(tmp_path / "none"), "--json"]) == 2
+    assert str(tmp_path / "none") in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["data", "check", "--data-root", str(empty), "--json"]) == 0

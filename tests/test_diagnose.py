@@ -218,7 +218,7 @@ def test_diagnose_rejects_a_train_run(tmp_path):
     from interpretgan.runs import Run
 
     run = Run.create(tmp_path, "cls", "train", {"dataset": "mnist"})
-    with pytest.raises(RunError, match="expected a 'explain' run"):
+    with pytest.raises(RunError, match="expected an 'explain' run"):
         diagnose_run([run.path])
 
 

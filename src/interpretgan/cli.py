@@ -63,6 +63,22 @@ def _log_to(path: Path):
         handler.close()
 
 
+def _remove_unresumable(path: Path | None) -> None:
+    """After a failure, remove the run folder this command created unless it holds a resume state
+    (a failing command leaves nothing half-made behind)."""
+    if path is not None and not any((path / "ckpt").glob("state*.pt")):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
+    """A run-folder argument, with ``pretrained:NAME`` made into the zoo entry's run folder."""
+    from interpretgan.pretrained.zoo import resolve_run
+
+    return resolve_run(value, kind, data_root=getattr(args, "data_root", None))
+
+
 # --- commands -----------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
     from interpretgan.models import create_model, list_models, model_class
@@ -91,6 +107,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     from interpretgan.data import check_datasets, resolve_data_root
 
     root = resolve_data_root(args.data_root)
+    if root is not None and not root.is_dir():
+        raise ConfigError(f"data root {root} is not a folder; expected --data-root or INTERPRETGAN_DATA to name "
+                          "the folder holding the datasets")
     rows = check_datasets(root, verify=not args.no_verify)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -140,7 +159,7 @@ def _check_model_options(cfg) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig, resolve_train_config
-    from interpretgan.runs import Run, runs_root
+    from interpretgan.runs import Run, check_runs_root, runs_root, stored_config
     from interpretgan.training import fit, load_train_data
 
     device = _device(args.device)
@@ -149,23 +168,31 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    "out": args.out, **_train_overrides(args)})
     run = Run.open(args.resume, kind="train") if args.resume else None
     if run is not None:
-        cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+        cfg = stored_config(run, TrainConfig)
+        if (run.path / "results.json").is_file():
+            print(f"{run.path} finished training before (results.json); nothing to resume")
+            return 0
     else:
+        check_runs_root(runs_root(args.out))
         cfg = resolve_train_config(args.dataset or "mnist", args.objective or "natural", args.preset or "cpu",
                                    _train_overrides(args))
         _check_model_options(cfg)
     # Data problems end the command before a run folder is made.
     data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
+    created = run is None
     if run is None:
         desc = f"{cfg.dataset}-{cfg.model}-{cfg.pool}-{cfg.objective}-{cfg.preset}"
         run = Run.create(runs_root(args.out), desc, "train", cfg.to_dict())
     print(f"run folder: {run.path}")
-    with _log_to(run.path / "train.log"):
-        try:
+    try:
+        with _log_to(run.path / "train.log"):
             res = fit(cfg, run, device=device, data=data, resume=bool(args.resume), progress=not args.no_progress)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted; continue with: interpretgan train --resume {run.path}", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: interpretgan train --resume {run.path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        _remove_unresumable(run.path if created else None)
+        raise
     print(f"clean test accuracy {res['clean_accuracy']:.2%} on {res['n_test']} images "
           f"({res['train_seconds']:.0f} s of training); results in {run.path / 'results.json'}")
     return 0
@@ -174,13 +201,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig
     from interpretgan.data import dataset_info, load_dataset
-    from interpretgan.runs import Run, load_model
+    from interpretgan.runs import Run, load_model, stored_config
     from interpretgan.training import evaluate
 
     device = _device(args.device)
-    run = Run.open(args.run, kind="train")
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
-    model = load_model(run.path, device)
+    run = Run.open(_run_arg(args, args.run, "train"), kind="train")
+    cfg = stored_config(run, TrainConfig)
+    model = load_model(run.path, device, expected=cfg.model_spec())
     ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size,
                       verify=not args.no_verify, download=args.download)
     ds = ds.subset(args.n, seed=cfg.seed)
@@ -195,17 +222,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from interpretgan.attacks.runner import attack_run, format_results
+    from interpretgan.attacks.runner import format_results, plan_attack, run_attack_plan
     from interpretgan.runs import Run
 
-    run = Run.open(args.run, kind="train")
+    run = Run.open(_run_arg(args, args.run, "train"), kind="train")
+    # Everything is checked before the log (or anything else) is written.
+    plan = plan_attack(
+        run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
+        random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
+        device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
+        progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
+    )
     with _log_to(run.path / "attack.log"):
-        res = attack_run(
-            run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
-            random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
-            device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
-            progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
-        )
+        res = run_attack_plan(plan)
     print(format_results(res))
     return 0
 
@@ -214,7 +243,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
     from interpretgan.config import resolve_explain_config
     from interpretgan.data import load_dataset
     from interpretgan.explain import create_explain_run, format_results, train_run
-    from interpretgan.runs import Run, runs_root
+    from interpretgan.runs import Run, check_runs_root, runs_root
 
     device = _device(args.device)
     if args.resume:
@@ -222,10 +251,14 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
                                    "separate": args.separate, "fuse": args.fuse, "seed": args.seed, "batch_size": args.batch_size,
                                    "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
         run = Run.open(args.resume, kind="explain")
+        if (run.path / "results.json").is_file():
+            print(f"{run.path} finished training and evaluating its explainers before (results.json); nothing to resume")
+            return 0
     else:
+        check_runs_root(runs_root(args.out))
         if not args.run:
             raise ConfigError("explain train needs a classifier run folder (or --resume EXPLAIN_RUN)")
-        cls_run = Run.open(args.run, kind="train")
+        cls_run = Run.open(_run_arg(args, args.run, "train"), kind="train")
         overrides = {
             "layers": [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None,
             "joint": False if args.separate else None,
@@ -244,23 +277,33 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
                      verify=not args.no_verify)
         run = create_explain_run(cls_run, cfg, runs_root(args.out))
     print(f"explainer run folder: {run.path}")
-    with _log_to(run.path / "explain.log"):
-        try:
+    try:
+        with _log_to(run.path / "explain.log"):
             res = train_run(run, device=device, data_root=args.data_root, verify=not args.no_verify,
                             resume=bool(args.resume), progress=not args.no_progress, evaluate=not args.no_eval)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted; continue with: interpretgan explain train --resume {run.path}", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: interpretgan explain train --resume {run.path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        _remove_unresumable(None if args.resume else run.path)
+        raise
     print(format_results(res))
     return 0
 
 
 def cmd_explain_show(args: argparse.Namespace) -> int:
-    from interpretgan.explain import drift_run, show_run
+    from interpretgan.config import check_seed
+    from interpretgan.explain import drift_run, load_explainers, show_run
     from interpretgan.runs import Run
 
-    run = Run.open(args.run, kind="explain")
+    run = Run.open(_run_arg(args, args.run, "explain"), kind="explain")
     device = _device(args.device)
+    # The grid is written before the drift table: check what would make the second fail first.
+    check_seed(args.seed)
+    for option, value in (("--n", args.n), ("--n-drift", args.n_drift)):
+        if value < 1:
+            raise ConfigError(f"{option} must be at least 1, got {value}")
+    load_explainers(run, device, finished=True)
     with _log_to(run.path / "explain.log"):
         res = show_run(run, attack=args.attack, n=args.n, device=device, data_root=args.data_root,
                        verify=not args.no_verify, seed=args.seed)
@@ -278,9 +321,12 @@ def cmd_explain_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from interpretgan.config import check_seed
     from interpretgan.diagnose import diagnose_run, vulnerability_markdown
 
-    res = diagnose_run(args.runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
+    check_seed(args.seed)
+    runs = [_run_arg(args, r, "explain") for r in args.runs]
+    res = diagnose_run(runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
                        device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
                        out_dir=args.out_dir)
     print(f"D*: {res['n']} examples ({res['runs'][0]['source']}); f's accuracy on D* {res['runs'][0]['input_accuracy']:.2%}")
@@ -309,9 +355,12 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
 
 def cmd_baselines(args: argparse.Namespace) -> int:
     from interpretgan.baselines import METHODS, baselines_run
+    from interpretgan.config import check_seed
 
+    check_seed(args.seed)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
-    res = baselines_run(args.run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
+    run = _run_arg(args, args.run, "explain")
+    res = baselines_run(run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
                         data_root=args.data_root, verify=not args.no_verify, seed=args.seed, out_dir=args.out_dir)
     print(f"figure: {res['png']}")
     print(f"tensors: {res['tensors']}")
@@ -338,10 +387,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = run_demo(out=args.out, data_root=args.data_root, preset=args.preset, device=_device(args.device),
-                   verify=not args.no_verify, progress=not args.no_progress)
+                   verify=not args.no_verify, progress=not args.no_progress, train=args.train)
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     for label, path in out.items():
         print(f"  {label}: {path}")
+    return 0
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from interpretgan.pretrained import list_pretrained
+
+    if args.pretrained_command == "refresh":
+        from interpretgan.pretrained.refresh import refresh_zoo
+
+        out = refresh_zoo(args.folder, commit=args.commit, data_root=args.data_root, verify=not args.no_verify,
+                          device=_device(args.device), progress=not args.no_progress, n_attack=args.n_attack)
+        print(f"zoo refreshed from {args.folder}: {', '.join(out)}")
+        return 0
+    entries = list_pretrained()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        full, sample = e["figures"].get("mnist", {}), e["figures"].get("mnist-sample", {})
+        print(f"pretrained:{e['name']}  ({e['kind']}; {e['command']}, commit {e['commit'][:10]})")
+        if e["kind"] == "classifier":
+            print(f"    MNIST test ({full.get('n')}): clean {full['clean']:.2%}, PGD-40 {full['pgd40']:.2%}   "
+                  f"sample ({sample.get('n')}): clean {sample['clean']:.2%}, PGD-40 {sample['pgd40']:.2%}")
+        else:
+            layers = full["layers"]
+            print(f"    explains pretrained:{e['classifier']}; on the MNIST test set ({full['n']}), per layer "
+                  "consistency / Frechet distance (real-vs-real floor "
+                  f"{full['frechet_floor']:.1f}):")
+            print("    " + "  ".join(f"{n} {v['consistency']:.1%} / {v['frechet']:.1f}" for n, v in layers.items()))
     return 0
 
 
@@ -354,10 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"interpretgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="the whole chain in miniature (no GPU, no download)")
+    p = sub.add_parser("demo", help="the whole chain on the pretrained zoo (no GPU, no download, no training)")
     _add_common(p)
     p.add_argument("--preset", choices=("smoke", "cpu"), default="cpu")
+    p.add_argument("--train", action="store_true",
+                   help="train everything from scratch on a miniature schedule instead of loading the zoo")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("pretrained", help="the shipped zoo (use pretrained:NAME wherever a run folder is taken)")
+    p.add_argument("--json", action="store_true", help="print the provenance records as JSON")
+    psub = p.add_subparsers(dest="pretrained_command", metavar="SUBCOMMAND")
+    q = psub.add_parser("refresh", help="rebuild the zoo from a finished `reproduce mnist` folder (from a source checkout)")
+    _add_common(q, out=False)
+    q.add_argument("folder", help="the reproduce mnist folder (e.g. runs/reproduce-mnist-cpu)")
+    q.add_argument("--commit", required=True, help="the git commit the reproduction ran at (recorded in the provenance)")
+    q.add_argument("--n-attack", type=int, help="MNIST test images attacked with PGD-40 (default: all 10,000)")
+    p.set_defaults(func=cmd_pretrained)
 
     p = sub.add_parser("models", help="list the model registry, or one model's layers")
     p.add_argument("name", nargs="?")
@@ -507,6 +597,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except InterpretganError as err:
         print(f"interpretgan: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a read-only folder: the system's reason, with the file it concerns
+        where = f" {err.filename}" if err.filename else ""
+        print(f"interpretgan: error: could not write or read{where} ({err.strerror or err}); expected a writable "
+              "folder with free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterpretgan: interrupted; run the same command again to resume where it stopped", file=sys.stderr)

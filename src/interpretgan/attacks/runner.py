@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from interpretgan.attacks import APGD_STEPS, SQUARE_QUERIES, Attack, evaluate_attacks, make_attack
-from interpretgan.config import TrainConfig
-from interpretgan.data import dataset_info, load_dataset
+from interpretgan.attacks.evaluate import check_evaluation_inputs
+from interpretgan.config import TrainConfig, check_seed
+from interpretgan.data import ArrayDataset, dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import Run, load_model, read_json, write_json
+from interpretgan.runs import Run, load_model, read_json, stored_config, write_json
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,12 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
                                              random_start=random_start, restarts=restarts)
 
 
-def attack_run(
+def attack_run(run: Run, specs: list[str], **options: Any) -> dict[str, Any]:
+    """Attack the classifier of the train run ``run``: :func:`plan_attack` then :func:`run_attack_plan`."""
+    return run_attack_plan(plan_attack(run, specs, **options))
+
+
+def plan_attack(
     run: Run,
     specs: list[str],
     *,
@@ -104,16 +112,20 @@ def attack_run(
     progress: bool = True,
     seed: int = 0,
     crosscheck: int = 0,
-) -> dict[str, Any]:
-    """Attack the classifier of the train run ``run`` on ``n`` examples of ``split``.
+) -> AttackPlan:
+    """Plan the attack of the classifier of the train run ``run`` on ``n`` examples of ``split``.
 
     ``eps``/``alpha``/``steps`` default to the paper's values for the run's dataset
     (:data:`ATTACK_DEFAULTS`). ``restarts`` and ``loss`` apply to every attack named (see
     :func:`parse_attack_spec`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
     ``crosscheck`` examples (no random start) beside ours and records both accuracies.
-    Returns the results dict (also written to ``results.json``) with ``"folder"`` added.
+    Checks everything and loads the model and the data, writing nothing (so that a refused attack
+    leaves the run as it was); :func:`run_attack_plan` then attacks and writes.
     """
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+    check_seed(seed)
+    if not (isinstance(crosscheck, int) and crosscheck >= 0):
+        raise ConfigError(f"--crosscheck must be an integer >= 0, got {crosscheck}")
+    cfg = stored_config(run, TrainConfig)
     defaults = ATTACK_DEFAULTS.get(cfg.dataset, ATTACK_DEFAULTS["mnist"])
     eps = defaults["eps"] if eps is None else eps
     alpha = defaults["alpha"] if alpha is None else alpha
@@ -128,7 +140,7 @@ def attack_run(
     size = "all" if n is None or n >= len(ds) else str(n)
     ds = ds.subset(n, seed=seed)
     device = torch.device(device)
-    model = load_model(run.path, device)
+    model = load_model(run.path, device, expected=cfg.model_spec())
     # One folder per input set (split, subset and its seed) and radius; its settings.json says which.
     folder = run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
     settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
@@ -140,14 +152,39 @@ def attack_run(
             raise RunError(f"{folder} holds attacks made with another {', '.join(changed)}; "
                            "delete that folder to attack with these settings")
         settings["attacks"] = {**stored.get("attacks", {}), **settings["attacks"]}
+    check_evaluation_inputs(ds.x, ds.y, attacks, batch_size, info.num_classes)
+    return AttackPlan(run, cfg.dataset, model, ds, attacks, folder, settings, device, progress, crosscheck)
+
+
+@dataclass
+class AttackPlan:
+    """Everything :func:`run_attack_plan` needs, checked and loaded by :func:`plan_attack`."""
+
+    run: Run
+    dataset: str
+    model: nn.Module
+    ds: ArrayDataset
+    attacks: dict[str, Attack]
+    folder: Path
+    settings: dict[str, Any]  # split, n, eps, alpha, steps, random_start, seed, batch_size, attacks
+    device: torch.device
+    progress: bool
+    crosscheck: int
+
+
+def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
+    """Attack as :func:`plan_attack` planned; returns the results dict (also written to ``results.json``)
+    with ``"folder"`` added."""
+    run, model, ds, folder, settings, device = plan.run, plan.model, plan.ds, plan.folder, plan.settings, plan.device
+    split, eps, alpha, steps, seed = (settings[k] for k in ("split", "eps", "alpha", "steps", "seed"))
     folder.mkdir(parents=True, exist_ok=True)
-    res = evaluate_attacks(model, ds.x, ds.y, attacks, batch_size=batch_size, device=device,
-                           num_classes=info.num_classes, work_dir=folder, progress=progress, seed=seed)
+    res = evaluate_attacks(model, ds.x, ds.y, plan.attacks, batch_size=settings["batch_size"], device=device,
+                           num_classes=dataset_info(plan.dataset).num_classes, work_dir=folder, progress=plan.progress, seed=seed)
     res.pop("adversarial")
     write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
-    res.update(dataset=cfg.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
-    if crosscheck:
-        m = min(crosscheck, len(ds))
+    res.update(dataset=plan.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
+    if plan.crosscheck:
+        m = min(plan.crosscheck, len(ds))
         x = ds.x[:m].float().div(255).to(device)
         from interpretgan.baselines import crosscheck_with_captum  # the one module that imports captum
 
