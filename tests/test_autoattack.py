@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from test_attacks import K, TinyCNN, make_blobs, one_thread, trained  # noqa: F401  (fixtures)
 from torch import nn
 
 from interpretgan.attacks import APGD, APGDT, ATTACKS, PGD, AutoAttack, Square, make_attack
@@ -19,6 +17,10 @@ from interpretgan.attacks.apgd import apgd_checkpoints, targeted_dlr_loss
 from interpretgan.attacks.base import PER_EXAMPLE_LOSSES, dlr_loss
 from interpretgan.attacks.square import square_fraction
 from interpretgan.errors import ConfigError
+
+from conftest import K, make_blobs  # shared with test_attacks; `trained` is conftest's fixture
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 EPS = 0.2  # on these blobs PGD-10 leaves about 38 % robust and APGD-CE-100 about 15 %
 

@@ -11,7 +11,6 @@ an untargeted attack overall. The threat model (ball, pixel range, random start,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
