@@ -273,8 +273,15 @@ def test_attack_specs_name_what_runs():
     name, attack = parse_attack_spec("square-1000", **kw)
     assert name == "square1000" and type(attack) is Square and attack.queries == 1000
     assert parse_attack_spec("pgd-100", **kw)[0] == "pgd100"  # the paper's attacks as before
+    # a reduced ensemble for quick runs says so in its name; AutoAttack's own numbers name the full one
+    name, attack = parse_attack_spec("autoattack-apgd10-square100", **kw)
+    assert name == "autoattack-nofab-apgd10-square100" and type(attack) is AutoAttack
+    assert (attack.steps, attack.queries, attack.parts["square"].queries) == (10, 100, 100)
+    assert parse_attack_spec("autoattack-square200", **kw)[0] == "autoattack-nofab-apgd100-square200"
+    assert parse_attack_spec("autoattack-apgd100-square5000", **kw)[0] == "autoattack-nofab"
     for spec, extra, needle in [("autoattack-5", {}, "autoattack"), ("apgd-ce", {"loss": "cw"}, "--loss"),
-                                ("fab", {}, "autoattack")]:
+                                ("fab", {}, "autoattack"), ("autoattack-apgd0", {}, "at least 1"),
+                                ("autoattack-square10", {"loss": "cw"}, "--loss")]:
         with pytest.raises(ConfigError) as err:
             parse_attack_spec(spec, **kw, **extra)
         assert needle in str(err.value) and "\n" not in str(err.value)

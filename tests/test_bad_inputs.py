@@ -197,6 +197,8 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     # 4. failing commands change nothing
     ("4-attack-eps-negative", ["attack", "{cls}", "--eps", "-1"], None, None),
     ("4-attack-bad-spec", ["attack", "{cls}", "--attack", "pgd-x"], None, None),
+    ("4-attack-autoattack-steps", ["attack", "{cls}", "--attack", "autoattack-5"], None, None),
+    ("4-diagnose-autoattack-steps", ["diagnose", "{exp}", "--attack", "autoattack-5", "--n", "8"], None, None),
     ("4-explain-train-mismatched-classifier", ["explain", "train", "{cls}", "--preset", "smoke"], _other_model_ckpt, None),
     ("4-explain-show-n-drift-0", ["explain", "show", "{exp}", "--n-drift", "0"], None, None),
     ("4-explain-show-n-0", ["explain", "show", "{exp}", "--n", "0"], None, None),

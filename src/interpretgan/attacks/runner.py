@@ -36,6 +36,8 @@ ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 _SPEC = re.compile(r"^(pgd|mpgd|fgsm|apgd-ce|apgd-dlr|apgd-t|square|autoattack)(?:-?(\d+))?$")
+#: A reduced ensemble: fewer APGD iterations and/or Square queries (``autoattack-apgd10-square100``).
+_REDUCED_AUTOATTACK = re.compile(r"^autoattack(?:-apgd(\d+))?(?:-square(\d+))?$")
 _EXPECTED = ("pgd, mpgd, fgsm, apgd-ce, apgd-dlr, apgd-t, square or autoattack, optionally with steps "
              "(pgd-100) or queries (square-1000)")
 #: The result name of the ensemble: AutoAttack's standard order without its FAB-T, said in the name
@@ -53,9 +55,14 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
     The parameter-free attacks ignore ``alpha`` and ``steps``: ``apgd-ce``, ``apgd-dlr`` and
     ``apgd-t`` take AutoAttack's 100 iterations unless a number follows (``apgd-ce100``), ``square``
     its 5,000 queries (``square5000``); ``autoattack`` is the ensemble APGD-CE, APGD-T, Square with
-    AutoAttack's settings, named ``autoattack-nofab`` since FAB-T is not part of it. Their losses
+    AutoAttack's settings, named ``autoattack-nofab`` since FAB-T is not part of it
+    (``autoattack-apgd10-square100``: a reduced ensemble for quick runs, named
+    ``autoattack-nofab-apgd10-square100``). Their losses
     are part of the name, so ``loss`` must stay ``"ce"``.
     """
+    reduced = _REDUCED_AUTOATTACK.match(spec.strip().lower())
+    if reduced and any(reduced.groups()):
+        return _reduced_autoattack(spec, reduced, eps=eps, restarts=restarts, loss=loss)
     m = _SPEC.match(spec.strip().lower())
     if not m:
         raise ConfigError(f"--attack '{spec}' is not an attack; expected {_EXPECTED}")
@@ -76,7 +83,8 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
     suffix = f"-r{restarts}" if restarts > 1 else ""
     if kind == "autoattack":
         if n is not None:
-            raise ConfigError(f"--attack '{spec}': autoattack runs with AutoAttack's settings; write 'autoattack'")
+            raise ConfigError(f"--attack '{spec}': autoattack runs with AutoAttack's settings; write 'autoattack', "
+                              "or 'autoattack-apgd10-square100' for fewer APGD iterations and Square queries")
         return AUTOATTACK_NAME + suffix, make_attack("autoattack", eps=eps, restarts=restarts)
     if kind == "square":
         q = int(n) if n else SQUARE_QUERIES
@@ -86,6 +94,27 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
         return f"apgd-t{k}{suffix}", make_attack("apgd-t", eps=eps, steps=k, random_start=random_start, restarts=restarts)
     return f"{kind}{k}{suffix}", make_attack("apgd", eps=eps, steps=k, loss=kind.split("-")[1],
                                              random_start=random_start, restarts=restarts)
+
+
+def _reduced_autoattack(spec: str, m: re.Match, *, eps: float, restarts: int, loss: str) -> tuple[str, Attack]:
+    """``autoattack-apgd<N>-square<Q>``: the ensemble with ``N`` APGD iterations and ``Q`` Square queries, named
+    ``autoattack-nofab-apgd<N>-square<Q>`` so that a table never passes it off as AutoAttack's own settings."""
+    if loss != "ce":
+        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{spec}' has its own losses, so leave --loss at ce")
+    steps = int(m.group(1)) if m.group(1) else APGD_STEPS
+    queries = int(m.group(2)) if m.group(2) else SQUARE_QUERIES
+    if steps < 1 or queries < 1:
+        raise ConfigError(f"--attack '{spec}': APGD iterations and Square queries must be at least 1")
+    name = AUTOATTACK_NAME
+    if (steps, queries) != (APGD_STEPS, SQUARE_QUERIES):
+        name += f"-apgd{steps}-square{queries}"
+    return name + (f"-r{restarts}" if restarts > 1 else ""), make_attack("autoattack", eps=eps, steps=steps,
+                                                                        queries=queries, restarts=restarts)
+
+
+def is_autoattack(name: str) -> bool:
+    """Whether the result name ``name`` (from :func:`parse_attack_spec`) is AutoAttack's ensemble, full or reduced."""
+    return name.startswith(AUTOATTACK_NAME)
 
 
 def attack_run(run: Run, specs: list[str], **options: Any) -> dict[str, Any]:
