@@ -131,6 +131,16 @@ def _int_list(option: str, text: str) -> list[int]:
         raise ConfigError(f"{option} '{text}' is not a comma-separated list of integers; expected e.g. 0,1,2") from None
 
 
+def _count_or_all(option: str, text: str | None) -> int | None:
+    """``"300"`` -> 300, ``"all"`` -> None (every image), or one sentence naming the option."""
+    if text is None or text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not a number of images; expected an integer >= 0 or 'all'") from None
+
+
 def _refuse_with_resume(args: argparse.Namespace, options: dict[str, Any]) -> None:
     """``--resume`` continues a run with its recorded settings: options that would change them are refused."""
     given = ["RUN" if k == "run" else f"--{k.replace('_', '-')}" for k, v in options.items() if v not in (None, False)]
@@ -347,7 +357,9 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
     res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
                         n_eval=-1 if args.n is None else args.n, device=_device(args.device), data_root=args.data_root,
-                        verify=not args.no_verify, progress=not args.no_progress)
+                        verify=not args.no_verify, progress=not args.no_progress,
+                        autoattack_n=-1 if args.autoattack_n is None else _count_or_all("--autoattack-n", args.autoattack_n),
+                        autoattack=args.autoattack)
     print(pooling_markdown(res["table"], f"{args.model}: max vs avg pooling"))
     print(f"written to {res['folder']}")
     return 0
@@ -550,6 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     q.add_argument("--seeds", default="0", help="comma-separated seeds (spread over seeds when several)")
     q.add_argument("--n", type=int, help="test images attacked (default: 1000 for cpu, all for paper)")
+    q.add_argument("--autoattack-n", metavar="N|all", help="test images of the AutoAttack column, the first of the same "
+                                                           "subset (0: none; default: 300 for cpu, all for paper)")
+    q.add_argument("--autoattack", metavar="SPEC", help="the AutoAttack spec (default: autoattack; the smoke preset "
+                                                        "runs autoattack-apgd5-square50)")
     q.add_argument("--folder", help="the study folder (default: <out>/study-pooling-<dataset>-<model>-<preset>); "
                                     "re-running resumes it")
     q.set_defaults(func=cmd_study_pooling)
