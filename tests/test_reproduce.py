@@ -3,6 +3,7 @@ MNIST chain is covered by the demo test in test_cli.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,17 +19,19 @@ def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path, monkeypatch):
     res = reproduce("cifar10", "smoke", out=tmp_path / "c", data_root=data_root, progress=False)
     results = json.loads(res["results"].read_text())
     t3 = results["tables"]["table3_vgg16"]
-    assert t3["names"] == ["pgd20", "pgd100", "mpgd20", "fgsm"] and t3["n"] == 32
-    assert t3["paper"]["max"] == [0.4697, 0.4569, 0.4706, 0.5046]
+    aa = "autoattack-nofab-apgd5-square50"  # the smoke preset's reduced ensemble, in a column of its own
+    assert t3["names"] == ["pgd20", "pgd100", "mpgd20", "fgsm", aa] and t3["n"] == 32 and t3["n_attacks"][-1] == 32
+    assert t3["paper"]["max"] == [0.4697, 0.4569, 0.4706, 0.5046, None]
+    claim = results["autoattack"]["vgg16"]["pooling"]
+    assert claim["attack"] == aa and claim["ci"][0] <= claim["difference"] <= claim["ci"][1]
+    assert "Table 3 (vgg16): average pooling at least as robust as max pooling under AutoAttack" in res["report_md"].read_text()
     assert len(results["comparisons"]) == 8
     assert "Table 3: vgg16" in res["report_md"].read_text()
     # The report times each of the study's stages (training and attacks per pool), not one lump.
-    expected = {f"vgg16 {stage}-{pool}-seed0" for pool in ("max", "avg") for stage in ("train", "attack")}
+    expected = {f"vgg16 {stage}-{pool}-seed0" for pool in ("max", "avg") for stage in ("train", "attack", "autoattack")}
     assert set(res["seconds"]) == expected and all(s > 0 for s in res["seconds"].values())
     assert "vgg16 train-avg-seed0" in res["report_md"].read_text()
     # A changed preset refuses the folder instead of serving the old study as a new one.
-    import dataclasses
-
     import interpretgan.reproduce as rep
     from interpretgan.errors import RunError
 
@@ -136,3 +139,21 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
         from dataclasses import replace
 
         _folder("mnist", "cpu", tmp_path, replace(spec, autoattack_n=100), "mnist")
+
+
+def test_autoattack_per_preset():
+    """The demo runs the paper's attacks only; smoke presets a reduced ensemble; cpu a subset; paper everything."""
+    from interpretgan.attacks.runner import parse_attack_spec
+    from interpretgan.demo import PRETRAINED_SPEC
+    from interpretgan.diagnose.study import STUDY_AUTOATTACK
+    from interpretgan.reproduce import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
+
+    assert PRETRAINED_SPEC.autoattack_images() == 0 and all(s.autoattack_images() == 0 for s in DEMO_CHAIN.values())
+    for chain in (MNIST_CHAIN, CIFAR_CHAIN):
+        steps = parse_attack_spec(chain["smoke"].autoattack, eps=0.3, alpha=0.01, steps=40)[1]
+        assert steps.steps <= 10 and steps.queries <= 100 and chain["smoke"].autoattack_images() <= chain["smoke"].n_eval
+        assert chain["cpu"].autoattack == "autoattack" and chain["cpu"].autoattack_images() == 300
+        assert chain["paper"].autoattack_images() is None
+    assert STUDY_AUTOATTACK["cpu"] == ("autoattack", 300) and STUDY_AUTOATTACK["paper"] == ("autoattack", None)
+    # never beyond the images the other attacks see
+    assert dataclasses.replace(MNIST_CHAIN["cpu"], autoattack_n=5000).autoattack_images() == 1000
