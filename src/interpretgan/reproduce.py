@@ -92,7 +92,7 @@ _SMOKE_AUTOATTACK = "autoattack-apgd5-square50"
 MNIST_CHAIN: dict[str, ChainSpec] = {
     "smoke": ChainSpec("smoke", "smoke", n_eval=64, n_boot=200, n_show=2, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
     # Table 1 and 2 on 1,000 test images: PGD-100 on all 10,000 would take ~18 min a model here.
-    # AutoAttack on 300 of them: ~4 s a robust image on 2 cores (APGD-T's 9 targets and Square's 5,000 queries).
+    # AutoAttack on the first 300 of them (experiments/2026-12-04-autoattack-cpu-cost).
     "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=300),
     "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8, autoattack_n=None),
 }
@@ -115,7 +115,7 @@ DEMO_CHAIN: dict[str, ChainSpec] = {
 
 CIFAR_CHAIN: dict[str, ChainSpec] = {
     "smoke": ChainSpec("smoke", "smoke", n_eval=32, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
-    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here; AutoAttack 300 of them.
+    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here; AutoAttack the first 300.
     "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=300),
     "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10"), autoattack_n=None),
 }
