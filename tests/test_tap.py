@@ -9,9 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from interpretgan.config import ExplainConfig
 from interpretgan.errors import ConfigError
 from interpretgan.explain.compression import compression_configs
+from interpretgan.explain.trainer import explain, load_explainer, train_explainers
 from interpretgan.models import TappedModel, create_model, tap
+from interpretgan.runs import Run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -257,6 +260,26 @@ def test_dotted_names_reach_the_compression_nets():
     f = tap(_seeded(LeNet()), ["features.2", "features.5", "classifier.1"], input_shape=(1, 28, 28))
     cfgs = compression_configs(f, ["features.5", "classifier.1"], latent_dim=16)
     assert cfgs["features.5"]["in_shape"] == [16, 4, 4] and cfgs["classifier.1"]["in_shape"] == [64]
+
+
+def test_a_tapped_net_with_dotted_layer_names_trains_explainers(tmp_path, tiny_data):
+    """The run-folder trainer takes a tapped user model as it is: ``ckpt/features.2/`` is a plain folder."""
+    torch.manual_seed(0)
+    net = nn.Sequential()  # a user's 16x16, 4-class net, named by path like LeNet
+    net.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    net.classifier = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 4))
+    f = tap(net.eval(), ["features.2", "classifier.2"], input_shape=(1, 16, 16))
+    assert f.layer_names == ["features.2", "classifier.2", "logits"]
+    cfg = ExplainConfig(dataset="synthetic", preset="smoke", latent_dim=8, gan_channels=8, gan_channel_base=64,
+                        compression_width=0.5, batch_size=8, scale_iterations=[2, 2, 2], log_every=2,
+                        checkpoint_every=3, layers=["features.2", "classifier.2"])
+    run = Run.create(tmp_path, "own", "explain", cfg.to_dict())
+    summary = train_explainers(f, tiny_data.train, cfg, run, progress=False)
+    assert summary["layers"] == ["features.2", "classifier.2"] and not summary["interrupted"]
+    explainers = {n: load_explainer(run.ckpt_dir / n) for n in summary["layers"]}
+    x_hat = explain(f, explainers, tiny_data.test.x[:3].float() / 255)
+    assert {n: tuple(v.shape) for n, v in x_hat.items()} == {n: (3, 1, 16, 16) for n in summary["layers"]}
+    assert _no_hooks(net)
 
 
 # --- the registered models: thin users of the same mechanism ------------------------------------------
