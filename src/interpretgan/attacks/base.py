@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 
 #: A loss ``(logits (N, K), y (N,)) -> scalar``. It must SUM over the batch, so that the gradient
@@ -83,22 +83,6 @@ def resolve_loss(loss: LossFn | str) -> tuple[str, LossFn]:
     if not callable(loss):
         raise ConfigError(f"attack loss must be a loss name or a callable, got {type(loss).__name__}")
     return getattr(loss, "__qualname__", type(loss).__name__), loss
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode for the block, then restore every submodule's own flag.
-
-    Restoring per submodule (not ``model.train(was_training)``) keeps a partly frozen model, e.g. a
-    train-mode model with its BatchNorm layers in eval, exactly as it was.
-    """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _check_generator(generator: torch.Generator, device: torch.device) -> None:

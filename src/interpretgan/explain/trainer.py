@@ -41,10 +41,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from interpretgan.attacks.base import eval_mode
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset, load_dataset
-from interpretgan.devices import concrete_device
+from interpretgan.devices import concrete_device, eval_mode
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import (
     CompressionNet,
