@@ -10,8 +10,15 @@ the repeats is compared.
 - bare:   40 x (forward + cross-entropy + ``autograd.grad`` to the input), nothing else: the
           floor any PGD-40 must pay.
 
+Then APGD-CE-100 (Croce & Hein 2020), ours beside IBM ART 1.20's ``AutoProjectedGradientDescent``
+(a test-only dependency; the keys are null without it), interleaved the same way:
+
+- ours: ``APGD(eps=0.3, steps=100)(model, x, y)``, ``y`` the model's own predictions (see below)
+- ART:  ``AutoProjectedGradientDescent(PyTorchClassifier(model, ...), eps=0.3, eps_step=0.6,
+        max_iter=100, nb_random_init=1, loss_type="cross_entropy").generate(x, y)``
+
 Goals: ``speedup_vs_captum`` (captum time / ours) >= 1.5; ``overhead_vs_bare``
-(ours / bare - 1) <= 0.10. Last line: one JSON object.
+(ours / bare - 1) <= 0.10; ``apgd_speedup_vs_art`` (ART time / ours) >= 2. Last line: one JSON object.
 
     python benchmarks/attack_speed.py [--quick] [--device cpu|cuda] [--batch-size 256] [--repeats 7]
 """
@@ -30,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpretgan.attacks import PGD
+from interpretgan.attacks import APGD, PGD
 
 EPS, ALPHA, STEPS = 0.3, 0.01, 40
+APGD_STEPS = 100
 
 
 def load_batch(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -57,7 +65,7 @@ def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="batch 32, 3 repeats, 1 warm-up (under a minute on 2 CPU cores)")
+    ap.add_argument("--quick", action="store_true", help="batch 32, 3 repeats (2 for APGD), 1 warm-up (under a minute on 2 idle CPU cores)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=None, help="default 256 (32 with --quick)")
     ap.add_argument("--repeats", type=int, default=7)
@@ -96,16 +104,21 @@ def main() -> None:
             torch.cuda.synchronize(device)
         return time.perf_counter() - t0
 
-    for _ in range(warmup):
-        for fn in runners.values():
-            timed(fn)
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for r in range(repeats):  # interleaved, so drifting load hits all three alike
-        for name, fn in runners.items():
-            times[name].append(timed(fn))
-        print(f"repeat {r}: " + ", ".join(f"{k} {v[-1] * 1000:.1f} ms" for k, v in times.items()))
+    def measure(runners: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, list[float]]:
+        for _ in range(warmup):
+            for fn in runners.values():
+                timed(fn)
+        times: dict[str, list[float]] = {k: [] for k in runners}
+        for r in range(repeats):  # interleaved, so drifting load hits all alike
+            for name, fn in runners.items():
+                times[name].append(timed(fn))
+            print(f"repeat {r}: " + ", ".join(f"{k} {v[-1] * 1000:.1f} ms" for k, v in times.items()))
+        return times
 
+    times = measure(runners, repeats, warmup)
     med = {k: statistics.median(v) for k, v in times.items()}
+    apgd = apgd_versus_art(model, x, y, device, measure, repeats=max(1, repeats - 1) if args.quick else repeats,
+                           warmup=warmup)
     result = {
         "speedup_vs_captum": med["captum"] / med["ours"],
         "overhead_vs_bare": med["ours"] / med["bare"] - 1.0,
@@ -121,12 +134,43 @@ def main() -> None:
         "device": str(device),
         "data": data_name,
         "threads": torch.get_num_threads(),
+        **apgd,
     }
     print(f"ours {result['images_per_s']:.0f} img/s, captum {result['captum_images_per_s']:.0f} img/s, "
           f"bare loop {result['bare_images_per_s']:.0f} img/s")
     print(f"speedup vs captum x{result['speedup_vs_captum']:.2f} (goal >= 1.5), "
           f"overhead vs bare {100 * result['overhead_vs_bare']:+.1f}% (goal <= +10%)")
+    if result["apgd_speedup_vs_art"] is not None:
+        print(f"APGD-CE-{APGD_STEPS}: ours {result['apgd_ce100_s'] * 1000:.0f} ms, ART {result['art_apgd_ce100_s'] * 1000:.0f} ms, "
+              f"speedup x{result['apgd_speedup_vs_art']:.2f} (goal >= 2)")
     print(json.dumps(result))
+
+
+def apgd_versus_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                    measure: Callable[..., dict[str, list[float]]], *, repeats: int, warmup: int) -> dict[str, object]:
+    """Median seconds of our APGD-CE-100 and ART's on the same batch, and their ratio (keys null without ART)."""
+    keys = ("apgd_ce100_s", "art_apgd_ce100_s", "apgd_speedup_vs_art")
+    try:
+        from art.attacks.evasion import AutoProjectedGradientDescent
+        from art.estimators.classification import PyTorchClassifier
+    except ImportError:
+        print("adversarial-robustness-toolbox is not installed (pip install -e '.[test]'): APGD vs ART skipped")
+        return dict.fromkeys(keys)
+    classifier = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
+                                   clip_values=(0.0, 1.0), device_type="gpu" if device.type == "cuda" else "cpu")
+    art_attack = AutoProjectedGradientDescent(classifier, eps=EPS, eps_step=2 * EPS, max_iter=APGD_STEPS,
+                                              nb_random_init=1, batch_size=x.shape[0], loss_type="cross_entropy",
+                                              verbose=False)
+    ours_attack = APGD(EPS, APGD_STEPS)
+    # Labels: the model's own predictions. ART attacks only the images it still classifies right (on a
+    # random-init model, hardly any), so with the true labels it would skip its work and time nothing.
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    x_np, y_np = x.cpu().numpy(), y.cpu().numpy()  # ART takes numpy arrays: its copies are part of its cost
+    times = measure({"apgd_ours": lambda: ours_attack(model, x, y), "apgd_art": lambda: art_attack.generate(x_np, y_np)},
+                    repeats, warmup)
+    ours, art = statistics.median(times["apgd_ours"]), statistics.median(times["apgd_art"])
+    return {keys[0]: ours, keys[1]: art, keys[2]: art / ours, "apgd_timings_s": times}
 
 
 if __name__ == "__main__":

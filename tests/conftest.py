@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
+import torch.nn.functional as F
 from torch import nn
 
 from interpretgan.data import ArrayDataset
@@ -47,6 +47,59 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+#: The attack tests' problem (test_attacks, test_autoattack): classes are the quadrant holding a blob.
+K = 4
+SIZE = 16
+
+
+def make_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images (n, 1, 16, 16) in [0, 1]: a Gaussian blob in quadrant ``y``, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, K, (n,), generator=g)
+    cy = 4.0 + 8.0 * (y // 2).float() + torch.rand(n, generator=g) * 2 - 1
+    cx = 4.0 + 8.0 * (y % 2).float() + torch.rand(n, generator=g) * 2 - 1
+    r = torch.arange(SIZE, dtype=torch.float32)
+    d2 = (r.view(1, -1, 1) - cy.view(-1, 1, 1)) ** 2 + (r.view(1, 1, -1) - cx.view(-1, 1, 1)) ** 2
+    x = torch.exp(-d2 / 6.0) + 0.15 * torch.randn(n, SIZE, SIZE, generator=g)
+    return x.clamp(0, 1).unsqueeze(1), y
+
+
+class TinyCNN(nn.Module):
+    """Two conv stages (BatchNorm, dropout: modes to restore) and a head over :func:`make_blobs`'s ``K`` classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, K))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread) -> TinyCNN:
+    """:class:`TinyCNN` trained for 300 seeded Adam steps on the blobs (one per test module), in eval mode."""
+    torch.manual_seed(0)
+    model = TinyCNN()
+    x, y = make_blobs(2048, seed=1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(2)
+    model.train()
+    for _ in range(300):
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    for p in model.parameters():
+        p.grad = None
+    return model
 
 
 @pytest.fixture

@@ -32,33 +32,7 @@ from interpretgan.attacks.evaluate import summarize_predictions
 from interpretgan.baselines import crosscheck_with_captum
 from interpretgan.errors import ConfigError, RunError
 
-K = 4  # classes: the quadrant holding the blob
-SIZE = 16
-
-
-def make_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images (n, 1, 16, 16) in [0, 1]: a Gaussian blob in quadrant ``y``, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, K, (n,), generator=g)
-    cy = 4.0 + 8.0 * (y // 2).float() + torch.rand(n, generator=g) * 2 - 1
-    cx = 4.0 + 8.0 * (y % 2).float() + torch.rand(n, generator=g) * 2 - 1
-    r = torch.arange(SIZE, dtype=torch.float32)
-    d2 = (r.view(1, -1, 1) - cy.view(-1, 1, 1)) ** 2 + (r.view(1, 1, -1) - cx.view(-1, 1, 1)) ** 2
-    x = torch.exp(-d2 / 6.0) + 0.15 * torch.randn(n, SIZE, SIZE, generator=g)
-    return x.clamp(0, 1).unsqueeze(1), y
-
-
-class TinyCNN(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, K))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+from conftest import K, TinyCNN, make_blobs  # shared with test_autoattack; `trained` is conftest's fixture
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,25 +44,6 @@ def one_thread():
     yield
     torch.set_num_threads(before)
 
-
-@pytest.fixture(scope="module")
-def trained(one_thread) -> TinyCNN:
-    torch.manual_seed(0)
-    model = TinyCNN()
-    x, y = make_blobs(2048, seed=1)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    g = torch.Generator().manual_seed(2)
-    model.train()
-    for _ in range(300):
-        idx = torch.randint(0, len(x), (64,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
-    for p in model.parameters():
-        p.grad = None
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +59,11 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def build(name: str, eps: float, targeted: bool = False, seed: int = 0, **kw) -> Attack:
     if name == "fgsm":
         return make_attack("fgsm", eps=eps, targeted=targeted, **kw)
+    if name in ("apgd-t", "autoattack"):  # untargeted by design; targeted=True is refused (test_autoattack)
+        assert not targeted
+        if name == "autoattack":
+            kw.setdefault("queries", 20)  # Square's 5,000 default is for real evaluations
+        return make_attack(name, eps=eps, steps=kw.pop("steps", 10), generator=torch.Generator().manual_seed(seed), **kw)
     return make_attack(name, eps=eps, steps=kw.pop("steps", 10), targeted=targeted,
                        generator=torch.Generator().manual_seed(seed), **kw)
 
@@ -131,6 +91,8 @@ def test_trained_model_is_accurate(trained, data):
 @pytest.mark.parametrize("targeted", [False, True])
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_stays_in_the_ball_and_the_pixel_range(trained, data, name, targeted):
+    if targeted and not ATTACKS[name].targetable:
+        pytest.skip(f"{name} is untargeted by design")
     x, y = data
     eps = 0.1
     target = (y + 1) % K if targeted else y
@@ -370,7 +332,7 @@ def test_make_attack_defaults():
     assert type(mpgd) is MPGD and (mpgd.steps, mpgd.alpha, mpgd.random_start) == (20, 2 / 255, False)
     fgsm = make_attack("fgsm", eps=0.3)
     assert type(fgsm) is FGSM and (fgsm.steps, fgsm.alpha, fgsm.random_start) == (1, 0.3, False)
-    assert set(ATTACKS) == {"pgd", "mpgd", "fgsm"}
+    assert set(ATTACKS) == {"pgd", "mpgd", "fgsm", "apgd", "apgd-t", "square", "autoattack"}
 
 
 # --- evaluation --------------------------------------------------------------------------------

@@ -266,4 +266,11 @@ def test_data_check_exit_status_says_whether_every_dataset_passed(tmp_path, caps
     assert main(["data", "check", "--data-root", str(tmp_path), "--json"]) == 1  # the JSON report too: scripts read the status
     rows = {r["name"]: r["ok"] for r in json.loads(capsys.readouterr().out)}
     assert rows == {"mnist": False, "mnist-sample": True}
-    assert main(["data", "check", "--data-root", str(tmp_path / "none"), "--json"]) == 0  # the embedded sample only
+    # a root that does not exist is a mistake (issue 28), not an empty report; with no root at all,
+    # the embedded sample alone is checked
+    capsys.readouterr()
+    assert main(["data", "check", "--data-root", str(tmp_path / "none"), "--json"]) == 2
+    assert str(tmp_path / "none") in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["data", "check", "--data-root", str(empty), "--json"]) == 0

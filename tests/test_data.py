@@ -317,9 +317,26 @@ def test_mnist_content_checks_look_at_the_images_too(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(mnist.CLASS_COUNTS, "test", (3,) * 10)  # the labels pass ...
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is not the official data: .*pixel mean is 0\.[45]"):
         load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c")
-    noise = written["test"][0].mean() / 255  # ... and images with the official mean pass
+    noise = written["test"][0].mean() / 255  # ... and images with the official mean pass the mean ...
     monkeypatch.setitem(mnist.PIXEL_MEANS, "test", round(float(noise), 4))
-    assert load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"] == "ok (content checks)"
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is not the official data: .*fingerprint of images"):
+        load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    # ... but every MNIST file has an official md5: content that passes every check still stops
+    x, y = written["test"]
+    idx = [0, 1, 15, 29]
+    monkeypatch.setitem(mnist.FINGERPRINTS, "test", (hashlib.sha256(x[idx].tobytes()).hexdigest()[:16], y[idx].tolist()))
+    with pytest.raises(DataError, match=r"md5 differs, though its counts, pixel mean and fingerprint match.*--no-verify"):
+        load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    assert load_dataset("mnist", "test", root=tmp_path, verify=False, cache_dir=tmp_path / "c").meta["verdict"] == "skipped checks"
+
+
+def test_mnist_test_images_in_place_of_the_train_images_blame_the_images(tmp_path: Path) -> None:
+    fake_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    labels = np.zeros(60000, dtype=np.uint8)
+    write_file(raw / "train-labels-idx1-ubyte", idx_bytes(labels, mnist.LABELS_MAGIC), gz=True)
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds 30 images, expected the 60000 train images"):
+        load_dataset("mnist", "train", root=tmp_path, verify=False, cache_dir=tmp_path / "c")
 
 
 def test_mnist_unverified_cache_entry_is_not_trusted_later(tmp_path: Path) -> None:
@@ -411,6 +428,18 @@ def test_cifar_content_checks_look_at_the_test_images(monkeypatch: pytest.Monkey
     monkeypatch.setitem(cifar10.FIRST_LABELS, "test", labels[:5])
     with pytest.raises(DataError, match=r"per-channel pixel mean of the test images is \[0\.[45]"):
         load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    images = np.asarray(cifar_batch(4, 5)[b"data"]).reshape(-1, 3, 32, 32)
+    means = tuple(round(float(images[:, c].mean(dtype=np.float64)) / 255.0, 4) for c in range(3))
+    monkeypatch.setitem(cifar10.CHANNEL_MEANS, "test", means)  # the means pass; the fingerprint does not
+    with pytest.raises(DataError, match=r"is not the official data: .*fingerprint of images \[0, 1, 2, 3\]"):
+        load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    idx = [0, 1, 2, 3]
+    monkeypatch.setitem(cifar10.FINGERPRINTS, "test", (hashlib.sha256(images[idx].tobytes()).hexdigest()[:16], [9, 9, 9, 9]))
+    with pytest.raises(DataError, match=r"labels of images \[0, 1, 2, 3\] is \["):  # images shuffled against labels
+        load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
+    monkeypatch.setitem(cifar10.FINGERPRINTS, "test", (hashlib.sha256(images[idx].tobytes()).hexdigest()[:16],
+                                                       [labels[i] for i in idx]))
+    assert load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"] == "ok (content checks)"
 
 
 class _Join:

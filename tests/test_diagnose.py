@@ -23,6 +23,7 @@ from interpretgan.diagnose import (
     vulnerability_table,
     with_paper,
 )
+from interpretgan.diagnose.study import difference_interval, merge_arm, pooling_markdown
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.models import create_model
 from interpretgan.report.tables import pct
@@ -201,11 +202,23 @@ def test_diagnose_run_writes_table1_files(sample_explain_run, tmp_path):
     assert all(v == 0 for v in two["table"]["accuracy_sd"].values())
 
 
+def test_diagnose_under_autoattack(sample_explain_run, tmp_path):
+    """D* from AutoAttack's ensemble through the same spec parsing: Table 1 under the strongest attack."""
+    res = diagnose_run([sample_explain_run], attack="autoattack", n_compute=16, n_boot=0, out_dir=tmp_path / "aa")
+    fgsm = diagnose_run([sample_explain_run], attack="fgsm", n_compute=16, n_boot=0, out_dir=tmp_path / "fgsm")
+    one, one_fgsm = res["runs"][0], fgsm["runs"][0]
+    assert res["attack"] == "autoattack-nofab" and one["source"] == "computed" and res["n"] == 16
+    # the classifier's accuracy on D*: the ensemble leaves no more images robust than FGSM does
+    assert one["input_accuracy"] <= min(one_fgsm["input_accuracy"], one["clean_accuracy"])
+    assert set(res["table"]["accuracy"]) == set(LAYERS)
+    assert "autoattack-nofab" in (tmp_path / "aa" / "vulnerability.md").read_text()
+
+
 def test_diagnose_rejects_a_train_run(tmp_path):
     from interpretgan.runs import Run
 
     run = Run.create(tmp_path, "cls", "train", {"dataset": "mnist"})
-    with pytest.raises(RunError, match="expected a 'explain' run"):
+    with pytest.raises(RunError, match="expected an 'explain' run"):
         diagnose_run([run.path])
 
 
@@ -223,21 +236,60 @@ def test_binomial_interval_and_pooling_table():
     assert all(t["avg_at_least_max"].values())
     # the two seeds attack the same 100 images: the interval is the 100 images', not 200 draws'
     assert t["rows"]["max"]["pgd40"]["ci"] == pytest.approx(binomial_interval(0.81, 100))
+    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"]
+    # AutoAttack's own stage on 50 of the images, merged in: a column with no paper value, its interval from 50
+    for pool in arms.values():
+        for a in pool.values():
+            a.update(merge_arm(a, {"clean": 0.9, "n": 50, "folder": "f", "attacks": {"autoattack-nofab": a["attacks"]["pgd100"] - 0.05}}))
+    t = pooling_table(arms, "mnist", "smallcnn")
+    assert t["attacks"][-1] == "autoattack-nofab" and t["rows"]["max"]["autoattack-nofab"]["paper"] is None
+    assert t["n"] == 100 and t["n_attacks"] == {"pgd40": 100, "pgd100": 100, "mpgd40": 100, "fgsm": 100, "autoattack-nofab": 50}
+    assert t["rows"]["max"]["autoattack-nofab"]["ci"] == pytest.approx(binomial_interval(0.66, 50))
+    assert t["rows"]["max"]["clean"]["mean"] == pytest.approx(0.975)  # the arm's clean accuracy, not the subset's
+    d = t["avg_minus_max"]["autoattack-nofab"]
+    assert d["mean"] == pytest.approx(0.04) and d["ci"] == pytest.approx(difference_interval(0.70, 50, 0.66, 50))
+    assert d["ci"][0] < 0 < d["ci"][1]  # 4 points on 50 images decide nothing
+    assert "autoattack-nofab" in pooling_markdown(t, "Table 2")
+
+
+def test_difference_interval_is_newcombes():
+    # Newcombe (1998), Table II, example (a): 56/70 - 48/80 = 0.2, method 10 gives 0.0524 to 0.3339
+    lo, hi = difference_interval(56 / 70, 70, 48 / 80, 80)
+    assert lo == pytest.approx(0.0524, abs=1e-4) and hi == pytest.approx(0.3339, abs=1e-4)
+    lo, hi = difference_interval(0.5, 1000, 0.5, 1000)  # symmetric around 0, narrower with n
+    assert lo == pytest.approx(-hi) and hi < difference_interval(0.5, 100, 0.5, 100)[1]
+    assert difference_interval(1.0, 10, 0.0, 10)[1] == 1.0 and difference_interval(0.0, 10, 1.0, 10)[0] == -1.0
 
 
 def test_pooling_study_smoke_runs_and_resumes(tmp_path):
-    kw = dict(seeds=[0], out=tmp_path / "study", n_eval=32, progress=False)
-    res = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, overrides={"epochs": 1})
-    t = res["table"]
+    kw = dict(seeds=[0], out=tmp_path / "study", n_eval=32, progress=False, overrides={"epochs": 1})
+    # A folder made before the AutoAttack stage existed: the paper's four attacks only.
+    old = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, autoattack_n=0)
+    t = old["table"]
     assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"] and t["n"] == 32
     for pool in ("max", "avg"):
-        assert all(0 <= t["rows"][pool][a]["mean"] <= 1 for a in t["attacks"])
+        assert all(0 <= t["rows"][pool][a]["mean"] <= t["rows"][pool]["clean"]["mean"] for a in t["attacks"])
     md = (tmp_path / "study" / "pooling.md").read_text()
     assert "avg − max" in md and "89.33 %" in md  # the paper's PGD-40 max-pool value beside ours
     stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "study").glob("*/ckpt/model.safetensors"))
-    again = pooling_study("mnist-sample", "smallcnn", "smoke", **kw, overrides={"epochs": 1})
-    assert again["table"] == t
+    before = read_json(tmp_path / "study" / "stages.json")
+    # The same command now (smoke: a reduced ensemble on the same 32 images) resumes it and runs only AutoAttack.
+    res = pooling_study("mnist-sample", "smallcnn", "smoke", **kw)
+    t = res["table"]
+    aa = "autoattack-nofab-apgd5-square50"
+    assert t["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm", aa] and t["n_attacks"][aa] == 32
+    stages = read_json(tmp_path / "study" / "stages.json")
+    assert set(stages) - set(before) == {"autoattack-max-seed0", "autoattack-avg-seed0"}
+    assert all(stages[k] == before[k] for k in before)  # nothing trained or attacked again
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "study").glob("*/ckpt/model.safetensors")) == stamps
+    for pool in ("max", "avg"):  # on the same images: an attack never leaves more correct than the clean accuracy
+        assert 0 <= t["rows"][pool][aa]["mean"] <= t["rows"][pool]["clean"]["mean"]
+        assert {k: v for k, v in t["rows"][pool].items() if k != aa} == old["table"]["rows"][pool]
+    assert pooling_study("mnist-sample", "smallcnn", "smoke", **kw)["table"] == t
+    with pytest.raises(RunError, match="autoattack-max-seed0"):  # another ensemble in the same folder is refused
+        pooling_study("mnist-sample", "smallcnn", "smoke", **kw, autoattack="autoattack-apgd6-square50")
+    with pytest.raises(ConfigError, match="is not an attack"):
+        pooling_study("mnist-sample", "smallcnn", "smoke", **kw, autoattack="autoattak")
     with pytest.raises(ConfigError, match="covers mnist, cifar10"):
         pooling_study("celeba", "vgg16", "smoke", out=tmp_path / "x")
     with pytest.raises(ConfigError, match="unknown preset 'fast'"):

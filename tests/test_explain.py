@@ -640,10 +640,10 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
     exps = {n: load_explainer(run.ckpt_dir / n) for n in ["conv1", "fc1", "fc2"]}
     res = evaluate_explainers(f, exps, tiny_data.test.x, reference_x=tiny_data.train.x[:64], batch_size=32)
     assert res["feature_layer"] == "fc1"
-    assert res["frechet_floor"] >= 0
     for layer, entry in res["layers"].items():
         assert 0 <= entry["consistency"] <= 1 and 0 <= entry["random_consistency"] <= 1
-        assert entry["frechet"] >= 0 and entry["random_frechet"] >= 0
+        # a random generator's images lie further from real ones than a second set of real images
+        assert math.isfinite(entry["frechet"]) and entry["random_frechet"] > res["frechet_floor"]
     assert real_floor(f, tiny_data.test.x, tiny_data.test.x) == pytest.approx(0.0, abs=1e-6)
     # consistency recomputed here, one explanation at a time: f(G(C(f_pre_i(x)))) has f(x)'s label
     xs = tiny_data.test.x.float() / 255

@@ -79,7 +79,7 @@ def test_state_roundtrip_and_corruption(tmp_path):
 def test_open_checks_kind_and_metrics_survive_a_cut_line(tmp_path):
     run = Run.create(tmp_path, "t", "train", {"x": 1})
     assert Run.open(run.path, kind="train").config == {"kind": "train", "x": 1}
-    with pytest.raises(RunError, match="expected a 'explain' run"):
+    with pytest.raises(RunError, match="expected an 'explain' run"):
         Run.open(run.path, kind="explain")
     with pytest.raises(RunError, match="not an interpretgan run folder"):
         Run.open(tmp_path / "missing")

@@ -63,6 +63,15 @@ def _log_to(path: Path):
         handler.close()
 
 
+def _remove_unresumable(path: Path | None) -> None:
+    """After a failure, remove the run folder this command created unless it holds a resume state
+    (a failing command leaves nothing half-made behind)."""
+    if path is not None and not any((path / "ckpt").glob("state*.pt")):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
     """A run-folder argument, with ``pretrained:NAME`` made into the zoo entry's run folder."""
     from interpretgan.pretrained.zoo import resolve_run
@@ -98,6 +107,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     from interpretgan.data import check_datasets, resolve_data_root
 
     root = resolve_data_root(args.data_root)
+    if root is not None and not root.is_dir():
+        raise ConfigError(f"data root {root} is not a folder; expected --data-root or INTERPRETGAN_DATA to name "
+                          "the folder holding the datasets")
     rows = check_datasets(root, verify=not args.no_verify)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -117,6 +129,16 @@ def _int_list(option: str, text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"{option} '{text}' is not a comma-separated list of integers; expected e.g. 0,1,2") from None
+
+
+def _count_or_all(option: str, text: str | None) -> int | None:
+    """``"300"`` -> 300, ``"all"`` -> None (every image), or one sentence naming the option."""
+    if text is None or text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not a number of images; expected an integer >= 0 or 'all'") from None
 
 
 def _refuse_with_resume(args: argparse.Namespace, options: dict[str, Any]) -> None:
@@ -147,7 +169,7 @@ def _check_model_options(cfg) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig, resolve_train_config
-    from interpretgan.runs import Run, runs_root
+    from interpretgan.runs import Run, check_runs_root, runs_root, stored_config
     from interpretgan.training import fit, load_train_data
 
     device = _device(args.device)
@@ -156,23 +178,31 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    "out": args.out, **_train_overrides(args)})
     run = Run.open(args.resume, kind="train") if args.resume else None
     if run is not None:
-        cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+        cfg = stored_config(run, TrainConfig)
+        if (run.path / "results.json").is_file():
+            print(f"{run.path} finished training before (results.json); nothing to resume")
+            return 0
     else:
+        check_runs_root(runs_root(args.out))
         cfg = resolve_train_config(args.dataset or "mnist", args.objective or "natural", args.preset or "cpu",
                                    _train_overrides(args))
         _check_model_options(cfg)
     # Data problems end the command before a run folder is made.
     data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
+    created = run is None
     if run is None:
         desc = f"{cfg.dataset}-{cfg.model}-{cfg.pool}-{cfg.objective}-{cfg.preset}"
         run = Run.create(runs_root(args.out), desc, "train", cfg.to_dict())
     print(f"run folder: {run.path}")
-    with _log_to(run.path / "train.log"):
-        try:
+    try:
+        with _log_to(run.path / "train.log"):
             res = fit(cfg, run, device=device, data=data, resume=bool(args.resume), progress=not args.no_progress)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted; continue with: interpretgan train --resume {run.path}", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: interpretgan train --resume {run.path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        _remove_unresumable(run.path if created else None)
+        raise
     print(f"clean test accuracy {res['clean_accuracy']:.2%} on {res['n_test']} images "
           f"({res['train_seconds']:.0f} s of training); results in {run.path / 'results.json'}")
     return 0
@@ -181,13 +211,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig
     from interpretgan.data import dataset_info, load_dataset
-    from interpretgan.runs import Run, load_model
+    from interpretgan.runs import Run, load_model, stored_config
     from interpretgan.training import evaluate
 
     device = _device(args.device)
     run = Run.open(_run_arg(args, args.run, "train"), kind="train")
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
-    model = load_model(run.path, device)
+    cfg = stored_config(run, TrainConfig)
+    model = load_model(run.path, device, expected=cfg.model_spec())
     ds = load_dataset(cfg.dataset, args.split, root=args.data_root, image_size=cfg.image_size,
                       verify=not args.no_verify, download=args.download)
     ds = ds.subset(args.n, seed=cfg.seed)
@@ -202,17 +232,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from interpretgan.attacks.runner import attack_run, format_results
+    from interpretgan.attacks.runner import format_results, plan_attack, run_attack_plan
     from interpretgan.runs import Run
 
     run = Run.open(_run_arg(args, args.run, "train"), kind="train")
+    # Everything is checked before the log (or anything else) is written.
+    plan = plan_attack(
+        run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
+        random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
+        device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
+        progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
+    )
     with _log_to(run.path / "attack.log"):
-        res = attack_run(
-            run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
-            random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
-            device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
-            progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
-        )
+        res = run_attack_plan(plan)
     print(format_results(res))
     return 0
 
@@ -221,7 +253,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
     from interpretgan.config import resolve_explain_config
     from interpretgan.data import load_dataset
     from interpretgan.explain import create_explain_run, format_results, train_run
-    from interpretgan.runs import Run, runs_root
+    from interpretgan.runs import Run, check_runs_root, runs_root
 
     device = _device(args.device)
     if args.resume:
@@ -229,7 +261,11 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
                                    "separate": args.separate, "fuse": args.fuse, "seed": args.seed, "batch_size": args.batch_size,
                                    "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
         run = Run.open(args.resume, kind="explain")
+        if (run.path / "results.json").is_file():
+            print(f"{run.path} finished training and evaluating its explainers before (results.json); nothing to resume")
+            return 0
     else:
+        check_runs_root(runs_root(args.out))
         if not args.run:
             raise ConfigError("explain train needs a classifier run folder (or --resume EXPLAIN_RUN)")
         cls_run = Run.open(_run_arg(args, args.run, "train"), kind="train")
@@ -251,23 +287,33 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
                      verify=not args.no_verify)
         run = create_explain_run(cls_run, cfg, runs_root(args.out))
     print(f"explainer run folder: {run.path}")
-    with _log_to(run.path / "explain.log"):
-        try:
+    try:
+        with _log_to(run.path / "explain.log"):
             res = train_run(run, device=device, data_root=args.data_root, verify=not args.no_verify,
                             resume=bool(args.resume), progress=not args.no_progress, evaluate=not args.no_eval)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted; continue with: interpretgan explain train --resume {run.path}", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: interpretgan explain train --resume {run.path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        _remove_unresumable(None if args.resume else run.path)
+        raise
     print(format_results(res))
     return 0
 
 
 def cmd_explain_show(args: argparse.Namespace) -> int:
-    from interpretgan.explain import drift_run, show_run
+    from interpretgan.config import check_seed
+    from interpretgan.explain import drift_run, load_explainers, show_run
     from interpretgan.runs import Run
 
     run = Run.open(_run_arg(args, args.run, "explain"), kind="explain")
     device = _device(args.device)
+    # The grid is written before the drift table: check what would make the second fail first.
+    check_seed(args.seed)
+    for option, value in (("--n", args.n), ("--n-drift", args.n_drift)):
+        if value < 1:
+            raise ConfigError(f"{option} must be at least 1, got {value}")
+    load_explainers(run, device, finished=True)
     with _log_to(run.path / "explain.log"):
         res = show_run(run, attack=args.attack, n=args.n, device=device, data_root=args.data_root,
                        verify=not args.no_verify, seed=args.seed)
@@ -285,8 +331,10 @@ def cmd_explain_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from interpretgan.config import check_seed
     from interpretgan.diagnose import diagnose_run, vulnerability_markdown
 
+    check_seed(args.seed)
     runs = [_run_arg(args, r, "explain") for r in args.runs]
     res = diagnose_run(runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
                        device=_device(args.device), data_root=args.data_root, verify=not args.no_verify,
@@ -309,7 +357,9 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
     res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
                         n_eval=-1 if args.n is None else args.n, device=_device(args.device), data_root=args.data_root,
-                        verify=not args.no_verify, progress=not args.no_progress)
+                        verify=not args.no_verify, progress=not args.no_progress,
+                        autoattack_n=-1 if args.autoattack_n is None else _count_or_all("--autoattack-n", args.autoattack_n),
+                        autoattack=args.autoattack)
     print(pooling_markdown(res["table"], f"{args.model}: max vs avg pooling"))
     print(f"written to {res['folder']}")
     return 0
@@ -317,7 +367,9 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
 
 def cmd_baselines(args: argparse.Namespace) -> int:
     from interpretgan.baselines import METHODS, baselines_run
+    from interpretgan.config import check_seed
 
+    check_seed(args.seed)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
     run = _run_arg(args, args.run, "explain")
     res = baselines_run(run, attack=args.attack, n=args.n, methods=methods, device=_device(args.device),
@@ -449,14 +501,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out=False)
     p.add_argument("run")
     p.add_argument("--attack", action="append", metavar="SPEC",
-                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); repeat for several (default: pgd)")
+                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); apgd-ce, apgd-dlr, apgd-t (100 steps), "
+                        "square (5,000 queries: square-1000 for fewer) or autoattack (APGD-CE, APGD-T, Square; "
+                        "FAB-T not included); repeat for several (default: pgd)")
     p.add_argument("--eps", type=float, help="l-inf radius (default: the paper's for the dataset, e.g. 0.3 for MNIST)")
     p.add_argument("--alpha", type=float, help="step size (default: 0.01 MNIST, 2/255 CIFAR-10, 0.5/255 CelebA)")
     p.add_argument("--steps", type=int, help="steps when a spec gives none (default: 40 MNIST, 20 otherwise)")
     p.add_argument("--no-random-start", action="store_true")
     p.add_argument("--restarts", type=int, default=1, metavar="R",
-                   help="random restarts of pgd/mpgd: an image is robust only if it survives all R (default: 1)")
-    p.add_argument("--loss", default="ce", help="the attacks' loss: ce (cross-entropy) or cw (Carlini-Wagner margin)")
+                   help="random restarts (all but fgsm): an image is robust only if it survives all R (default: 1)")
+    p.add_argument("--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
     p.add_argument("--batch-size", type=int, default=500)
@@ -508,6 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     q.add_argument("--seeds", default="0", help="comma-separated seeds (spread over seeds when several)")
     q.add_argument("--n", type=int, help="test images attacked (default: 1000 for cpu, all for paper)")
+    q.add_argument("--autoattack-n", metavar="N|all", help="test images of the AutoAttack column, the first of the same "
+                                                           "subset (0: none; default: 300 for cpu, all for paper)")
+    q.add_argument("--autoattack", metavar="SPEC", help="the AutoAttack spec (default: autoattack; the smoke preset "
+                                                        "runs autoattack-apgd5-square50)")
     q.add_argument("--folder", help="the study folder (default: <out>/study-pooling-<dataset>-<model>-<preset>); "
                                     "re-running resumes it")
     q.set_defaults(func=cmd_study_pooling)
@@ -555,6 +613,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except InterpretganError as err:
         print(f"interpretgan: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a read-only folder: the system's reason, with the file it concerns
+        where = f" {err.filename}" if err.filename else ""
+        print(f"interpretgan: error: could not write or read{where} ({err.strerror or err}); expected a writable "
+              "folder with free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterpretgan: interrupted; run the same command again to resume where it stopped", file=sys.stderr)

@@ -8,6 +8,9 @@ before any training starts.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,39 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
+SEED_LIMIT = 2**32  # numpy's and every torch generator's seeds fit below this
+
+
+def check_seed(seed: Any, option: str = "--seed") -> None:
+    """ConfigError unless ``seed`` is an integer in [0, 2**32), which every generator accepts."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{option} {seed} is out of range; expected an integer from 0 to {SEED_LIMIT - 1}")
+
+
+def check_finite(option: str, value: Any) -> None:
+    """ConfigError unless ``value`` is a finite number: range checks written as comparisons let NaN through."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{option} must be a finite number, got {value}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (int for float is fine; bool is never a number)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, typing.get_args(hint)[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint in (int, float):
+        return isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
 class _Config:
     """``to_dict`` / ``from_dict`` for the config dataclasses; ``_what`` names the config in errors."""
 
@@ -33,11 +69,18 @@ class _Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Any:
-        """``cls(**d)``, or ConfigError naming the unknown fields and the valid ones."""
+        """``cls(**d)``, or ConfigError naming the unknown fields, or the first field of the wrong type."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"the {cls._what} config is a {type(d).__name__}; expected a JSON object of options")
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"unknown {cls._what} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        hints = typing.get_type_hints(cls)
+        for name, value in d.items():
+            if not _fits(value, hints[name]):
+                raise ConfigError(f"the {cls._what} option {name} is {value!r}; expected a value of type "
+                                  f"{getattr(hints[name], '__name__', None) or str(hints[name]).replace('typing.', '')}")
         return cls(**d)
 
 
@@ -97,6 +140,9 @@ class TrainConfig(_Config):
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
+        for name in ("lr", "momentum", "weight_decay", "lr_gamma", "eps", "attack_step", "beta", "atta_init_std"):
+            check_finite(f"--{name.replace('_', '-')}", getattr(self, name))
+        check_seed(self.seed)
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective '{self.objective}'; expected one of {', '.join(OBJECTIVES)}")
         if self.pool not in ("max", "avg"):
@@ -122,6 +168,13 @@ class TrainConfig(_Config):
         for n in (self.n_train, self.n_test):
             if n is not None and n < 1:
                 raise ConfigError(f"--n-train/--n-test must be at least 1, got {n}")
+
+    def model_spec(self) -> tuple[str, dict[str, Any]]:
+        """(registry name, keyword arguments) of the model this config trains, as in ``ckpt/model.json``."""
+        from interpretgan.data import dataset_info  # data sits below config only for this lookup
+
+        info = dataset_info(self.dataset)
+        return self.model, self.model_options(info.num_classes, info.channels)
 
     def model_options(self, num_classes: int, channels: int) -> dict[str, Any]:
         """Keyword arguments for ``create_model`` (dataset facts + ``model_kwargs``)."""
@@ -159,7 +212,7 @@ TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         # ATTA-1 grows the stored perturbation one step per epoch; with 10 epochs the step must be
         # larger for the buffer to reach eps. 0.06 (eps after 5 epochs) was chosen by measurement
         # over 0.04: PGD-40 +3.7 (max) and +3.3 (avg) points, same clean accuracy
-        # (docs/measurements/2026-11-30-cpu-atta-sweep). `trades` / `pgd-at`: 10 steps of 0.06.
+        # (experiments/2026-11-30-cpu-atta-sweep). `trades` / `pgd-at`: 10 steps of 0.06.
         "cpu": dict(_MNIST_ADV_PAPER, epochs=10, lr_milestones=[8], attack_step=0.06, attack_steps=10),
         "smoke": dict(_MNIST_ADV_PAPER, epochs=2, lr_milestones=[], n_train=256, n_test=128, batch_size=64,
                       attack_step=0.1, attack_steps=2),
@@ -179,10 +232,10 @@ TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         # paper's lr 0.1 and the fc layers' dropout 0.5 barely learn: probes of 4 epochs on 10,000
         # images (PGD-20 on 500 test images) gave clean / PGD-20 15.0 / 10.2 % as the paper's recipe,
         # 29.0 / 18.0 % without dropout, 22.2 / 14.2 % at lr 0.02 and 39.2 / 19.8 % with both
-        # (2026-11-30; scripts/probe_cifar_cpu.py). The full preset, max pool: 1,364 s of training
+        # (2026-11-30; experiments/2026-11-30-cpu-cifar10-reproduce). The full preset, max pool: 1,364 s of training
         # (141-168 s an epoch), clean 64.5 %, PGD-20 31.3 %, PGD-100 30.6 %, M-PGD-20 31.4 %,
         # FGSM 37.0 % (eps 8/255, 1,000 test images); avg pool 1,225 s, clean 66.6 %, 33.0 / 33.0 /
-        # 34.1 / 37.4 % (docs/measurements/2026-11-30-cpu-cifar10-reproduce).
+        # 34.1 / 37.4 % (experiments/2026-11-30-cpu-cifar10-reproduce).
         "cpu": dict(_CIFAR_ADV_PAPER, epochs=9, lr=0.02, lr_milestones=[7], batch_size=128, n_test=1000,
                     atta_reset=0, model_kwargs={"width": 0.25, "fc_width": 128, "dropout": 0.0}),
         "smoke": dict(_CIFAR_ADV_PAPER, epochs=2, lr_milestones=[], batch_size=64, n_train=256, n_test=128,
@@ -276,10 +329,19 @@ class ExplainConfig(_Config):
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
+        for name in ("lr", "compression_width", "gp_weight", "drift", "interp_weight", "fade_fraction",
+                     "collapse_std", "collapse_critic"):
+            check_finite(f"--{name.replace('_', '-')}", getattr(self, name))
+        for name in ("betas", "scale_epochs"):
+            for v in getattr(self, name):
+                check_finite(f"--{name.replace('_', '-')}", v)
+        check_seed(self.seed)
         for name in ("latent_dim", "gan_channels", "gan_channel_base", "mbstd_group", "batch_size",
                      "eval_batch_size", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.batch_size < 2:  # G's per-pixel spread over a batch (the collapse check) needs two images
+            raise ConfigError(f"--batch-size must be at least 2 for the explainers, got {self.batch_size}")
         if self.lr <= 0 or self.compression_width <= 0:
             raise ConfigError(f"--lr and --compression-width must be positive, got {self.lr} and {self.compression_width}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

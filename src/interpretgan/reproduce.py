@@ -9,13 +9,20 @@ rebuilt at the end of every run.
 * **mnist** (Sections 4-5): natural SmallCNN; ``trades+atta`` SmallCNN with max and with avg
   pooling; PGD-40 sets (D*); Table 2's four attacks on both pooled models; explainers of the
   natural and the adversarially trained (max) model; Table 1 for both, max-pool index change,
-  label transitions, the explanation grids and the Captum baselines figure.
-* **cifar10**: the pooling study of Table 3 (VGG16; and WideResNet-34-10 with ``paper``).
+  label transitions, the explanation grids and the Captum baselines figure. When the spec enables
+  AutoAttack (:attr:`ChainSpec.autoattack_n`): AutoAttack on the three models, Table 2's AutoAttack
+  column and Table 1 of both explained models under AutoAttack, each in stages of their own.
+* **cifar10**: the pooling study of Table 3 (VGG16; and WideResNet-34-10 with ``paper``), with its
+  AutoAttack column in a stage of its own.
 * **celeba**: VGG16 gender classifier, PGD-20 (eps 2/255), explainers, Fig. 4/5-style grids,
   per-layer accuracy on D*, baselines.
 
-The ``cpu`` presets attack a seeded subset of the test set (:attr:`ChainSpec.n_eval`); the
-report states its size and gives each figure's 95 % interval.
+The ``cpu`` presets attack a seeded subset of the test set (:attr:`ChainSpec.n_eval`), and run
+AutoAttack on its first :attr:`ChainSpec.autoattack_n` images; the report states the sizes and
+gives each figure's 95 % interval.
+
+AutoAttack's stages came after the others: a folder made before them resumes, runs just them, and
+records the spec's AutoAttack fields in its ``config.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import json
 import logging
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,7 +41,14 @@ import torch
 from interpretgan.attacks.runner import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
 from interpretgan.diagnose.runner import diagnose_run
-from interpretgan.diagnose.study import evaluate_arm, pooling_study, pooling_table, study_train_config
+from interpretgan.diagnose.study import (
+    POOLING_ATTACKS,
+    evaluate_arm,
+    merge_arm,
+    pooling_study,
+    pooling_table,
+    study_train_config,
+)
 from interpretgan.errors import ConfigError
 from interpretgan.explain.trainer import explain_in
 from interpretgan.report.build import build_report
@@ -57,13 +71,30 @@ class ChainSpec:
     n_boot: int = 1000  # bootstrap resamples for Table 1's intervals
     n_show: int = 6  # examples in the explanation and baselines grids
     models: tuple[str, ...] = ("vgg16",)  # cifar10: the pooling study's models
+    # AutoAttack (APGD-CE, APGD-T, Square): on the first autoattack_n of the n_eval images (0: not run; None: all)
+    autoattack_n: int | None = 0
+    autoattack: str = "autoattack"  # its spec: smoke presets run a reduced ensemble (autoattack-apgd5-square50)
+
+    def autoattack_images(self) -> int | None:
+        """Test images AutoAttack runs on (None: all; 0: none), never more than the other attacks see."""
+        if self.autoattack_n == 0 or self.n_eval is None:
+            return self.autoattack_n
+        return self.n_eval if self.autoattack_n is None else min(self.autoattack_n, self.n_eval)
+
+
+#: Fields added to :class:`ChainSpec` after folders were made: they only add stages, so a folder whose
+#: config lacks them resumes with the current values (and records them).
+_ADDED_FIELDS = ("autoattack_n", "autoattack")
+#: The smoke presets' AutoAttack: a reduced ensemble that shows the stages working in seconds.
+_SMOKE_AUTOATTACK = "autoattack-apgd5-square50"
 
 
 MNIST_CHAIN: dict[str, ChainSpec] = {
-    "smoke": ChainSpec("smoke", "smoke", n_eval=64, n_boot=200, n_show=2),
+    "smoke": ChainSpec("smoke", "smoke", n_eval=64, n_boot=200, n_show=2, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
     # Table 1 and 2 on 1,000 test images: PGD-100 on all 10,000 would take ~18 min a model here.
-    "cpu": ChainSpec("cpu", "cpu", n_eval=1000),
-    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8),
+    # AutoAttack on the first 300 of them (experiments/2026-12-04-autoattack-cpu-cost).
+    "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=300),
+    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8, autoattack_n=None),
 }
 
 #: ``interpretgan demo --train``: the MNIST chain in miniature, sized to show the method working within
@@ -71,7 +102,7 @@ MNIST_CHAIN: dict[str, ChainSpec] = {
 #: raised lr for the classifiers; for the explainers 160 joint iterations with the interpretability
 #: term at lambda = 10 (the paper's 1 leaves the conv layers' explainers collapsed this early).
 DEMO_CHAIN: dict[str, ChainSpec] = {
-    "smoke": MNIST_CHAIN["smoke"],
+    "smoke": replace(MNIST_CHAIN["smoke"], autoattack_n=0),  # the demo runs the paper's attacks only
     "cpu": ChainSpec(
         "cpu", "cpu",
         natural=dict(epochs=8, lr=0.05, lr_milestones=[6], n_train=5000, n_test=1000),
@@ -83,10 +114,10 @@ DEMO_CHAIN: dict[str, ChainSpec] = {
 }
 
 CIFAR_CHAIN: dict[str, ChainSpec] = {
-    "smoke": ChainSpec("smoke", "smoke", n_eval=32),
-    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here.
-    "cpu": ChainSpec("cpu", "cpu", n_eval=1000),
-    "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10")),
+    "smoke": ChainSpec("smoke", "smoke", n_eval=32, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
+    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here; AutoAttack the first 300.
+    "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=300),
+    "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10"), autoattack_n=None),
 }
 
 CELEBA_CHAIN: dict[str, ChainSpec] = {
@@ -107,6 +138,13 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
     path = folder / "config.json"
     if path.is_file():
         stored = read_json(path)
+        if isinstance(stored.get("spec"), dict) and any(k not in stored["spec"] for k in _ADDED_FIELDS):
+            # Made before these fields existed: take the current values; the stages they add run now.
+            old = {**stored, "spec": {**stored["spec"], **{k: config["spec"][k] for k in _ADDED_FIELDS
+                                                            if k not in stored["spec"]}}}
+            if old == config:
+                write_json(path, config)
+                stored = config
         if stored != config:
             what = f"{stored.get('kind')} {stored.get('target')} {stored.get('preset')} on {stored.get('dataset')}"
             raise ConfigError(f"{folder} holds another job ({what}, or other settings); expected reproduce {target} "
@@ -183,20 +221,49 @@ def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural:
                          explained: dict[str, Run], *, progress: bool = True, **io: Any) -> dict[str, Any]:
     """The MNIST chain's evaluation stages on trained runs: PGD-40 sets, Table 2's attacks, Table 1 for
     both explained models, index change, transitions, grids and baselines (``adv``: ``{"max", "avg"}``,
-    ``explained``: ``{"natural", "adversarial"}``)."""
+    ``explained``: ``{"natural", "adversarial"}``); then, when ``spec`` enables it, AutoAttack's stages
+    (:func:`autoattack_stages`), whose column joins Table 2 and whose results go under ``"autoattack"``."""
     nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
         attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)))
-    arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], "mnist", n_eval=spec.n_eval,
-                             progress=progress, **io) for pool in ("max", "avg")}
+    arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], POOLING_ATTACKS["mnist"],
+                             n_eval=spec.n_eval, progress=progress, **io) for pool in ("max", "avg")}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, "pgd-40", spec, **io)
         figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, "pgd-40", spec.n_show, **io)
-    return {"natural": _classifier_summary(natural, nat_attack),
-            "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
-            "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
-            "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()},
-            "diagnosis": diag, "figures": figs, "seconds": stages.seconds()}
+    aa = autoattack_stages(stages, folder, spec, natural, adv, explained, progress=progress, **io)
+    if aa is not None:
+        arms = {p: merge_arm(arms[p], aa["arms"][p]) for p in arms}
+    out = {"natural": _classifier_summary(natural, nat_attack),
+           "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
+           "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
+           "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()},
+           "diagnosis": diag, "figures": figs, "seconds": stages.seconds()}
+    if aa is not None:
+        out["autoattack"] = {"spec": spec.autoattack, "n": spec.autoattack_images(), "natural": aa["natural"],
+                             "diagnosis": aa["diagnosis"]}
+    return out
+
+
+def autoattack_stages(stages: Stages, folder: Path, spec: ChainSpec, natural: Run, adv: dict[str, Run],
+                      explained: dict[str, Run], *, progress: bool = True, **io: Any) -> dict[str, Any] | None:
+    """AutoAttack on the first :meth:`ChainSpec.autoattack_images` test images, each step a stage of its own
+    (so that a folder made before them resumes and runs just these): ``autoattack natural``,
+    ``autoattack {pool}`` (Table 2's column) and ``diagnose {kind} (AutoAttack)`` (Table 1 with D* from
+    AutoAttack; the sets the attack stages stored are reused). None when the spec leaves AutoAttack off.
+    """
+    n = spec.autoattack_images()
+    if n == 0:
+        return None
+    settings = {"attack": spec.autoattack, "n": n}
+    nat = stages.run("autoattack natural", lambda: _attack_summary(
+        attack_run(natural, [spec.autoattack], n=n, progress=progress, **io)), settings=settings)
+    arms = {pool: stages.run(f"autoattack {pool}", evaluate_arm, adv[pool], [spec.autoattack], n_eval=n,
+                             progress=progress, **io, settings=settings) for pool in ("max", "avg")}
+    diag = {kind: stages.run(f"diagnose {kind} (AutoAttack)", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
+        [r], attack=spec.autoattack, n_compute=n or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{k}-autoattack",
+        **io)), settings={**settings, "n_boot": spec.n_boot}) for kind, run in explained.items()}
+    return {"natural": nat, "arms": arms, "diagnosis": diag}
 
 
 def _diagnose(stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any) -> dict[str, Any]:
@@ -268,9 +335,15 @@ def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any =
     for model in spec.models:
         # The arms' resolved training configs: a changed preset refuses this folder instead of reusing its study.
         arms = {pool: study_train_config("cifar10", model, pool, preset, 0, spec.adversarial).to_dict() for pool in ("max", "avg")}
-        studies[model] = stages.run(f"pooling study {model}", lambda m=model: pooling_study(
-            "cifar10", m, preset, out=folder / f"pooling-{m}", n_eval=spec.n_eval, device=device, data_root=data_root,
-            verify=verify, progress=progress, overrides=spec.adversarial), settings={"arms": arms, "n_eval": spec.n_eval})
+        study = dict(out=folder / f"pooling-{model}", n_eval=spec.n_eval, device=device, data_root=data_root,
+                     verify=verify, progress=progress, overrides=spec.adversarial)
+        studies[model] = stages.run(f"pooling study {model}", lambda m=model, kw=study: pooling_study(
+            "cifar10", m, preset, **kw, autoattack_n=0), settings={"arms": arms, "n_eval": spec.n_eval})
+        n = spec.autoattack_images()
+        if n != 0:  # a stage of its own: the study folder resumes and runs just its AutoAttack stages
+            studies[model] = stages.run(f"autoattack {model}", lambda m=model, kw=study: pooling_study(
+                "cifar10", m, preset, **kw, autoattack_n=n, autoattack=spec.autoattack),
+                settings={"arms": arms, "n_eval": spec.n_eval, "attack": spec.autoattack, "n": n})
     # Each study's own stage times (training and attacks per pool and seed), so the report lists them one by one.
     seconds = {f"{model} {name}": s for model, study in studies.items() for name, s in study["seconds"].items()}
     return {"studies": studies, "seconds": seconds}

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from interpretgan.errors import RunError
+from interpretgan.errors import ConfigError, RunError
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
+        # mkstemp makes 0600 files, and some writers (safetensors) make a new file in its place:
+        # give the usual permissions once the writer is done
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -136,22 +139,66 @@ def runs_root(value: str | Path | None = None) -> Path:
     return Path(value or os.environ.get(RUNS_ENV) or "runs")
 
 
+def _a(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def stored_config(run: Run, cls: type) -> Any:
+    """The config dataclass ``cls`` recorded in ``run``'s config.json (without ``kind``), validated;
+    RunError naming the file when a field is unknown, of the wrong type or impossible."""
+    try:
+        cfg = cls.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+        cfg.validate()
+    except ConfigError as err:
+        raise RunError(f"{run.path / 'config.json'} is not a valid record of a run: {err}") from None
+    return cfg
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+_-]+", "-", text).strip("-") or "run"
 
 
-def new_run_dir(root: str | Path, description: str) -> Path:
-    """Create ``root/<NNNNN>-<description>`` with the next free number (never reuses a folder)."""
+def check_runs_root(root: str | Path) -> Path:
+    """``root`` as a Path; RunError when it exists and is not a folder (so a command fails before its work)."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise RunError(f"the runs folder {root} is a file; expected a folder (--out or ${RUNS_ENV})")
+    return root
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` itself (flock on its descriptor: no lock file appears)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): numbers are then only protected by mkdir's FileExistsError
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def new_run_dir(root: str | Path, description: str) -> Path:
+    """Create ``root/<NNNNN>-<description>`` with the next free number (never reuses a number).
+
+    The number is chosen and its folder made under an exclusive lock on ``root``, so that processes
+    creating runs at once, with the same or other descriptions, never share a number.
+    """
+    root = check_runs_root(root)
     root.mkdir(parents=True, exist_ok=True)
-    while True:
-        numbers = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
-        path = root / f"{max(numbers, default=-1) + 1:05d}-{_slug(description)}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:  # another process took the number: try the next one
-            continue
+    with _locked(root):
+        while True:
+            numbers = [int(m.group(1)) for p in root.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
+            path = root / f"{max(numbers, default=-1) + 1:05d}-{_slug(description)}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:  # a process without the lock took the number: try the next one
+                continue
 
 
 class Run:
@@ -163,7 +210,11 @@ class Run:
     @classmethod
     def create(cls, root: str | Path, description: str, kind: str, config: dict[str, Any]) -> Run:
         run = cls(new_run_dir(root, description))
-        write_json(run.path / "config.json", {"kind": kind, **config})
+        try:
+            write_json(run.path / "config.json", {"kind": kind, **config})
+        except BaseException:  # a full disk: no folder without its config is left behind
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise
         return run
 
     @classmethod
@@ -173,13 +224,18 @@ class Run:
         if not (path / "config.json").is_file():
             raise RunError(f"{path} is not an interpretgan run folder; expected {path / 'config.json'}")
         run = cls(path)
-        if kind is not None and run.config.get("kind") != kind:
-            raise RunError(f"{path} is a '{run.config.get('kind')}' run; expected a '{kind}' run")
+        got = run.config.get("kind")
+        if kind is not None and got != kind:
+            raise RunError(f"{path} is {_a(str(got))} '{got}' run; expected {_a(kind)} '{kind}' run")
         return run
 
     @property
     def config(self) -> dict[str, Any]:
-        return read_json(self.path / "config.json")
+        config = read_json(self.path / "config.json")
+        if not isinstance(config, dict):
+            raise RunError(f"{self.path / 'config.json'} holds a JSON {type(config).__name__}; "
+                           "expected the JSON object of a run's settings")
+        return config
 
     @property
     def ckpt_dir(self) -> Path:
@@ -221,8 +277,13 @@ def save_model(directory: str | Path, model: nn.Module, name: str = "model", met
     write_json(directory / f"{name}.json", spec)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu", name: str = "model") -> nn.Module:
-    """Rebuild a registered classifier from a run folder or its ``ckpt/`` folder, in eval mode."""
+def load_model(path: str | Path, device: str | torch.device = "cpu", name: str = "model",
+               expected: tuple[str, dict[str, Any]] | None = None) -> nn.Module:
+    """Rebuild a registered classifier from a run folder or its ``ckpt/`` folder, in eval mode.
+
+    ``expected``: the (registry name, keyword arguments) the run's config asks for; RunError when the
+    checkpoint describes another model (a checkpoint copied from another run).
+    """
     from interpretgan.models import create_model
 
     path = Path(path)
@@ -231,6 +292,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
     if not spec_path.is_file():
         raise RunError(f"{path} holds no model checkpoint; expected {spec_path}")
     spec = read_json(spec_path)
+    if not (isinstance(spec, dict) and isinstance(spec.get("model"), str) and isinstance(spec.get("kwargs"), dict)):
+        raise RunError(f"{spec_path} is not a model description; expected a JSON object with 'model' and 'kwargs'")
+    if expected is not None:
+        differ = [k for k, v in expected[1].items() if json.dumps(spec["kwargs"].get(k)) != json.dumps(v, default=list)]
+        if spec["model"] != expected[0] or differ:
+            raise RunError(f"{spec_path} describes model '{spec['model']}' with {spec['kwargs']} but the run's config.json "
+                           f"expects '{expected[0]}'" + (f" with {', '.join(f'{k}={expected[1][k]}' for k in differ)}" if differ else "")
+                           + "; the checkpoint belongs to another run")
     model = create_model(spec["model"], **spec["kwargs"])
     state = load_tensors(directory / f"{name}.safetensors")
     try:

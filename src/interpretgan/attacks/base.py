@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 
 #: A loss ``(logits (N, K), y (N,)) -> scalar``. It must SUM over the batch, so that the gradient
@@ -32,19 +32,46 @@ def _cross_entropy_sum(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, y, reduction="sum")
 
 
-def _margin_sum(logits: Tensor, y: Tensor) -> Tensor:
-    """Carlini-Wagner margin ``max_{j != y} z_j - z_y`` summed over the batch (no confidence cap).
+def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Carlini-Wagner margin ``max_{j != y} z_j - z_y`` per example ``(N,)`` (no confidence cap).
 
     Untargeted attacks raise it until another class wins; targeted ones (``y`` the target) lower
     it until the target wins. Unlike cross-entropy it does not saturate on confident logits.
     """
     true = logits.gather(1, y[:, None]).squeeze(1)
     others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
-    return (others.amax(1) - true).sum()
+    return others.amax(1) - true
 
 
-#: The losses an attack can name as a string.
-LOSSES: dict[str, LossFn] = {"ce": _cross_entropy_sum, "cw": _margin_sum}
+def dlr_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Difference of logits ratio per example ``(N,)`` (Croce & Hein 2020, Section 4), K >= 3 classes.
+
+    ``-(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3)`` with ``z_pi`` the logits sorted in decreasing
+    order: the CW margin divided by a spread of the logits, so that it does not change when the
+    logits are rescaled (which defeats attacks on the plain margin of over-confident models).
+    """
+    if logits.shape[1] < 3:
+        raise ValueError(f"the DLR loss needs at least 3 classes, got logits of shape {tuple(logits.shape)}")
+    top = logits.topk(3, dim=1).values
+    return margin_loss(logits, y) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def _margin_sum(logits: Tensor, y: Tensor) -> Tensor:
+    return margin_loss(logits, y).sum()
+
+
+def _dlr_sum(logits: Tensor, y: Tensor) -> Tensor:
+    return dlr_loss(logits, y).sum()
+
+
+def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+#: The losses an attack can name as a string, summed over the batch.
+LOSSES: dict[str, LossFn] = {"ce": _cross_entropy_sum, "cw": _margin_sum, "dlr": _dlr_sum}
+#: The same losses per example ``(N,)``, for attacks that adapt per example (APGD's step size).
+PER_EXAMPLE_LOSSES: dict[str, LossFn] = {"ce": _cross_entropy, "cw": margin_loss, "dlr": dlr_loss}
 
 
 def resolve_loss(loss: LossFn | str) -> tuple[str, LossFn]:
@@ -56,22 +83,6 @@ def resolve_loss(loss: LossFn | str) -> tuple[str, LossFn]:
     if not callable(loss):
         raise ConfigError(f"attack loss must be a loss name or a callable, got {type(loss).__name__}")
     return getattr(loss, "__qualname__", type(loss).__name__), loss
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode for the block, then restore every submodule's own flag.
-
-    Restoring per submodule (not ``model.train(was_training)``) keeps a partly frozen model, e.g. a
-    train-mode model with its BatchNorm layers in eval, exactly as it was.
-    """
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _check_generator(generator: torch.Generator, device: torch.device) -> None:
@@ -95,7 +106,8 @@ class Attack:
         random_start: start from ``x + U(-eps, eps)`` (clipped) instead of ``x``.
         targeted: if True, ``y`` holds target labels and the loss is minimised.
         loss: ``"ce"`` (cross-entropy summed over the batch), ``"cw"`` (the Carlini-Wagner margin,
-            summed) or a callable ``(logits, y) -> scalar`` that sums over the batch.
+            summed), ``"dlr"`` (Croce & Hein's difference of logits ratio, summed) or a callable
+            ``(logits, y) -> scalar`` that sums over the batch.
         clip_min, clip_max: the valid pixel range; ``x`` must lie inside it.
         generator: draws the random start. It must live on the device of ``x``: the start is drawn
             with ``torch.rand(..., generator=generator, device=x.device)``, never on another device
@@ -118,6 +130,9 @@ class Attack:
 
     #: registry name; set by each subclass.
     name: str = "attack"
+    #: False for attacks that always measure success against the true label (APGD-T, AutoAttack):
+    #: they refuse ``targeted=True``.
+    targetable: bool = True
 
     def __init__(
         self,
@@ -146,6 +161,8 @@ class Attack:
             raise ConfigError(f"attack restarts must be an integer >= 1, got {restarts!r}")
         if restarts > 1 and not random_start:
             raise ConfigError(f"attack restarts={restarts} needs random_start: without it every restart repeats the first")
+        if targeted and not self.targetable:
+            raise ConfigError(f"attack '{self.name}' is untargeted (it picks its own target classes); leave targeted unset")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ConfigError(f"attack generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.eps = float(eps)
@@ -228,18 +245,25 @@ class Attack:
             pred = model(x_adv).argmax(1)
         return pred == y if self.targeted else pred != y
 
-    def _run(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """One run of ``steps`` projected steps from a (random) start."""
-        # The eps-ball intersected with the pixel range, as a per-pixel box [lo, hi]: projection and
-        # clipping become one clamp per step.
-        lo = (x - self.eps).clamp_(min=self.clip_min)
-        hi = (x + self.eps).clamp_(max=self.clip_max)
+    def _box(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The eps-ball around ``x`` intersected with the pixel range, as per-pixel bounds ``(lo, hi)``.
+
+        Projection and clipping then become one clamp per step.
+        """
+        return (x - self.eps).clamp_(min=self.clip_min), (x + self.eps).clamp_(max=self.clip_max)
+
+    def _start(self, x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+        """The first iterate: ``x + U(-eps, eps)`` clamped to ``[lo, hi]`` (random start), else ``x``."""
         if self.random_start and self.eps > 0:
             noise = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
             x_adv = noise.mul_(2 * self.eps).sub_(self.eps).add_(x)  # x + U(-eps, eps)
-            x_adv.clamp_(lo, hi)
-        else:
-            x_adv = x.clone()
+            return x_adv.clamp_(lo, hi)
+        return x.clone()
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        """One run of ``steps`` projected steps from a (random) start."""
+        lo, hi = self._box(x)
+        x_adv = self._start(x, lo, hi)
         state = self._init_state(x)
         step = -self.alpha if self.targeted else self.alpha
         x_adv.requires_grad_(True)

@@ -171,7 +171,7 @@ def evaluate_attacks(
         ``"adversarial"`` is JSON-serialisable; ``"files"`` is empty without ``work_dir``.
     """
     x, device = x_uint8_or_float, torch.device(device)
-    _check_evaluation_inputs(x, y, attacks, batch_size, num_classes)
+    check_evaluation_inputs(x, y, attacks, batch_size, num_classes)
     n = int(x.shape[0])
     chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     work = Path(work_dir) if work_dir is not None else None
@@ -222,7 +222,7 @@ def load_adversarial_set(path: Path | str) -> AdversarialSet:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int) -> None:
+def check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int) -> None:
     if not isinstance(x, Tensor) or x.dim() != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
         raise ValueError(f"evaluate_attacks needs images (N, C, H, W) as uint8 or float, got {getattr(x, 'dtype', type(x))} of shape {tuple(getattr(x, 'shape', ()))}")
     if x.shape[0] == 0:

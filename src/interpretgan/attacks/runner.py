@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from interpretgan.attacks import Attack, evaluate_attacks, make_attack
-from interpretgan.config import TrainConfig
-from interpretgan.data import dataset_info, load_dataset
+from interpretgan.attacks import APGD_STEPS, SQUARE_QUERIES, Attack, evaluate_attacks, make_attack
+from interpretgan.attacks.evaluate import check_evaluation_inputs
+from interpretgan.config import TrainConfig, check_seed
+from interpretgan.data import ArrayDataset, dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import Run, load_model, read_json, write_json
+from interpretgan.runs import Run, load_model, read_json, stored_config, write_json
 
 log = logging.getLogger(__name__)
 
@@ -32,34 +35,94 @@ ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
     "celeba": dict(eps=2 / 255, alpha=0.5 / 255, steps=20),
 }
 
-_SPEC = re.compile(r"^(pgd|mpgd|fgsm)(?:-?(\d+))?$")
+_SPEC = re.compile(r"^(pgd|mpgd|fgsm|apgd-ce|apgd-dlr|apgd-t|square|autoattack)(?:-?(\d+))?$")
+#: A reduced ensemble: fewer APGD iterations and/or Square queries (``autoattack-apgd10-square100``).
+_REDUCED_AUTOATTACK = re.compile(r"^autoattack(?:-apgd(\d+))?(?:-square(\d+))?$")
+_EXPECTED = ("pgd, mpgd, fgsm, apgd-ce, apgd-dlr, apgd-t, square or autoattack, optionally with steps "
+             "(pgd-100) or queries (square-1000)")
+#: The result name of the ensemble: AutoAttack's standard order without its FAB-T, said in the name
+#: so that a table never passes it off as the full AutoAttack.
+AUTOATTACK_NAME = "autoattack-nofab"
 
 
 def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True,
                       restarts: int = 1, loss: str = "ce") -> tuple[str, Attack]:
-    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"`` or ``"fgsm"`` -> ``(name, attack)``.
+    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"``, ``"fgsm"``, ``"apgd-ce"``, ``"square-1000"``, ``"autoattack"`` ... -> ``(name, attack)``.
 
-    A number after the attack sets its steps (else ``steps``); the name is ``pgd100``-style, with
+    A number after pgd/mpgd sets its steps (else ``steps``); the name is ``pgd100``-style, with
     ``-cw`` for the margin loss and ``-r5`` for five restarts (FGSM, which has no random start,
     takes no restarts), so that variants of one attack keep apart in the same folder.
+    The parameter-free attacks ignore ``alpha`` and ``steps``: ``apgd-ce``, ``apgd-dlr`` and
+    ``apgd-t`` take AutoAttack's 100 iterations unless a number follows (``apgd-ce100``), ``square``
+    its 5,000 queries (``square5000``); ``autoattack`` is the ensemble APGD-CE, APGD-T, Square with
+    AutoAttack's settings, named ``autoattack-nofab`` since FAB-T is not part of it
+    (``autoattack-apgd10-square100``: a reduced ensemble for quick runs, named
+    ``autoattack-nofab-apgd10-square100``). Their losses
+    are part of the name, so ``loss`` must stay ``"ce"``.
     """
+    reduced = _REDUCED_AUTOATTACK.match(spec.strip().lower())
+    if reduced and any(reduced.groups()):
+        return _reduced_autoattack(spec, reduced, eps=eps, restarts=restarts, loss=loss)
     m = _SPEC.match(spec.strip().lower())
     if not m:
-        raise ConfigError(f"--attack '{spec}' is not an attack; expected pgd, mpgd or fgsm, optionally with steps (pgd-100)")
+        raise ConfigError(f"--attack '{spec}' is not an attack; expected {_EXPECTED}")
     kind, n = m.group(1), m.group(2)
-    suffix = "" if loss == "ce" else f"-{loss}"
-    if kind == "fgsm":
-        if n not in (None, "1"):
-            raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
-        return "fgsm" + suffix, make_attack("fgsm", eps=eps, loss=loss)
-    k = int(n) if n else steps
-    if restarts > 1:
-        suffix += f"-r{restarts}"
-    return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
-                                             loss=loss, restarts=restarts)
+    if kind in ("pgd", "mpgd", "fgsm"):
+        suffix = "" if loss == "ce" else f"-{loss}"
+        if kind == "fgsm":
+            if n not in (None, "1"):
+                raise ConfigError(f"--attack '{spec}': FGSM is a single step; write 'fgsm'")
+            return "fgsm" + suffix, make_attack("fgsm", eps=eps, loss=loss)
+        k = int(n) if n else steps
+        if restarts > 1:
+            suffix += f"-r{restarts}"
+        return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
+                                                 loss=loss, restarts=restarts)
+    if loss != "ce":
+        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{kind}' has its own loss, so leave --loss at ce")
+    suffix = f"-r{restarts}" if restarts > 1 else ""
+    if kind == "autoattack":
+        if n is not None:
+            raise ConfigError(f"--attack '{spec}': autoattack runs with AutoAttack's settings; write 'autoattack', "
+                              "or 'autoattack-apgd10-square100' for fewer APGD iterations and Square queries")
+        return AUTOATTACK_NAME + suffix, make_attack("autoattack", eps=eps, restarts=restarts)
+    if kind == "square":
+        q = int(n) if n else SQUARE_QUERIES
+        return f"square{q}{suffix}", make_attack("square", eps=eps, queries=q, restarts=restarts)
+    k = int(n) if n else APGD_STEPS
+    if kind == "apgd-t":
+        return f"apgd-t{k}{suffix}", make_attack("apgd-t", eps=eps, steps=k, random_start=random_start, restarts=restarts)
+    return f"{kind}{k}{suffix}", make_attack("apgd", eps=eps, steps=k, loss=kind.split("-")[1],
+                                             random_start=random_start, restarts=restarts)
 
 
-def attack_run(
+def _reduced_autoattack(spec: str, m: re.Match, *, eps: float, restarts: int, loss: str) -> tuple[str, Attack]:
+    """``autoattack-apgd<N>-square<Q>``: the ensemble with ``N`` APGD iterations and ``Q`` Square queries, named
+    ``autoattack-nofab-apgd<N>-square<Q>`` so that a table never passes it off as AutoAttack's own settings."""
+    if loss != "ce":
+        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{spec}' has its own losses, so leave --loss at ce")
+    steps = int(m.group(1)) if m.group(1) else APGD_STEPS
+    queries = int(m.group(2)) if m.group(2) else SQUARE_QUERIES
+    if steps < 1 or queries < 1:
+        raise ConfigError(f"--attack '{spec}': APGD iterations and Square queries must be at least 1")
+    name = AUTOATTACK_NAME
+    if (steps, queries) != (APGD_STEPS, SQUARE_QUERIES):
+        name += f"-apgd{steps}-square{queries}"
+    return name + (f"-r{restarts}" if restarts > 1 else ""), make_attack("autoattack", eps=eps, steps=steps,
+                                                                        queries=queries, restarts=restarts)
+
+
+def is_autoattack(name: str) -> bool:
+    """Whether the result name ``name`` (from :func:`parse_attack_spec`) is AutoAttack's ensemble, full or reduced."""
+    return name.startswith(AUTOATTACK_NAME)
+
+
+def attack_run(run: Run, specs: list[str], **options: Any) -> dict[str, Any]:
+    """Attack the classifier of the train run ``run``: :func:`plan_attack` then :func:`run_attack_plan`."""
+    return run_attack_plan(plan_attack(run, specs, **options))
+
+
+def plan_attack(
     run: Run,
     specs: list[str],
     *,
@@ -78,16 +141,20 @@ def attack_run(
     progress: bool = True,
     seed: int = 0,
     crosscheck: int = 0,
-) -> dict[str, Any]:
-    """Attack the classifier of the train run ``run`` on ``n`` examples of ``split``.
+) -> AttackPlan:
+    """Plan the attack of the classifier of the train run ``run`` on ``n`` examples of ``split``.
 
     ``eps``/``alpha``/``steps`` default to the paper's values for the run's dataset
     (:data:`ATTACK_DEFAULTS`). ``restarts`` and ``loss`` apply to every attack named (see
     :func:`parse_attack_spec`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
     ``crosscheck`` examples (no random start) beside ours and records both accuracies.
-    Returns the results dict (also written to ``results.json``) with ``"folder"`` added.
+    Checks everything and loads the model and the data, writing nothing (so that a refused attack
+    leaves the run as it was); :func:`run_attack_plan` then attacks and writes.
     """
-    cfg = TrainConfig.from_dict({k: v for k, v in run.config.items() if k != "kind"})
+    check_seed(seed)
+    if not (isinstance(crosscheck, int) and crosscheck >= 0):
+        raise ConfigError(f"--crosscheck must be an integer >= 0, got {crosscheck}")
+    cfg = stored_config(run, TrainConfig)
     defaults = ATTACK_DEFAULTS.get(cfg.dataset, ATTACK_DEFAULTS["mnist"])
     eps = defaults["eps"] if eps is None else eps
     alpha = defaults["alpha"] if alpha is None else alpha
@@ -95,14 +162,14 @@ def attack_run(
     attacks = dict(parse_attack_spec(s, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
                                      restarts=restarts, loss=loss) for s in specs)
     if not attacks:
-        raise ConfigError("no --attack given; expected at least one of pgd, mpgd, fgsm")
+        raise ConfigError(f"no --attack given; expected at least one of {_EXPECTED}")
 
     info = dataset_info(cfg.dataset)
     ds = load_dataset(cfg.dataset, split, root=data_root, image_size=cfg.image_size, verify=verify)
     size = "all" if n is None or n >= len(ds) else str(n)
     ds = ds.subset(n, seed=seed)
     device = torch.device(device)
-    model = load_model(run.path, device)
+    model = load_model(run.path, device, expected=cfg.model_spec())
     # One folder per input set (split, subset and its seed) and radius; its settings.json says which.
     folder = run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
     settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
@@ -114,14 +181,39 @@ def attack_run(
             raise RunError(f"{folder} holds attacks made with another {', '.join(changed)}; "
                            "delete that folder to attack with these settings")
         settings["attacks"] = {**stored.get("attacks", {}), **settings["attacks"]}
+    check_evaluation_inputs(ds.x, ds.y, attacks, batch_size, info.num_classes)
+    return AttackPlan(run, cfg.dataset, model, ds, attacks, folder, settings, device, progress, crosscheck)
+
+
+@dataclass
+class AttackPlan:
+    """Everything :func:`run_attack_plan` needs, checked and loaded by :func:`plan_attack`."""
+
+    run: Run
+    dataset: str
+    model: nn.Module
+    ds: ArrayDataset
+    attacks: dict[str, Attack]
+    folder: Path
+    settings: dict[str, Any]  # split, n, eps, alpha, steps, random_start, seed, batch_size, attacks
+    device: torch.device
+    progress: bool
+    crosscheck: int
+
+
+def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
+    """Attack as :func:`plan_attack` planned; returns the results dict (also written to ``results.json``)
+    with ``"folder"`` added."""
+    run, model, ds, folder, settings, device = plan.run, plan.model, plan.ds, plan.folder, plan.settings, plan.device
+    split, eps, alpha, steps, seed = (settings[k] for k in ("split", "eps", "alpha", "steps", "seed"))
     folder.mkdir(parents=True, exist_ok=True)
-    res = evaluate_attacks(model, ds.x, ds.y, attacks, batch_size=batch_size, device=device,
-                           num_classes=info.num_classes, work_dir=folder, progress=progress, seed=seed)
+    res = evaluate_attacks(model, ds.x, ds.y, plan.attacks, batch_size=settings["batch_size"], device=device,
+                           num_classes=dataset_info(plan.dataset).num_classes, work_dir=folder, progress=plan.progress, seed=seed)
     res.pop("adversarial")
     write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
-    res.update(dataset=cfg.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
-    if crosscheck:
-        m = min(crosscheck, len(ds))
+    res.update(dataset=plan.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
+    if plan.crosscheck:
+        m = min(plan.crosscheck, len(ds))
         x = ds.x[:m].float().div(255).to(device)
         from interpretgan.baselines import crosscheck_with_captum  # the one module that imports captum
 

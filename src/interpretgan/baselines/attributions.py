@@ -17,7 +17,7 @@ import torch
 from captum.attr import DeepLift, InputXGradient, IntegratedGradients, Occlusion, Saliency
 from torch import Tensor, nn
 
-from interpretgan.attacks.base import eval_mode
+from interpretgan.devices import eval_mode
 from interpretgan.data import dataset_info
 from interpretgan.errors import ConfigError
 from interpretgan.explain.show import explanation_grid, grid_inputs

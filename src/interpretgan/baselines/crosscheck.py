@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from captum.robust import PGD as CaptumPGD
 from torch import Tensor, nn
 
-from interpretgan.attacks.base import eval_mode
 from interpretgan.attacks.pgd import PGD
+from interpretgan.devices import eval_mode
 
 
 def _per_example_ce(logits: Tensor, y: Tensor) -> Tensor:

@@ -50,6 +50,8 @@ BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("tes
 CLASS_COUNTS = {"train": (5000,) * 10, "test": (1000,) * 10}
 FIRST_LABELS = {"train": [6, 9, 9, 4, 1], "test": [3, 8, 8, 0, 6]}
 CHANNEL_MEANS = {"train": (0.4914, 0.4822, 0.4465), "test": (0.4942, 0.4851, 0.4504)}
+#: integrity.check_fingerprint's values: sha256 (16 hex digits) of images [0, 1, N/2, N-1] and their labels.
+FINGERPRINTS = {"train": ("e0e681aa86c87289", [6, 9, 6, 1]), "test": ("d15806572b24b511", [3, 8, 7, 7])}
 _MEAN_TOLERANCE = 0.001
 _PIXELS = 3 * 32 * 32
 
@@ -197,6 +199,7 @@ def _content_checks(source: Path, split: str, images: np.ndarray, labels: np.nda
     expected = CHANNEL_MEANS[split]
     if any(abs(m - e) > _MEAN_TOLERANCE for m, e in zip(means, expected)):
         raise integrity.content_failure(source, f"per-channel pixel mean of the {split} images", means, list(expected))
+    integrity.check_fingerprint(source, source, images, labels, FINGERPRINTS[split])
 
 
 def load(

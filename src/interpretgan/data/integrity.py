@@ -71,6 +71,21 @@ def check_counts(path: Path, labels: np.ndarray, expected: Sequence[int], num_cl
         raise content_failure(path, "per-class label count", counts, list(expected))
 
 
+def check_fingerprint(images_path: Path, labels_path: Path, images: np.ndarray, labels: np.ndarray,
+                      expected: tuple[str, list[int]]) -> None:
+    """Content check: the first two, the middle and the last image of a split are the official ones
+    (sha256 of their bytes, first 16 hex digits) and carry the official labels, so that images
+    shuffled against their labels fail (counts and means cannot see that)."""
+    n = len(labels)
+    idx = [0, 1, n // 2, n - 1]
+    digest = hashlib.sha256(np.ascontiguousarray(images[idx]).tobytes()).hexdigest()[:16]
+    if digest != expected[0]:
+        raise content_failure(images_path, f"fingerprint of images {idx}", digest, expected[0])
+    got = labels[idx].tolist()
+    if got != list(expected[1]):
+        raise content_failure(labels_path, f"labels of images {idx}", got, list(expected[1]))
+
+
 def fetch_url(url: str, dest: Path) -> None:
     """Download ``url`` to ``dest`` (overwritten). Tests replace this function to work offline."""
     try:

@@ -52,6 +52,8 @@ CLASS_COUNTS = {
 }
 #: Mean pixel value (in [0, 1]) of the official images of each split: a content check of the images.
 PIXEL_MEANS = {"train": 0.1307, "test": 0.1325}
+#: integrity.check_fingerprint's values: sha256 (16 hex digits) of images [0, 1, N/2, N-1] and their labels.
+FINGERPRINTS = {"train": ("cbab72aca5797054", [5, 0, 3, 8]), "test": ("175f61d7d43556b5", [7, 2, 3, 6])}
 _MEAN_TOLERANCE = 0.001
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SIDE = 28
@@ -147,6 +149,10 @@ def read_files(
     labels = parse_idx(raw_labels, labels_path, LABELS_MAGIC)
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
         raise DataError(f"MNIST file {images_path} holds images of shape {images.shape[1:]}, expected (28, 28).")
+    official_n = sum(CLASS_COUNTS[split])
+    if labels.ndim == 1 and len(labels) == official_n != len(images):  # e.g. the test images in place of the train images
+        raise DataError(f"MNIST file {images_path} holds {len(images)} images, expected the {official_n} {split} images "
+                        f"that {labels_path.name} labels.")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(
             f"MNIST file {labels_path} holds {len(labels)} labels, expected {len(images)} to match {images_path.name}."
@@ -162,13 +168,17 @@ def read_files(
     ]
     if not mismatched:
         return images, labels, integrity.OFFICIAL_MD5
-    names = ", ".join(p.name for p in mismatched)
-    logger.warning("MNIST %s: the md5 of %s is not the official one; using content checks", split, names)
+    # Every MNIST file has an official md5 (of the .gz and of its contents), so a mismatch always
+    # stops; the content checks only say what differs.
     integrity.check_counts(labels_path, labels, CLASS_COUNTS[split], INFO.num_classes)
     mean = round(float(images.mean(dtype=np.float64)) / 255.0, 4)
     if abs(mean - PIXEL_MEANS[split]) > _MEAN_TOLERANCE:  # the labels alone say nothing of the images
         raise integrity.content_failure(images_path, "pixel mean", mean, PIXEL_MEANS[split])
-    return images, labels, integrity.CONTENT_CHECKS
+    integrity.check_fingerprint(images_path, labels_path, images, labels, FINGERPRINTS[split])
+    names = " and ".join(str(p) for p in mismatched)
+    raise DataError(f"MNIST file {names} is not the official data: its md5 differs, though its counts, pixel mean and "
+                    "fingerprint match (some images or labels were changed); expected the official files "
+                    "(pass --no-verify to use it anyway).")
 
 
 def _official(path: Path, raw: bytes) -> bool:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interpretgan.attacks.base import eval_mode
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 
 

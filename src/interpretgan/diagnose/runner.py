@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from interpretgan.attacks.base import eval_mode
 from interpretgan.attacks.evaluate import summarize_predictions
 from interpretgan.data import dataset_info
+from interpretgan.devices import eval_mode
 from interpretgan.diagnose.indices import maxpool_index_change
 from interpretgan.diagnose.vulnerability import (
     PAPER_INDEX_CHANGE,

@@ -2,10 +2,12 @@
 
 ``interpretgan study pooling --dataset mnist --model smallcnn --preset cpu`` trains the max-pool
 and the avg-pool variant with ``trades+atta`` under the same seed and schedule (for each seed),
-attacks both on the same test subset with the paper's four attacks, and writes the table with the
-paper's values beside and ``avg - max`` per attack (mean and sd over seeds; a binomial 95 %
-interval for each single accuracy). The study folder holds the train runs and ``stages.json``, so
-re-running the same command resumes it.
+attacks both on the same test subset with the paper's four attacks and, in a stage of its own,
+with AutoAttack's ensemble (APGD-CE, APGD-T, Square; FAB-T not included; :data:`STUDY_AUTOATTACK`),
+and writes the table with the paper's values beside (none for AutoAttack: the paper did not run
+it) and ``avg - max`` per attack (mean and sd over seeds; a binomial 95 % interval for each single
+accuracy). The study folder holds the train runs and ``stages.json``, so re-running the same
+command resumes it; a folder made before the AutoAttack stage existed resumes and runs just that stage.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from interpretgan.training import fit_in
 
 log = logging.getLogger(__name__)
 
-#: The attacks of Table 2 (MNIST, eps 0.3) and Table 3 (CIFAR-10, eps 8/255).
+#: The paper's attacks of Table 2 (MNIST, eps 0.3) and Table 3 (CIFAR-10, eps 8/255).
 POOLING_ATTACKS: dict[str, tuple[str, ...]] = {
     "mnist": ("pgd-40", "pgd-100", "mpgd-40", "fgsm"),
     "cifar10": ("pgd-20", "pgd-100", "mpgd-20", "fgsm"),
@@ -52,6 +54,13 @@ PAPER_POOLING: dict[tuple[str, str], dict[str, dict[str, float]]] = {
 #: Test images attacked per preset (None: the whole test set).
 STUDY_EVAL: dict[str, int | None] = {"smoke": 64, "cpu": 1000, "paper": None}
 
+#: AutoAttack's column per preset: (attack spec, test images; None: the whole test set). The
+#: ensemble costs ~15x Table 2's four attacks per robust image, so ``cpu`` runs it on a prefix of
+#: the same seeded subset; ``smoke`` runs a reduced ensemble that only shows the stage working.
+STUDY_AUTOATTACK: dict[str, tuple[str, int | None]] = {
+    "smoke": ("autoattack-apgd5-square50", 64), "cpu": ("autoattack", 300), "paper": ("autoattack", None),
+}
+
 #: Model size for the reduced presets where the training preset's ``model_kwargs`` are VGG's.
 _REDUCED_MODEL_KWARGS: dict[str, dict[str, Any]] = {"wrn34_10": {"depth": 10, "widen": 1}}
 
@@ -65,6 +74,20 @@ def binomial_interval(p: float, n: int, z: float = 1.96) -> list[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
+def difference_interval(p1: float, n1: int, p2: float, n2: int, z: float = 1.96) -> list[float]:
+    """Newcombe's (1998, method 10) 95 % interval of ``p1 - p2`` from the two proportions' Wilson intervals.
+
+    It treats the two samples as independent; for two models attacked on the same images (positively
+    correlated outcomes) it is wider than a paired interval, so a claim it decides is decided safely.
+    """
+    l1, u1 = binomial_interval(p1, n1, z)
+    l2, u2 = binomial_interval(p2, n2, z)
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return [max(-1.0, lo), min(1.0, hi)]
+
+
 def study_train_config(dataset: str, model: str, pool: str, preset: str, seed: int,
                        overrides: dict[str, Any] | None = None):
     """The ``trades+atta`` training config of one arm of the study (same schedule for both pools)."""
@@ -74,21 +97,44 @@ def study_train_config(dataset: str, model: str, pool: str, preset: str, seed: i
     return resolve_train_config(dataset, "trades+atta", preset, {**values, **(overrides or {})})
 
 
-def evaluate_arm(run: Run, dataset: str, *, n_eval: int | None, device: Any, data_root: Any, verify: bool,
+def evaluate_arm(run: Run, attacks: Sequence[str], *, n_eval: int | None, device: Any, data_root: Any, verify: bool,
                  progress: bool, seed: int = 0) -> dict[str, Any]:
-    """The paper's four attacks on one trained arm: ``{"clean", "n", "attacks": {name: accuracy}, "folder"}``."""
-    res = attack_run(run, list(POOLING_ATTACKS[dataset]), n=n_eval, device=device, data_root=data_root, verify=verify,
+    """``attacks`` (specs, e.g. :data:`POOLING_ATTACKS` of the dataset) on one trained arm:
+    ``{"clean", "n", "attacks": {name: accuracy}, "n_attacks": {name: n}, "folder"}``."""
+    res = attack_run(run, list(attacks), n=n_eval, device=device, data_root=data_root, verify=verify,
                      progress=progress, seed=seed)
     return {"clean": res["clean_accuracy"], "n": res["n"], "folder": res["folder"],
-            "attacks": {k: v["accuracy"] for k, v in res["attacks"].items()}}
+            "attacks": {k: v["accuracy"] for k, v in res["attacks"].items()},
+            "n_attacks": {k: res["n"] for k in res["attacks"]}}
+
+
+def merge_arm(arm: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``arm`` (an :func:`evaluate_arm` dict) with the attacks of ``extra`` (another stage's, e.g. AutoAttack's
+    on a subset) added, each keeping its own number of images; ``arm``'s clean accuracy and ``n`` stay."""
+    n_attacks = {**{a: arm["n"] for a in arm["attacks"]}, **arm.get("n_attacks", {})}
+    n_attacks.update({a: extra.get("n_attacks", {}).get(a, extra["n"]) for a in extra["attacks"]})
+    return {**arm, "attacks": {**arm["attacks"], **extra["attacks"]}, "n_attacks": n_attacks,
+            "folders": {**arm.get("folders", {}), **{a: extra["folder"] for a in extra["attacks"]}}}
 
 
 def pooling_table(arms: dict[str, dict[int, dict[str, Any]]], dataset: str, model: str) -> dict[str, Any]:
-    """Combine the arms (``{pool: {seed: evaluate_arm dict}}``) into Table 2/3 with the paper's values."""
-    names = [parse_attack_spec(a, eps=0.0, alpha=0.0, steps=1)[0] for a in POOLING_ATTACKS[dataset]]
+    """Combine the arms (``{pool: {seed: evaluate_arm dict}}``) into Table 2/3 with the paper's values.
+
+    The columns are :data:`POOLING_ATTACKS` that every arm was attacked with, then any other attack
+    (AutoAttack's, merged in by :func:`merge_arm`) that every arm has. Each accuracy's interval counts
+    the images its own attack ran on (``n_attacks``; AutoAttack may run on a subset), as does
+    ``out["n_attacks"]``.
+    """
+    paper_names = [parse_attack_spec(a, eps=0.0, alpha=0.0, steps=1)[0] for a in POOLING_ATTACKS[dataset]]
+    every = [arm["attacks"] for pool in arms.values() for arm in pool.values()]
+    extra = [a for a in every[0] if a not in paper_names]
+    names = [a for a in [*paper_names, *extra] if all(a in attacks for attacks in every)]
     paper = PAPER_POOLING.get((dataset, model))
     seeds = sorted(set(arms["max"]) & set(arms["avg"]))
-    out: dict[str, Any] = {"attacks": names, "seeds": seeds, "n": arms["max"][seeds[0]]["n"], "rows": {}, "avg_minus_max": {}}
+    first = arms["max"][seeds[0]]
+    n_of = {a: first.get("n_attacks", {}).get(a, first["n"]) for a in names}
+    out: dict[str, Any] = {"attacks": names, "seeds": seeds, "n": first["n"], "n_attacks": n_of, "rows": {},
+                           "avg_minus_max": {}}
     def values(pool: str, a: str) -> torch.Tensor:
         return torch.tensor([arms[pool][s]["clean"] if a == "clean" else arms[pool][s]["attacks"][a] for s in seeds],
                             dtype=torch.float64)
@@ -102,14 +148,17 @@ def pooling_table(arms: dict[str, dict[int, dict[str, Any]]], dataset: str, mode
             v = values(pool, a)
             mean = float(v.mean())
             # The seeds attack the same test images: the interval counts them once, not once a seed.
-            row[a] = {"mean": mean, "sd": spread(v), "ci": binomial_interval(mean, out["n"]),
+            row[a] = {"mean": mean, "sd": spread(v), "ci": binomial_interval(mean, n_of.get(a, out["n"])),
                       "paper": paper[pool].get(a) if paper else None}
             if row[a]["paper"] is not None:
                 row[a]["difference"] = mean - row[a]["paper"]
         out["rows"][pool] = row
     for a in ["clean", *names]:
         d = values("avg", a) - values("max", a)
+        m = n_of.get(a, out["n"])
         out["avg_minus_max"][a] = {"mean": float(d.mean()), "sd": spread(d),
+                                   # Newcombe's interval of the difference of the seed-mean accuracies
+                                   "ci": difference_interval(float(values("avg", a).mean()), m, float(values("max", a).mean()), m),
                                    "paper": paper["avg"][a] - paper["max"][a] if paper and a in paper["avg"] else None}
     out["avg_at_least_max"] = {a: out["avg_minus_max"][a]["mean"] >= 0 for a in names}
     return out
@@ -144,10 +193,13 @@ def pooling_markdown(table: dict[str, Any], title: str) -> str:
 
 def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int] = (0,), out: str | Path,
                   n_eval: int | None = -1, device: Any = "cpu", data_root: Any = None, verify: bool = True,
-                  progress: bool = True, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                  progress: bool = True, overrides: dict[str, Any] | None = None, autoattack_n: int | None = -1,
+                  autoattack: str | None = None) -> dict[str, Any]:
     """Run (or resume) the pooling study in the folder ``out``; returns and writes ``pooling.json`` / ``pooling.md``.
 
     ``n_eval``: test images attacked per arm (-1: the preset's :data:`STUDY_EVAL`; None: all).
+    ``autoattack_n``: test images of AutoAttack's column, the first of the same seeded subset (-1: the
+    preset's :data:`STUDY_AUTOATTACK`; 0: no column; None: all); ``autoattack``: its spec (None: the preset's).
     """
     key = "mnist" if dataset == "mnist-sample" else dataset
     if key not in POOLING_ATTACKS:
@@ -157,6 +209,14 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
     if preset not in STUDY_EVAL:
         raise ConfigError(f"unknown preset '{preset}' for the pooling study; expected one of {', '.join(STUDY_EVAL)}")
     n_eval = STUDY_EVAL[preset] if n_eval == -1 else n_eval
+    aa_spec = STUDY_AUTOATTACK[preset][0] if autoattack is None else autoattack
+    aa_n = STUDY_AUTOATTACK[preset][1] if autoattack_n == -1 else autoattack_n
+    if aa_n is not None and (isinstance(aa_n, bool) or not isinstance(aa_n, int) or aa_n < 0):
+        raise ConfigError(f"the AutoAttack subset must be an integer >= 0 (0: no AutoAttack), got {aa_n!r}")
+    if aa_n != 0:
+        parse_attack_spec(aa_spec, eps=0.0, alpha=0.0, steps=1)  # a bad spec ends here, before any training
+    if n_eval is not None and (aa_n is None or aa_n > n_eval):
+        aa_n = n_eval  # the first aa_n of the same seeded subset: never images the other attacks did not see
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     stages = Stages(folder)
@@ -168,18 +228,22 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
             path = stages.run(f"train-{pool}-seed{seed}", lambda c=cfg, d=desc: str(fit_in(
                 folder, d, c, device=device, data_root=data_root, verify=verify, progress=progress).path),
                 settings=cfg.to_dict())
-            arms[pool][seed] = stages.run(f"attack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"), key,
-                                          n_eval=n_eval, device=device, data_root=data_root, verify=verify, progress=progress,
-                                          settings={"attacks": list(POOLING_ATTACKS[key]), "n_eval": n_eval})
-            arms[pool][seed]["run"] = path
+            io = dict(device=device, data_root=data_root, verify=verify, progress=progress)
+            arm = stages.run(f"attack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"), POOLING_ATTACKS[key],
+                             n_eval=n_eval, **io, settings={"attacks": list(POOLING_ATTACKS[key]), "n_eval": n_eval})
+            if aa_n != 0:  # a stage of its own: a folder made before it resumes and runs just this
+                arm = merge_arm(arm, stages.run(f"autoattack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"),
+                                                [aa_spec], n_eval=aa_n, **io, settings={"attack": aa_spec, "n": aa_n}))
+            arms[pool][seed] = {**arm, "run": path}
     table = pooling_table(arms, key, model)
     result = {"dataset": dataset, "model": model, "preset": preset, "seeds": list(seeds), "table": table,
               "arms": {p: {str(s): v for s, v in a.items()} for p, a in arms.items()}, "seconds": stages.seconds(),
               "folder": str(folder)}
     reduced = _REDUCED_MODEL_KWARGS.get(model) if preset != "paper" else None
     shape = f", reduced to {', '.join(f'{k} {v}' for k, v in reduced.items())}; the paper's row is the full model" if reduced else ""
+    aa = [f"{a} on n={m}" for a, m in table["n_attacks"].items() if m != table["n"]]
     title = (f"{'Table 2' if key == 'mnist' else 'Table 3'}: {model}{shape}, max vs avg pooling "
-             f"({preset} preset, n={table['n']} per seed)")
+             f"({preset} preset, n={table['n']} per seed{'; ' + ', '.join(aa) if aa else ''})")
     write_json(folder / "pooling.json", result)
     write_text(folder / "pooling.md", pooling_markdown(table, title))
     return result

@@ -29,7 +29,7 @@ spread of C_i's output over inputs relative to its size was 0.055 / 0.096 / 0.15
 conv2 / conv3 of the `trades+atta` SmallCNN with PyTorch's default and 0.46 / 0.38 / 0.43 with
 this initialisation. CelebA block1 at the `cpu` preset, same classifier, seed and schedule: 74.5 %
 consistency (a random generator: 64 %) and Frechet 94.5 with the default, 92.0 % and 6.1 with
-this one (docs/measurements/2026-11-30-cpu-explainer-init). ``init="torch"`` rebuilds explainers
+this one (experiments/2026-11-30-cpu-explainer-init). ``init="torch"`` rebuilds explainers
 saved before this choice.
 """
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from interpretgan.attacks.base import eval_mode
+from interpretgan.devices import eval_mode
 from interpretgan.attacks.evaluate import adversarial_set_model, load_adversarial_set, model_fingerprint
 from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.data import load_dataset

@@ -20,8 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from interpretgan.attacks.base import eval_mode
 from interpretgan.data import dataset_info
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
 from interpretgan.explain.trainer import (

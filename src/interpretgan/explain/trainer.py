@@ -41,10 +41,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from interpretgan.attacks.base import eval_mode
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset, load_dataset
-from interpretgan.devices import concrete_device
+from interpretgan.devices import concrete_device, eval_mode
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import (
     CompressionNet,
@@ -369,7 +368,6 @@ def train_explainers(
     train_x = train.x.to(device)
 
     frozen = [q.requires_grad for q in classifier.parameters()]
-    t0 = time.perf_counter()
     interrupted = False
     loops = [("joint", layers)] if cfg.joint else [(layer, [layer]) for layer in layers]
     try:
@@ -383,7 +381,11 @@ def train_explainers(
     finally:
         for q, flag in zip(classifier.parameters(), frozen):
             q.requires_grad_(flag)
-    return {"layers": layers, "iterations": schedule.total, "interrupted": interrupted, "seconds": time.perf_counter() - t0}
+    # The seconds of the training records, so that a resumed run counts the time before the
+    # interruption and a run resumed when already finished does not report the few ms of this call.
+    seconds = sum(r["seconds"] for r in run.read_metrics() if r.get("event") == "train"
+                  and any(r.get("loop") == tag and r.get("layer") == ls[0] for tag, ls in loops))
+    return {"layers": layers, "iterations": schedule.total, "interrupted": interrupted, "seconds": seconds}
 
 
 def _refuse_other_versions(run: Run, members: list[tuple[CompressionNet, ProGenerator, Any]]) -> None:
@@ -441,6 +443,10 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
         sums = {layer: {k: v.to(device) for k, v in acc.items()} for layer, acc in state["log_sums"].items()}
         count = int(state["log_count"])
         log.info("resuming explainers of %s at iteration %d of %d", ", ".join(layers), start, schedule.total)
+        if start and any(_iteration(run, layer) != start for layer in layers):
+            # a layer's files were deleted or are older than the loop's state: rewrite them from it,
+            # else a loop already at its end would never write them again
+            _checkpoint(run, groups, schedule, start, stream, tag, sums, count)
     if resume:
         run.truncate_metrics(lambda r: r.get("event") != "eval" and not (r.get("layer") in layers and r.get("iteration", 0) > start))
 
@@ -523,9 +529,16 @@ def layers_behind(run: Run, layers: Sequence[str]) -> list[tuple[str, int, int |
     return behind
 
 
-def _finished(run: Run, layer: str, total: int) -> bool:
+def _iteration(run: Run, layer: str) -> int | None:
+    """The iteration of ``layer``'s checkpointed explainer (None without one)."""
     path = run.ckpt_dir / layer / "explainer.json"
-    return path.is_file() and read_json(path).get("iteration") == total
+    if not (path.is_file() and path.with_suffix(".safetensors").is_file()):
+        return None
+    return read_json(path).get("iteration")
+
+
+def _finished(run: Run, layer: str, total: int) -> bool:
+    return _iteration(run, layer) == total
 
 
 def _checkpoint(run: Run, groups: list[_Group], schedule: Schedule, done: int, stream: _BatchStream, tag: str,

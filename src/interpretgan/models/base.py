@@ -1,10 +1,12 @@
-"""Classifiers as an ordered chain of named stages, with layer taps and ``f_post``.
+"""Classifiers with layer taps: the :class:`TappedModel` interface and the registered families' base.
 
-A classifier ``f`` is written as ``f = stage_K o ... o stage_1 (o normalize)``; the output of
-stage ``i`` is the latent variable ``l_i`` the paper explains (Section 3: ``l = f_pre(x)``,
-``f = f_post o f_pre``). :meth:`TappedModel.taps` reads chosen stage outputs from one forward pass
-through forward hooks that are always removed (in ``finally``), and :meth:`TappedModel.f_post`
-runs the rest of the network from any tap.
+A layer is a name for a module path (:mod:`interpretgan.models.taps`): the output of that module is
+the latent variable ``l_i`` the paper explains (Section 3: ``l = f_pre(x)``, ``f = f_post o f_pre``).
+:meth:`TappedModel.taps` reads chosen layers from one forward pass through forward hooks that are
+always removed (in ``finally``), and :meth:`TappedModel.f_post` runs the rest of the network from a
+layer's output. The registered families are ``f = stage_K o ... o stage_1 o normalize`` with one
+layer per stage (path ``stages.<name>``); :func:`interpretgan.models.tap` gives any ``nn.Module``
+the same interface, with the same code reading the taps.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
+from interpretgan.models.taps import probe_device, record, tail
 
 
 class Normalize(nn.Module):
@@ -38,11 +42,17 @@ def make_normalize(mean: Sequence[float] | None, std: Sequence[float] | None) ->
 
 
 class TappedModel(nn.Module):
-    """Base class of every registered classifier.
+    """A classifier with named layer taps; the base class of every registered classifier.
 
     Subclasses fill ``self.stages`` (an ``nn.ModuleDict`` whose insertion order is the forward
     order and whose keys are the paper's layer names) and may set ``self.normalize``.
     ``forward(x)`` maps images ``(N, C, H, W)`` in [0, 1] to logits ``(N, num_classes)``.
+    ``config`` holds at least ``in_channels`` and ``image_size``.
+
+    The interface the pipeline uses (``layer_names`` in forward order ending with the logits,
+    ``check_layers``, ``taps``, ``f_pre``, ``f_post``, ``tap_shapes``, ``input_shape``) rests on
+    :attr:`tap_root` and :meth:`tap_paths` alone, so :class:`interpretgan.models.wrap.TappedNet`
+    overrides only those, ``forward`` and ``input_shape``.
     """
 
     stages: nn.ModuleDict
@@ -54,18 +64,40 @@ class TappedModel(nn.Module):
         self.normalize: nn.Module = nn.Identity()
 
     @property
+    def tap_root(self) -> nn.Module:
+        """The module whose forward the taps run (``self(x)`` must equal ``tap_root(x)``)."""
+        return self
+
+    def tap_paths(self) -> dict[str, str]:
+        """``{layer name: module path under tap_root}`` in forward order; a stage's is ``stages.<name>``."""
+        return {name: f"stages.{name}" for name in self.stages}
+
+    @property
     def layer_names(self) -> list[str]:
-        """The tap names in forward order (the paper's Conv1..FC3 / Block1..FC3)."""
-        return list(self.stages.keys())
+        """The tap names in forward order (the paper's Conv1..FC3 / Block1..FC3); the last is the logits."""
+        return list(self.tap_paths())
+
+    @property
+    def model_name(self) -> str:
+        """The classifier's name in error messages."""
+        return type(self.tap_root).__name__
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one input image."""
+        side = int(self.config["image_size"])
+        return int(self.config["in_channels"]), side, side
 
     def check_layers(self, layers: Iterable[str]) -> list[str]:
         """Return ``layers`` as a list, or raise ConfigError naming the unknown or repeated one and the valid ones."""
+        if isinstance(layers, str):
+            raise ConfigError(f"layers must be a list of layer names, got the string '{layers}'")
         layers = list(layers)
         valid = self.layer_names
         for i, name in enumerate(layers):
-            if name not in self.stages:
+            if name not in valid:
                 raise ConfigError(
-                    f"unknown layer '{name}' for {type(self).__name__}; valid layers are: {', '.join(valid)}"
+                    f"unknown layer '{name}' for {self.model_name}; valid layers are: {', '.join(valid)}"
                 )
             if name in layers[:i]:
                 raise ConfigError(f"layer '{name}' is listed twice; expected each of {', '.join(valid)} at most once")
@@ -78,7 +110,7 @@ class TappedModel(nn.Module):
         return h
 
     def taps(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the chosen layers from a single forward pass.
+        """Outputs of the chosen layers from a single forward pass, which stops after the deepest one.
 
         Args:
             x: images ``(N, C, H, W)`` in [0, 1].
@@ -87,54 +119,34 @@ class TappedModel(nn.Module):
             ``{name: l_name}``, in the order given; ``l_name`` keeps its autograd graph.
         """
         names = self.layer_names if layers is None else self.check_layers(layers)
-        wanted = set(names)
-        out: dict[str, torch.Tensor] = {}
-        handles = []
-        try:
-            for name in names:
-                handles.append(self.stages[name].register_forward_hook(_store(out, name)))
-            # Stop after the deepest requested stage: later stages would be computed for nothing.
-            last = max(self.layer_names.index(n) for n in wanted) if wanted else -1
-            h = self.normalize(x)
-            for i, stage in enumerate(self.stages.values()):
-                if i > last:
-                    break
-                h = stage(h)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return {name: out[name] for name in names}
+        paths = self.tap_paths()
+        return record(self.tap_root, x, {name: paths[name] for name in names})
 
     def f_pre(self, x: torch.Tensor, layer: str) -> torch.Tensor:
         """``l = f_pre(x)``: the output of ``layer`` for images ``x``."""
         return self.taps(x, [layer])[layer]
 
     def f_post(self, layer: str, h: torch.Tensor) -> torch.Tensor:
-        """Run the network from the output of ``layer`` to the logits: ``f_post(f_pre(x)) == f(x)``."""
+        """Run the network from the output ``h`` of ``layer`` to the logits: ``f_post(l, f_pre(x, l)) == f(x)``.
+
+        Offered where the rest of the forward depends on the input only through ``h``
+        (:func:`interpretgan.models.taps.tail`); elsewhere ConfigError says why. The explainers
+        and the diagnosis do not need it.
+        """
         (layer,) = self.check_layers([layer])
-        names = self.layer_names
-        for name in names[names.index(layer) + 1 :]:
-            h = self.stages[name](h)
-        return h
+        return tail(self.tap_root, self.tap_paths()[layer], label=layer)(h)
 
     @torch.no_grad()
-    def tap_shapes(self, image_size: int) -> dict[str, tuple[int, ...]]:
-        """Per-tap output shape (without the batch dimension) for one input of ``image_size``."""
-        was_training = self.training
-        self.eval()
-        try:
-            p = next(self.parameters())
-            x = torch.zeros(1, self.config["in_channels"], image_size, image_size, device=p.device, dtype=p.dtype)
+    def tap_shapes(self, image_size: int | None = None) -> dict[str, tuple[int, ...]]:
+        """Per-tap output shape (without the batch dimension) for one input of ``input_shape``,
+        or of side ``image_size`` when given."""
+        c, height, width = self.input_shape
+        if image_size is not None:
+            height = width = image_size
+        device, dtype = probe_device(self)
+        with eval_mode(self):
+            x = torch.zeros(1, c, height, width, device=device, dtype=dtype)
             return {k: tuple(v.shape[1:]) for k, v in self.taps(x).items()}
-        finally:
-            self.train(was_training)
-
-
-def _store(out: dict[str, torch.Tensor], name: str):
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        out[name] = output
-
-    return hook
 
 
 def make_pool(pool: str, kernel_size: int = 2, stride: int = 2) -> nn.Module:

@@ -13,6 +13,7 @@ from typing import Any
 
 from interpretgan.diagnose.runner import transitions_rows, vulnerability_rows
 from interpretgan.diagnose.study import binomial_interval, pooling_rows
+from interpretgan.report.claims import autoattack_section, mnist_claims, pooling_claim, pooling_text
 from interpretgan.report.document import Report
 from interpretgan.report.tables import pct, pct_interval
 from interpretgan.runs import write_json
@@ -69,7 +70,9 @@ def _pooling_results(table: dict[str, Any]) -> dict[str, Any]:
             "ci": {p: [rows[p][a]["ci"] for a in names] for p in rows},
             "paper": {p: [rows[p][a]["paper"] for a in names] for p in rows},
             "difference": {p: [rows[p][a].get("difference") for a in names] for p in rows},
+            "n_attacks": [table.get("n_attacks", {}).get(a, table["n"]) for a in names],
             "avg_minus_max": [table["avg_minus_max"][a]["mean"] for a in names],
+            "avg_minus_max_ci": [table["avg_minus_max"][a].get("ci") for a in names],
             "avg_minus_max_paper": [table["avg_minus_max"][a]["paper"] for a in names],
             "avg_at_least_max": table["avg_at_least_max"]}
 
@@ -101,6 +104,9 @@ def _setup(report: Report, o: dict[str, Any], what: str) -> None:
     report.text(f"{what}, {how}, on `{o['dataset']}`; torch {env['torch']} on {env['device']} "
                 f"({env['threads']} thread{'' if env['threads'] == 1 else 's'}), {env['date']}.")
     images = 'all test images' if n_eval is None else f'a seeded subset of {n_eval} test images'
+    aa_n = o["autoattack"]["n"] if o.get("autoattack") else 0
+    if aa_n != 0:
+        images += f" (AutoAttack: {'all of them' if aa_n is None else f'the first {aa_n}'})"
     if o.get("diagnosis"):
         report.text(f"Attacks and the diagnosis use {images}; every accuracy is given with its 95 % interval "
                     "(bootstrap over D* for Table 1, Wilson otherwise).")
@@ -197,13 +203,24 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
 
     r.heading("Table 2: max vs average pooling (trades+atta)")
     headers, rows = pooling_rows(o["table2"])
-    r.table(headers, rows, caption=f"Robust accuracy on n = {o['table2']['n']} test images, one seed")
+    aa_col = [f"{a}: n = {m}" for a, m in o["table2"].get("n_attacks", {}).items() if m != o["table2"]["n"]]
+    r.table(headers, rows, caption=f"Robust accuracy on n = {o['table2']['n']} test images, one seed"
+                                   + (f" ({', '.join(aa_col)})" if aa_col else ""))
     t2 = _pooling_results(o["table2"])
     results["tables"]["table2"] = t2
     results["comparisons"] += _pooling_comparisons("Table 2", t2)
     at_least = [a for a, ok in t2["avg_at_least_max"].items() if ok]
     r.text(f"Average pooling is at least as robust as max pooling under {len(at_least)} of {len(t2['names'])} attacks"
            f" ({', '.join(at_least) or 'none'}).")
+
+    claims = mnist_claims(o)
+    if claims is not None:  # only a chain that ran AutoAttack says anything about it (not the demo)
+        autoattack_section(r, claims)
+        results["autoattack"] = claims
+        for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained (trades+atta, max)")):
+            d = o["autoattack"]["diagnosis"][kind]
+            _diagnosis_section(r, f"{title}, under AutoAttack", d, o["dataset"])
+            results["tables"][f"table1_{kind}_autoattack"] = _table1_results(d)
 
     r.heading("Max-pool index change (x vs x*)")
     rows = []
@@ -311,6 +328,10 @@ def _cifar(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
         results["comparisons"] += _pooling_comparisons(f"Table 3 ({model})", res)
         at_least = [a for a, ok in res["avg_at_least_max"].items() if ok]
         r.text(f"Average pooling at least as robust as max pooling under {len(at_least)} of {len(res['names'])} attacks.")
+        claim = pooling_claim(study["table"])
+        if claim is not None:
+            r.text(pooling_text(claim, f"Table 3 ({model})"))
+            results.setdefault("autoattack", {})[model] = {"pooling": claim}
     if o["preset"] != "paper":
         r.text("WideResNet-34-10 runs with the `paper` preset only (it is too large for 2 CPU cores).")
     return r, results

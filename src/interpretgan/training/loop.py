@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from interpretgan.config import TrainConfig
+from interpretgan.errors import RunError
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.models import TappedModel, create_model
 from interpretgan.runs import Run, find_run, load_state, require_same_config, load_tensors, save_model, save_state, write_json
@@ -155,6 +156,11 @@ def fit(
             bar.update(1)
         bar.close()
         lr = scheduler.get_last_lr()[0]
+        # Checked once an epoch (no per-batch device sync), always before the epoch's checkpoint:
+        # non-finite weights are never written.
+        if not all(torch.isfinite(v).all() for v in sums.values()):
+            raise RunError(f"training diverged: the loss of epoch {epoch + 1} is not finite (lr {lr:g}); "
+                           "expected a finite loss: lower --lr or --attack-step")
         scheduler.step()
         seconds = time.perf_counter() - t0
         n = len(train_y)
@@ -214,6 +220,15 @@ def _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epochs
 
 def _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
     state = load_state(state_path)
+    try:
+        return _restore_state(state, run, model, optimizer, scheduler, objective, shuffle_gen, device)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:  # another model's state, or parts missing
+        detail = f"no {err.args[0]!r} entry" if isinstance(err, KeyError) else (str(err).strip().splitlines() or [""])[0][:120]
+        raise RunError(f"{state_path} does not fit this run's model and settings ({detail}); "
+                       "expected the training state this run wrote") from None
+
+
+def _restore_state(state, run, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
     if "model" in state:
         model.load_state_dict(state["model"])  # copies onto the model's device
     else:  # a resume state written before the weights were part of it
