@@ -27,6 +27,7 @@ import torch
 
 from interpretgan.config import resolve_explain_config
 from interpretgan.data import load_dataset
+from interpretgan.explain.runs import RunStore
 from interpretgan.explain import train_explainers
 from interpretgan.models import create_model
 from interpretgan.runs import Run, load_model
@@ -70,7 +71,7 @@ def main() -> None:
             run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
             _sync(device)
             t0 = time.perf_counter()
-            summary = train_explainers(f, train, mode_cfg, run, device=device, progress=False)
+            summary = train_explainers(f, train, mode_cfg, RunStore(run), device=device, progress=False)
             _sync(device)
             seconds[mode] = time.perf_counter() - t0
             print(f"{mode}: {len(summary['layers'])} layers x {summary['iterations']} iterations in {seconds[mode]:.1f} s", flush=True)

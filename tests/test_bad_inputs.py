@@ -374,7 +374,7 @@ def test_concurrent_run_creation_never_shares_a_number(tmp_path):
 def test_safetensors_files_get_the_usual_permissions(tmp_path):
     import os
 
-    from interpretgan.runs import save_tensors, write_json
+    from interpretgan.io import save_tensors, write_json
 
     save_tensors(tmp_path / "t.safetensors", {"a": torch.zeros(2)})
     write_json(tmp_path / "t.json", {})

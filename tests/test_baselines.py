@@ -13,7 +13,7 @@ from torch import nn
 from interpretgan.baselines import METHODS, attribute, baselines_run
 from interpretgan.errors import ConfigError
 from interpretgan.models import create_model
-from interpretgan.runs import load_tensors
+from interpretgan.io import load_tensors
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "interpretgan"
 

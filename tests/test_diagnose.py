@@ -27,7 +27,7 @@ from interpretgan.diagnose.study import difference_interval, merge_arm, pooling_
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.models import create_model
 from interpretgan.report.tables import pct
-from interpretgan.runs import read_json
+from interpretgan.io import read_json
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from interpretgan.config import ExplainConfig, explain_preset, resolve_explain_config
 from interpretgan.errors import ConfigError
+from interpretgan.explain.runs import RunStore
 from interpretgan.explain import (
     Explainer,
     Schedule,
@@ -39,7 +40,8 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import create_model
-from interpretgan.runs import Run, load_tensors, read_json, write_json
+from interpretgan.runs import Run
+from interpretgan.io import load_tensors, read_json, write_json
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -308,11 +310,11 @@ def test_unknown_layer_is_a_config_error_listing_the_valid_ones(tmp_path, tiny_d
     tiny = create_model("tiny-test")
     run = Run.create(tmp_path, "bad", "explain", {})
     with pytest.raises(ConfigError, match="valid layers are: conv1, fc1, fc2"):
-        train_explainers(tiny, tiny_data.train, _cfg(layers=["fc9"]), run, progress=False)
+        train_explainers(tiny, tiny_data.train, _cfg(layers=["fc9"]), RunStore(run), progress=False)
     with pytest.raises(ConfigError, match="--n-test must be at least 2"):
         _cfg(n_test=1).validate()
     with pytest.raises(ConfigError, match="layer 'fc1' is listed twice"):
-        train_explainers(tiny, tiny_data.train, _cfg(layers=["fc1", "conv1", "fc1"]), run, progress=False)
+        train_explainers(tiny, tiny_data.train, _cfg(layers=["fc1", "conv1", "fc1"]), RunStore(run), progress=False)
 
 
 # --- schedule and config --------------------------------------------------------------------------
@@ -372,7 +374,7 @@ def _classifier(seed: int = 0):
 def _train(tmp_path, data, name, cfg, f=None, **kw):
     f = f if f is not None else _classifier()
     run = Run.create(tmp_path, name, "explain", cfg.to_dict())
-    summary = train_explainers(f, data.train, cfg, run, progress=False, **kw)
+    summary = train_explainers(f, data.train, cfg, RunStore(run), progress=False, **kw)
     return run, summary
 
 
@@ -416,9 +418,29 @@ def test_classifier_is_frozen_and_in_eval_mode_during_training(tmp_path, tiny_da
     assert not any(modes) and f.training
 
 
+def test_in_memory_training_writes_nothing_and_equals_the_run_folder(tmp_path, tiny_data, monkeypatch):
+    """train_explainers without a store: the same explainers as a run folder's, nothing written."""
+    from interpretgan.explain.explainer import explain, load_explainer
+
+    cfg = _cfg(fuse=True)
+    run, _ = _train(tmp_path / "runs", tiny_data, "stored", cfg)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    f = _classifier()
+    res = train_explainers(f, tiny_data.train, cfg, progress=False)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert list(res["explainers"]) == ["conv1", "fc1", "fc2"] and not res["interrupted"] and res["seconds"] > 0
+    x = tiny_data.test.x[:5].float() / 255
+    in_memory = explain(f, res["explainers"], x)
+    stored = explain(f, {n: load_explainer(run.ckpt_dir / n) for n in ["conv1", "fc1", "fc2"]}, x)
+    for layer in stored:
+        assert not res["explainers"][layer].training
+        assert torch.equal(in_memory[layer], stored[layer]), layer
+
+
 def test_log_records_never_span_two_scales(tmp_path, tiny_data, caplog):
     from interpretgan.explain.show import _warn_unfinished
-    from interpretgan.explain.trainer import load_explainer
+    from interpretgan.explain.explainer import load_explainer
 
     run, _ = _train(tmp_path, tiny_data, "records", _cfg(), stop_after_iterations=9)  # scales of 3, 4, 4; log every 2
     records = [(r["iteration"], r["scale"]) for r in run.read_metrics() if r.get("event") == "train" and r["layer"] == "fc1"]
@@ -480,7 +502,7 @@ def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint):
     part, summary = _train(tmp_path, tiny_data, "part", cfg, stop_after_iterations=5)  # scale 1, alpha 0.5
     assert summary["interrupted"]
     assert read_json(part.ckpt_dir / "conv1" / "explainer.json")["iteration"] == 5
-    train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
+    train_explainers(_classifier(), tiny_data.train, cfg, RunStore(part), progress=False, resume=True)
     layers = ["conv1", "fc1", "fc2"]
     _assert_same_weights(_weights(full, layers), _weights(part, layers))
     assert _strip(full.read_metrics()) == _strip(part.read_metrics())
@@ -502,9 +524,9 @@ def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tin
         write_json(spec_path, spec)
         before = {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()}
         with pytest.raises(RunError, match="conv1 was checkpointed by an earlier version of the compression nets' initialisation"):
-            train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
+            train_explainers(_classifier(), tiny_data.train, cfg, RunStore(part), progress=False, resume=True)
         assert {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()} == before
-    from interpretgan.explain.trainer import load_explainer
+    from interpretgan.explain.explainer import load_explainer
 
     exp = load_explainer(part.ckpt_dir / "conv1")
     assert exp.compression.config["init"] == "torch"
@@ -514,7 +536,7 @@ def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tin
 
 def test_explainers_with_the_penalty_on_unit_interval_images_load_but_do_not_resume(tmp_path, tiny_data):
     from interpretgan.errors import RunError
-    from interpretgan.explain.trainer import load_explainer
+    from interpretgan.explain.explainer import load_explainer
 
     cfg = _cfg()
     part, _ = _train(tmp_path, tiny_data, "old-gp", cfg, stop_after_iterations=5)
@@ -524,14 +546,14 @@ def test_explainers_with_the_penalty_on_unit_interval_images_load_but_do_not_res
     del spec["gp_space"]  # as written before the penalty moved to the critic's [-1, 1]
     write_json(spec_path, spec)
     with pytest.raises(RunError, match="fc1 was checkpointed by an earlier version of the gradient penalty"):
-        train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
+        train_explainers(_classifier(), tiny_data.train, cfg, RunStore(part), progress=False, resume=True)
     assert load_explainer(part.ckpt_dir / "fc1").layer == "fc1"
 
 
 def test_checkpoint_files_from_two_iterations_and_resume_on_another_device_are_refused(tmp_path, tiny_data):
     from interpretgan.errors import RunError
-    from interpretgan.explain.trainer import load_explainer
-    from interpretgan.runs import load_state, save_state, tensor_metadata
+    from interpretgan.explain.explainer import load_explainer
+    from interpretgan.io import load_state, save_state, tensor_metadata
 
     cfg = _cfg()
     part, _ = _train(tmp_path, tiny_data, "two", cfg, stop_after_iterations=5)
@@ -547,7 +569,7 @@ def test_checkpoint_files_from_two_iterations_and_resume_on_another_device_are_r
     assert state["device_type"] == "cpu"
     save_state(state_path, {**state, "device_type": "cuda"})
     with pytest.raises(RunError, match="state-joint.pt was written training on cuda; resume it there"):
-        train_explainers(_classifier(), tiny_data.train, cfg, part, progress=False, resume=True)
+        train_explainers(_classifier(), tiny_data.train, cfg, RunStore(part), progress=False, resume=True)
 
 
 def test_the_device_named_cuda_is_the_current_gpu(monkeypatch):
@@ -565,7 +587,7 @@ def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny
     from interpretgan.runs import save_model
 
     save_model(run.ckpt_dir, f, name="classifier")
-    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), run, progress=False)
+    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(run), progress=False)
     classifier, explainers = load_explainers(run)
     assert list(explainers) == ["conv1", "fc1"]
     x = tiny_data.test.x[:5].float() / 255
@@ -581,7 +603,7 @@ def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny
     assert list(load_explainers(run, finished=True)[1]) == ["conv1", "fc1"]
     part = Run.create(tmp_path, "part", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
     save_model(part.ckpt_dir, f, name="classifier")
-    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), part, progress=False, stop_after_iterations=3)
+    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(part), progress=False, stop_after_iterations=3)
     with pytest.raises(RunError, match="has not finished training layer conv1 \\(iteration 3 of"):
         load_explainers(part, finished=True)
 
@@ -603,7 +625,7 @@ def test_collapse_detector_fires_on_a_constant_generator_only():
 
 
 def test_collapse_is_warned_and_recorded_while_training(tmp_path, tiny_data, caplog):
-    with caplog.at_level(logging.WARNING, logger="interpretgan.explain.trainer"):
+    with caplog.at_level(logging.WARNING, logger="interpretgan.explain.loop"):
         run, _ = _train(tmp_path, tiny_data, "collapse", _cfg(layers=["fc1"], collapse_std=10.0))
     events = [r for r in run.read_metrics() if r["event"] == "collapse"]
     assert events and all(e["reason"] == "constant_output" and e["layer"] == "fc1" for e in events)
@@ -635,7 +657,7 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
 
     f = _classifier()
     run, _ = _train(tmp_path, tiny_data, "eval", _cfg(), f=f)
-    from interpretgan.explain.trainer import load_explainer
+    from interpretgan.explain.explainer import load_explainer
 
     exps = {n: load_explainer(run.ckpt_dir / n) for n in ["conv1", "fc1", "fc2"]}
     res = evaluate_explainers(f, exps, tiny_data.test.x, reference_x=tiny_data.train.x[:64], batch_size=32)

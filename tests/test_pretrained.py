@@ -18,7 +18,7 @@ from interpretgan.data import load_dataset
 from interpretgan.diagnose.study import binomial_interval
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
-from interpretgan.explain.trainer import explain
+from interpretgan.explain.explainer import explain
 from interpretgan.pretrained import zoo as zoo_module
 
 CLASSIFIERS = ("mnist-smallcnn-max-natural", "mnist-smallcnn-max-trades+atta", "mnist-smallcnn-avg-trades+atta")

@@ -125,7 +125,7 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
 
     from interpretgan.errors import ConfigError
     from interpretgan.reproduce import MNIST_CHAIN, _folder
-    from interpretgan.runs import read_json, write_json
+    from interpretgan.io import read_json, write_json
 
     spec = MNIST_CHAIN["cpu"]
     old = {k: v for k, v in asdict(spec).items() if k not in ("autoattack_n", "autoattack")}

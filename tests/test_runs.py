@@ -7,7 +7,8 @@ import torch
 
 from interpretgan.errors import RunError
 from interpretgan.models import create_model
-from interpretgan.runs import Run, atomic_path, load_model, load_state, new_run_dir, save_model, save_state, write_json
+from interpretgan.runs import Run, load_model, new_run_dir, save_model
+from interpretgan.io import atomic_path, load_state, save_state, write_json
 
 
 def test_run_dirs_are_numbered_and_never_reused(tmp_path):

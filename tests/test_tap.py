@@ -11,8 +11,10 @@ from torch import nn
 
 from interpretgan.config import ExplainConfig
 from interpretgan.errors import ConfigError
+from interpretgan.explain.runs import RunStore
 from interpretgan.explain.compression import compression_configs
-from interpretgan.explain.trainer import explain, load_explainer, train_explainers
+from interpretgan.explain.explainer import explain, load_explainer
+from interpretgan.explain.loop import train_explainers
 from interpretgan.models import TappedModel, create_model, tap
 from interpretgan.runs import Run
 
@@ -274,7 +276,7 @@ def test_a_tapped_net_with_dotted_layer_names_trains_explainers(tmp_path, tiny_d
                         compression_width=0.5, batch_size=8, scale_iterations=[2, 2, 2], log_every=2,
                         checkpoint_every=3, layers=["features.2", "classifier.2"])
     run = Run.create(tmp_path, "own", "explain", cfg.to_dict())
-    summary = train_explainers(f, tiny_data.train, cfg, run, progress=False)
+    summary = train_explainers(f, tiny_data.train, cfg, RunStore(run), progress=False)
     assert summary["layers"] == ["features.2", "classifier.2"] and not summary["interrupted"]
     explainers = {n: load_explainer(run.ckpt_dir / n) for n in summary["layers"]}
     x_hat = explain(f, explainers, tiny_data.test.x[:3].float() / 255)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from interpretgan.config import TrainConfig, resolve_train_config
 from interpretgan.errors import ConfigError
-from interpretgan.runs import Run, load_model, load_tensors, read_json
+from interpretgan.runs import Run, load_model
+from interpretgan.io import load_tensors, read_json
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -218,7 +219,7 @@ def test_presets_resolve_and_validate():
 
 
 def test_resume_state_carries_its_weights_and_a_fresh_start_drops_stale_records(tmp_path, tiny_data):
-    from interpretgan.runs import load_state
+    from interpretgan.io import load_state
     from interpretgan.training import fit
 
     cfg = _cfg(epochs=2)

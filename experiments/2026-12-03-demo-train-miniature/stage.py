@@ -14,7 +14,7 @@ import time
 
 from interpretgan.attacks.runner import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
-from interpretgan.explain.trainer import explain_in
+from interpretgan.explain.runs import explain_in
 from interpretgan.runs import read_json
 from interpretgan.training.loop import fit_in
 

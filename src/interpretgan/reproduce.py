@@ -50,9 +50,10 @@ from interpretgan.diagnose.study import (
     study_train_config,
 )
 from interpretgan.errors import ConfigError
-from interpretgan.explain.trainer import explain_in
+from interpretgan.explain.runs import explain_in
 from interpretgan.report.build import build_report
-from interpretgan.runs import Run, Stages, read_json, runs_root, write_json
+from interpretgan.runs import Run, Stages, runs_root
+from interpretgan.io import read_json, write_json
 from interpretgan.training import fit_in
 
 log = logging.getLogger(__name__)

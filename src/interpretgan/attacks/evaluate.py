@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from interpretgan.attacks.base import Attack, eval_mode
 from interpretgan.errors import ConfigError, DataError, RunError
-from interpretgan.runs import load_tensors, save_tensors
+from interpretgan.io import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 

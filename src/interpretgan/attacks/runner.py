@@ -23,7 +23,8 @@ from interpretgan.attacks.evaluate import check_evaluation_inputs
 from interpretgan.config import TrainConfig, check_seed
 from interpretgan.data import ArrayDataset, dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import Run, load_model, read_json, stored_config, write_json
+from interpretgan.runs import Run, load_model, stored_config
+from interpretgan.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 

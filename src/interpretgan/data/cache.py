@@ -23,7 +23,7 @@ import numpy as np
 
 from interpretgan.data.integrity import SKIPPED
 from interpretgan.errors import DataError
-from interpretgan.runs import atomic_path
+from interpretgan.io import atomic_path
 
 logger = logging.getLogger(__name__)
 

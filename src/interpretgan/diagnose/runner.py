@@ -32,9 +32,10 @@ from interpretgan.diagnose.vulnerability import (
 )
 from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import adversarial_inputs, explanation_predictions
-from interpretgan.explain.trainer import RUN_KIND, load_explainers
+from interpretgan.explain.runs import RUN_KIND, load_explainers
 from interpretgan.report.tables import markdown_table, pct, pct_interval
-from interpretgan.runs import Run, read_json, write_json, write_text
+from interpretgan.runs import Run
+from interpretgan.io import read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 

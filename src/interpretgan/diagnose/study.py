@@ -24,7 +24,8 @@ from interpretgan.attacks.runner import attack_run, parse_attack_spec
 from interpretgan.config import resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.report.tables import markdown_table, pct, pct_interval
-from interpretgan.runs import Run, Stages, write_json, write_text
+from interpretgan.runs import Run, Stages
+from interpretgan.io import write_json, write_text
 from interpretgan.training import fit_in
 
 log = logging.getLogger(__name__)

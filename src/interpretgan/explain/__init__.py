@@ -1,8 +1,15 @@
 """InterpretGAN (Section 3): per-layer explainers ``x_hat_i = G_i(C_i(f_pre_i(x)))`` of a frozen classifier.
 
 ``progan`` (the progressive G and D), ``compression`` (C_i, Tables 4-5), ``losses`` (WGAN-GP and
-the interpretability term, Eq. 2-4), ``trainer`` (one loop for all layers, checkpoints, resume),
-``metrics`` (consistency, Frechet distance, adversarial drift) and ``show`` (the Fig. 3 grid).
+the interpretability term, Eq. 2-4), ``explainer`` (one layer's C_i and G_i, its schedule and files),
+``loop`` (one training loop for all layers, in memory or into a store that checkpoints and resumes),
+``runs`` (explain run folders), ``metrics`` (consistency, Frechet distance, adversarial drift) and
+``show`` (the Fig. 3 grid).
+
+    cfg = resolve_explain_config("mnist", "cpu", {"layers": ["conv2", "fc1"]})
+    res = train_explainers(f, train_images, cfg)   # in memory: no run folder
+    x_hat = explain(f, res["explainers"], x)       # {layer: explanations of the images x}
+
 """
 
 from interpretgan.explain.compression import CompressionNet, build_compression, compression_configs
@@ -20,27 +27,27 @@ from interpretgan.explain.metrics import (
 )
 from interpretgan.explain.progan import ProDiscriminator, ProGenerator
 from interpretgan.explain.show import explanation_grid, show_run
-from interpretgan.explain.trainer import (
-    Explainer,
-    Schedule,
+from interpretgan.explain.explainer import Explainer, Schedule, detect_collapse, explain, load_explainer
+from interpretgan.explain.runs import (
+    RunStore,
     create_explain_run,
-    detect_collapse,
-    explain,
     explain_config_of,
     explain_in,
     format_results,
-    load_explainer,
     load_explainers,
-    train_explainers,
     train_run,
 )
+from interpretgan.explain.loop import ExplainStore, MemoryStore, train_explainers
 
 __all__ = [
     "AdversarialInputs",
     "CompressionNet",
+    "ExplainStore",
     "Explainer",
+    "MemoryStore",
     "ProDiscriminator",
     "ProGenerator",
+    "RunStore",
     "Schedule",
     "adversarial_drift",
     "adversarial_inputs",

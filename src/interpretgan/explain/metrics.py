@@ -31,9 +31,11 @@ from interpretgan.data import load_dataset
 from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet
 from interpretgan.explain.progan import ProGenerator
-from interpretgan.explain.trainer import RUN_KIND, Explainer, load_explainers
+from interpretgan.explain.runs import RUN_KIND, load_explainers
+from interpretgan.explain.explainer import Explainer
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, read_json, write_json
+from interpretgan.runs import Run
+from interpretgan.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,11 @@ from interpretgan.data import dataset_info
 from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
-from interpretgan.explain.trainer import (
-    RUN_KIND,
-    Explainer,
-    explain,
-    layers_behind,
-    load_explainers,
-)
+from interpretgan.explain.runs import RUN_KIND, layers_behind, load_explainers
+from interpretgan.explain.explainer import Explainer, explain
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, atomic_path, save_tensors
+from interpretgan.runs import Run
+from interpretgan.io import atomic_path, save_tensors
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,11 @@ from interpretgan.data import load_dataset
 from interpretgan.diagnose.vulnerability import vulnerability_table
 from interpretgan.errors import RunError
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
-from interpretgan.explain.trainer import load_explainers, save_explainer
+from interpretgan.explain.runs import load_explainers
+from interpretgan.explain.explainer import save_explainer
 from interpretgan.pretrained.zoo import PROVENANCE, ZOO_DIR, sha256
-from interpretgan.runs import Run, find_run, load_model, read_json, write_json
+from interpretgan.runs import Run, find_run, load_model
+from interpretgan.io import read_json, write_json
 from interpretgan.training import evaluate
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import UMASK, load_model, read_json, runs_root, write_json
+from interpretgan.runs import load_model, runs_root
+from interpretgan.io import UMASK, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def load(name: str, device: str | torch.device = "cpu", zoo: Path | None = None)
 
     Everything is checked against the provenance hashes first and returned in eval mode on ``device``.
     """
-    from interpretgan.explain.trainer import load_explainer
+    from interpretgan.explain.explainer import load_explainer
 
     zoo = zoo or ZOO_DIR
     prov = verify(name, zoo)

@@ -16,7 +16,7 @@ from interpretgan.diagnose.study import binomial_interval, pooling_rows
 from interpretgan.report.claims import autoattack_section, mnist_claims, pooling_claim, pooling_text
 from interpretgan.report.document import Report
 from interpretgan.report.tables import pct, pct_interval
-from interpretgan.runs import write_json
+from interpretgan.io import write_json
 
 
 def comparison(table: str, name: str, ours: float, paper: float | None, ci: list[float] | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from interpretgan.errors import RunError
 from interpretgan.report.tables import markdown_table
-from interpretgan.runs import write_text
+from interpretgan.io import write_text
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")

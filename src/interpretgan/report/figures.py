@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from interpretgan.errors import ConfigError
-from interpretgan.runs import atomic_path
+from interpretgan.io import atomic_path
 
 
 def plot_transition_matrix(

@@ -23,7 +23,8 @@ from interpretgan.config import TrainConfig
 from interpretgan.errors import RunError
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.models import TappedModel, create_model
-from interpretgan.runs import Run, find_run, load_state, require_same_config, load_tensors, save_model, save_state, write_json
+from interpretgan.runs import Run, find_run, require_same_config, save_model
+from interpretgan.io import load_state, load_tensors, save_state, write_json
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
 

@@ -1,0 +1,470 @@
+"""The training loop of the per-layer explainers (Section 3, Fig. 2, Appendix C), in memory or into a store.
+
+For every chosen layer i of a frozen classifier f: a compression net C_i, a progressive generator
+G_i and its critic D_i, trained on natural training images with the WGAN-GP loss plus the
+interpretability term (:mod:`interpretgan.explain.losses`): D_i sees real training images
+(average-pooled to the current scale), C_i and G_i are trained together by one Adam optimizer,
+D_i by another (lr 1e-3, betas (0, 0.99)). At a scale below the full resolution, G_i's output is
+upsampled (nearest) before it is fed to f; while a scale fades in, the real images are blended
+between the new resolution and the previous one with the same alpha as G's output (as in
+ProGAN and pytorch_GAN_zoo).
+
+**One loop for all layers** (``cfg.joint``, the default): every iteration draws one batch, runs f
+once (one :meth:`TappedModel.taps` call gives every layer's latent and f's label), then steps each
+layer's explainer. With ``cfg.fuse`` the layers' G and D run as one stack of grouped convolutions.
+``joint=False`` trains the layers one after another (the paper's way), each with the same batches.
+Every layer has its own initialisation seed and its own random generator (for the gradient
+penalty's interpolation), so an unfused joint run and the separate runs give the same weights.
+
+:func:`train_explainers` returns the trained explainers. Given an :class:`ExplainStore` (a run
+folder's: :class:`interpretgan.explain.runs.RunStore`), it also writes each layer's explainer and
+the loop's resume state every ``checkpoint_every`` iterations and its ``train`` / ``collapse``
+records every ``log_every``, and resumes from them: a resumed loop ends with the same weights as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from interpretgan.config import ExplainConfig
+from interpretgan.data import ArrayDataset
+from interpretgan.devices import concrete_device, eval_mode
+from interpretgan.errors import ConfigError, RunError
+from interpretgan.explain.compression import CompressionNet, compression_configs
+from interpretgan.explain.explainer import (
+    GP_SPACE,
+    Explainer,
+    Schedule,
+    _layer_seed,
+    build_layer_modules,
+    detect_collapse,
+)
+from interpretgan.explain.losses import (
+    classifier_target,
+    critic_loss,
+    generator_loss,
+    gradient_penalty,
+)
+from interpretgan.explain.progan import (
+    ProDiscriminator,
+    ProGenerator,
+    downsample_to,
+    member_state_dict,
+    num_scales,
+    resize_nearest,
+    scale_side,
+    stack_state_dicts,
+    upsample2,
+)
+from interpretgan.models import TappedModel
+
+log = logging.getLogger(__name__)
+
+
+class ExplainStore(Protocol):
+    """Where a training loop keeps its progress: records, each layer's explainer and its resume state."""
+
+    def iteration(self, layer: str) -> int | None:
+        """The iteration of ``layer``'s stored explainer (None without one)."""
+
+    def check_versions(self, generator_config: Mapping[str, Any], init: str) -> None:
+        """Refuse to continue explainers stored by another version of the generator or compression net."""
+
+    def loop_state(self, tag: str, device_type: str) -> dict[str, Any] | None:
+        """The resume state of the loop ``tag`` (None without one); an error when it was written training on
+        another device type than ``device_type``, whose random streams differ."""
+
+    def keep_records(self, keep: Any) -> None:
+        """Keep only the records for which ``keep(record)`` is true."""
+
+    def record(self, record: dict[str, Any]) -> None: ...
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+    def save_explainer(self, layer: str, compression: CompressionNet, generator_state: Mapping[str, Tensor],
+                       discriminator_state: Mapping[str, Tensor], *, generator_config: dict[str, Any],
+                       discriminator_config: dict[str, Any], meta: dict[str, Any]) -> None: ...
+
+    def save_loop_state(self, tag: str, state: dict[str, Any]) -> None: ...
+
+
+class MemoryStore:
+    """An :class:`ExplainStore` that keeps the records in a list and writes nothing (training in memory)."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+
+    def iteration(self, layer: str) -> int | None:
+        return None
+
+    def check_versions(self, generator_config: Mapping[str, Any], init: str) -> None:
+        pass
+
+    def loop_state(self, tag: str, device_type: str) -> dict[str, Any] | None:
+        return None
+
+    def keep_records(self, keep: Any) -> None:
+        self._records = [r for r in self._records if keep(r)]
+
+    def record(self, record: dict[str, Any]) -> None:
+        self._records.append(record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records)
+
+    def save_explainer(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def save_loop_state(self, tag: str, state: dict[str, Any]) -> None:
+        pass
+
+
+# --- the explainers of some layers, stepped together -----------------------------------------------
+class _Group:
+    """The explainers of some layers, stepped together (a stack of one for unfused training)."""
+
+    def __init__(self, layers: list[str], members: list[tuple[CompressionNet, ProGenerator, ProDiscriminator]],
+                 seeds: list[int], cfg: ExplainConfig, device: torch.device) -> None:
+        self.layers, self.cfg = layers, cfg
+        self.compressions = nn.ModuleList([m[0] for m in members]).to(device)
+        if len(members) == 1:
+            self.generator, self.discriminator = members[0][1].to(device), members[0][2].to(device)
+        else:
+            g0, d0 = members[0][1], members[0][2]
+            with torch.random.fork_rng(devices=[]):  # the initial values are replaced below
+                self.generator = ProGenerator(**g0.config, stack=len(members))
+                self.discriminator = ProDiscriminator(**d0.config, stack=len(members))
+            self.generator.load_state_dict(stack_state_dicts([m[1].state_dict() for m in members]))
+            self.discriminator.load_state_dict(stack_state_dicts([m[2].state_dict() for m in members]))
+            self.generator.to(device)
+            self.discriminator.to(device)
+        betas = (float(cfg.betas[0]), float(cfg.betas[1]))
+        self.opt_g = torch.optim.Adam([*self.compressions.parameters(), *self.generator.parameters()], lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas)
+        self.rngs = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
+
+    def step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
+             classifier: TappedModel) -> dict[str, Tensor]:
+        """One critic step and one generator step on the batch ``x`` ``(B, C, H, W)`` in [0, 1].
+
+        ``latents``: each layer's ``l_i`` for ``x``; ``target``: f's label ``(B,)`` or distribution
+        ``(B, K)``. Returns per-layer statistics, each ``(S,)``.
+        """
+        cfg, s = self.cfg, len(self.layers)
+        b, c, size = x.shape[0], x.shape[1], x.shape[-1]
+        z = torch.stack([comp(lat) for comp, lat in zip(self.compressions, latents)], dim=1)  # (B, S, latent)
+        fake = self.generator(z, scale, alpha)  # (B, S*C, side, side)
+        real = downsample_to(x, scale_side(scale))
+        if scale > 0 and alpha < 1.0:  # during a fade-in, real images are blended the way G's output is
+            real = alpha * real + (1.0 - alpha) * upsample2(F.avg_pool2d(real, 2))
+        if s > 1:
+            real = real.repeat(1, s, 1, 1)
+
+        # Critic (Eq. 2's max over D, as WGAN-GP).
+        def critic(images: Tensor) -> Tensor:
+            return self.discriminator(images, scale, alpha)
+
+        self.discriminator.requires_grad_(True)
+        fake_d = fake.detach()
+        eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
+        d_real, d_fake = critic(real), critic(fake_d)
+        gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
+        loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.sum().backward()
+        self.opt_d.step()
+
+        # Generator and compression net (Eq. 4): fool the updated critic, keep f's label.
+        self.discriminator.requires_grad_(False)
+        d_gen = critic(fake)
+        x_hat = resize_nearest(fake, size).view(b, s, c, size, size).transpose(0, 1).reshape(s * b, c, size, size)
+        logits = classifier(x_hat)  # gradient flows through f into x_hat; f's weights are frozen
+        loss_g, parts_g = generator_loss(d_gen, logits, target, interp_weight=cfg.interp_weight)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.sum().backward()
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+
+        label = target if target.dim() == 1 else target.argmax(dim=1)
+        return {
+            "critic_loss": loss_d.detach(), **parts_d,
+            "generator_loss": loss_g.detach(), **parts_g,
+            "consistency": (logits.detach().argmax(dim=1).view(s, b) == label).float().mean(dim=1),
+            "fake_std": fake_d.view(b, s, -1).std(dim=0).mean(dim=1),
+        }
+
+    # Per-layer views and (de)serialisation.
+    def member(self, i: int) -> tuple[CompressionNet, dict[str, Tensor], dict[str, Tensor]]:
+        g, d = self.generator.state_dict(), self.discriminator.state_dict()
+        if len(self.layers) > 1:
+            g, d = member_state_dict(g, i), member_state_dict(d, i)
+        return self.compressions[i], g, d
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "layers": list(self.layers),
+            "compressions": [m.state_dict() for m in self.compressions],
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rngs": [g.get_state() for g in self.rngs],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["layers"] != self.layers:
+            raise RunError(f"the resume state holds layers {state['layers']}, expected {self.layers}")
+        for m, sd in zip(self.compressions, state["compressions"]):
+            m.load_state_dict(sd)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        for g, st in zip(self.rngs, state["rngs"]):
+            g.set_state(st)
+
+
+class _BatchStream:
+    """Seeded random batches of ``batch_size`` indices (a new permutation per epoch, last partial batch
+    dropped); its state is the generator, the current permutation and the position in it, so a
+    resumed run continues mid-epoch with the same batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if n < batch_size:
+            raise ConfigError(f"the explainers need at least one full batch: {n} training images < batch size {batch_size}")
+        self.n, self.batch_size = n, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm = torch.empty(0, dtype=torch.int64)
+        self.pos = 0
+
+    def next(self) -> Tensor:
+        if self.pos + self.batch_size > len(self.perm):
+            self.perm = torch.randperm(self.n, generator=self.generator)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm, self.pos = state["perm"], int(state["pos"])
+
+
+def train_explainers(
+    classifier: TappedModel,
+    train: ArrayDataset,
+    cfg: ExplainConfig,
+    store: ExplainStore | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    resume: bool = False,
+    stop_after_iterations: int | None = None,
+) -> dict[str, Any]:
+    """Train the explainers of ``cfg.layers`` (all when empty) of the frozen ``classifier``.
+
+    Args:
+        classifier: f, already on ``device``; it is kept in eval mode and its weights are not
+            changed (their ``requires_grad`` flags and the training mode are restored afterwards).
+        train: the natural training images (uint8 ``(N, C, H, W)`` at the classifier's image size);
+            a seeded subset of ``cfg.n_train`` is used when set. Copied to ``device`` as uint8.
+        store: where records, explainers and resume states go (None: in memory, nothing written).
+        device: where the explainers, the data and the optimizer states live.
+        resume: continue from the store's resume states (layers already finished are skipped).
+        stop_after_iterations: stop, as if interrupted, once a loop has done this many iterations
+            (a checkpoint is written there).
+    Returns:
+        ``{"layers": [...], "iterations": total per layer, "interrupted": bool, "seconds": float,
+        "explainers": {layer: Explainer}}``; ``explainers`` (in eval mode, on ``device``) holds the
+        layers this call trained, i.e. all of them unless a resumed store had some finished already.
+    """
+    device = concrete_device(device)
+    store = MemoryStore() if store is None else store
+    layers = classifier.check_layers(cfg.layers or classifier.layer_names)
+    if not layers:
+        raise ConfigError("no layer to explain")
+    p = next(classifier.parameters())
+    if p.device != device:
+        raise ConfigError(f"the classifier is on {p.device} but the explainers are to train on {device}; move it first")
+    image_size = int(classifier.config["image_size"])
+    if train.image_size != image_size or train.channels != int(classifier.config["in_channels"]):
+        raise ConfigError(
+            f"the training images are {train.channels}x{train.image_size}x{train.image_size} but the classifier takes "
+            f"{classifier.config['in_channels']}x{image_size}x{image_size}"
+        )
+    train = train.subset(cfg.n_train, seed=cfg.seed)
+    schedule = Schedule.from_config(cfg, num_scales(image_size), len(train))
+    comp_cfgs = compression_configs(classifier, layers, cfg.latent_dim, width=cfg.compression_width)
+    train_x = train.x.to(device)
+
+    frozen = [q.requires_grad for q in classifier.parameters()]
+    interrupted = False
+    explainers: dict[str, Explainer] = {}
+    loops = [("joint", layers)] if cfg.joint else [(layer, [layer]) for layer in layers]
+    try:
+        with eval_mode(classifier):
+            classifier.requires_grad_(False)  # f is frozen: gradients flow through it, never into it
+            for tag, loop_layers in loops:
+                groups, complete = _train_loop(tag, loop_layers, classifier, train_x, cfg, comp_cfgs, schedule, store,
+                                               device, progress=progress, resume=resume, stop_after=stop_after_iterations)
+                for g in groups:
+                    explainers.update({layer: _explainer(g, i, schedule, device) for i, layer in enumerate(g.layers)})
+                if not complete:
+                    interrupted = True
+                    break
+    finally:
+        for q, flag in zip(classifier.parameters(), frozen):
+            q.requires_grad_(flag)
+    # The seconds of the training records, so that a resumed run counts the time before the
+    # interruption and a run resumed when already finished does not report the few ms of this call.
+    seconds = sum(r["seconds"] for r in store.records() if r.get("event") == "train"
+                  and any(r.get("loop") == tag and r.get("layer") == ls[0] for tag, ls in loops))
+    return {"layers": layers, "iterations": schedule.total, "interrupted": interrupted, "seconds": seconds,
+            "explainers": {n: explainers[n] for n in layers if n in explainers}}
+
+
+def _explainer(group: _Group, i: int, schedule: Schedule, device: torch.device) -> Explainer:
+    """Member ``i`` of a trained group as a stand-alone :class:`Explainer` (copies of its weights)."""
+    comp, g_state, d_state = group.member(i)
+    with torch.random.fork_rng(devices=[]):  # the initial values are replaced below
+        gen = ProGenerator(**group.generator.config)
+        disc = ProDiscriminator(**group.discriminator.config)
+        c = CompressionNet(**comp.config)
+    c.load_state_dict(comp.state_dict())
+    gen.load_state_dict(g_state)
+    disc.load_state_dict(d_state)
+    scale, alpha = schedule.at(schedule.total - 1)
+    return Explainer(group.layers[i], c, gen, disc, scale=scale, alpha=alpha).to(device).eval()
+
+
+def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,
+                comp_cfgs: dict[str, dict[str, Any]], schedule: Schedule, store: ExplainStore, device: torch.device, *,
+                progress: bool, resume: bool, stop_after: int | None) -> tuple[list[_Group], bool]:
+    """One loop over ``schedule`` for ``layers``: ``(its groups, whether it reached the end)``;
+    no groups when a resumed store holds every layer finished."""
+    all_names = classifier.layer_names
+    if resume and all(store.iteration(layer) == schedule.total for layer in layers):
+        log.info("explainers of %s already trained: skipping", ", ".join(layers))
+        return [], True
+    c_img, size = train_x.shape[1], train_x.shape[-1]
+    seeds = [_layer_seed(cfg.seed, all_names.index(layer)) for layer in layers]
+    members = [build_layer_modules(cfg, comp_cfgs[layer], c_img, size, seed) for layer, seed in zip(layers, seeds)]
+    if cfg.fuse and len(layers) > 1:
+        groups = [_Group(layers, members, seeds, cfg, device)]
+    else:
+        groups = [_Group([layer], [m], [seed], cfg, device) for layer, m, seed in zip(layers, members, seeds)]
+    stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
+    if resume:  # explainers checkpointed by another version of the generator or compression net cannot be continued
+        store.check_versions(members[0][1].config, members[0][0].config["init"])
+
+    start = 0
+    sums: dict[str, dict[str, Tensor]] = {}  # per-layer statistics of the current log interval
+    count = 0
+    state = store.loop_state(tag, device.type) if resume else None
+    if state is not None:
+        for g, gs in zip(groups, state["groups"], strict=True):
+            g.load_state_dict(gs)
+        stream.load_state_dict(state["stream"])
+        start = int(state["iteration"])
+        sums = {layer: {k: v.to(device) for k, v in acc.items()} for layer, acc in state["log_sums"].items()}
+        count = int(state["log_count"])
+        log.info("resuming explainers of %s at iteration %d of %d", ", ".join(layers), start, schedule.total)
+        if start and any(store.iteration(layer) != start for layer in layers):
+            # a layer's files were deleted or are older than the loop's state: rewrite them from it,
+            # else a loop already at its end would never write them again
+            _checkpoint(store, groups, schedule, start, stream, tag, sums, count)
+    if resume:
+        store.keep_records(lambda r: r.get("event") != "eval" and not (r.get("layer") in layers and r.get("iteration", 0) > start))
+
+    names = list(dict.fromkeys([*layers, all_names[-1]]))  # one forward pass gives latents and f's logits
+    stop = schedule.total if stop_after is None else min(schedule.total, stop_after)
+    t_log = time.perf_counter()
+    warned: set[tuple[str, str, int]] = set()
+    bar = tqdm(total=schedule.total, initial=start, desc=f"explain {tag}", disable=not progress, leave=False)
+    try:
+        for it in range(start, stop):
+            scale, alpha = schedule.at(it)
+            idx = stream.next().to(device)
+            x = train_x[idx].float().div_(255)
+            with torch.no_grad():
+                taps = classifier.taps(x, names)
+            target = classifier_target(taps[all_names[-1]], cfg.interp_target)
+            for g in groups:
+                stats = g.step(x, [taps[layer] for layer in g.layers], target, scale, alpha, classifier)
+                for i, layer in enumerate(g.layers):
+                    acc = sums.setdefault(layer, {})
+                    for k, v in stats.items():
+                        acc[k] = acc[k] + v[i] if k in acc else v[i]
+            count += 1
+            bar.update(1)
+            done = it + 1
+            scale_ends = done < schedule.total and schedule.at(done)[0] != scale  # one record never spans two scales
+            if done % cfg.log_every == 0 or done == schedule.total or scale_ends:
+                now = time.perf_counter()
+                records = _log_records(store, sums, count, done, scale, alpha, tag, now - t_log, cfg, warned)
+                bar.set_postfix(_postfix(records, scale, alpha), refresh=False)
+                sums, count, t_log = {}, 0, now
+            if done % cfg.checkpoint_every == 0 or done == schedule.total or done == stop:
+                _checkpoint(store, groups, schedule, done, stream, tag, sums, count)
+    finally:
+        bar.close()
+    return groups, stop == schedule.total
+
+
+def _log_records(store: ExplainStore, sums: dict[str, dict[str, Tensor]], count: int, done: int, scale: int, alpha: float, tag: str,
+                 seconds: float, cfg: ExplainConfig, warned: set[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    records = []
+    side = scale_side(scale)
+    for layer, acc in sums.items():
+        means = {k: float(v) / count for k, v in acc.items()}
+        record = {"event": "train", "layer": layer, "iteration": done, "scale": scale, "side": side, "alpha": alpha,
+                  "loop": tag, **means, "seconds": seconds}
+        store.record(record)
+        records.append(record)
+        for reason, value, threshold in detect_collapse(means["fake_std"], means["critic_loss"],
+                                                        min_std=cfg.collapse_std, max_critic=cfg.collapse_critic):
+            store.record({"event": "collapse", "layer": layer, "iteration": done, "scale": scale, "side": side,
+                                "reason": reason, "value": value, "threshold": threshold})
+            if (layer, reason, scale) not in warned:
+                warned.add((layer, reason, scale))
+                what = ("generator output nearly constant (per-pixel std %.4g < %.4g)" if reason == "constant_output"
+                        else "critic running away (|critic loss| %.4g > %.4g)")
+                log.warning("layer %s, iteration %d, %dx%d: " + what, layer, done, side, side, value, threshold)
+    return records
+
+
+def _postfix(records: list[dict[str, Any]], scale: int, alpha: float) -> dict[str, str]:
+    n = max(len(records), 1)
+    mean = lambda k: sum(r[k] for r in records) / n  # noqa: E731
+    layer = records[0]["layer"] if len(records) == 1 else f"{len(records)} layers"
+    side = scale_side(scale)
+    return {"layer": layer, "scale": f"{side}x{side}", "alpha": f"{alpha:.2f}", "D": f"{mean('critic_loss'):.3f}",
+            "G": f"{mean('generator_loss'):.3f}", "cons": f"{mean('consistency'):.2f}"}
+
+
+def _checkpoint(store: ExplainStore, groups: list[_Group], schedule: Schedule, done: int, stream: _BatchStream, tag: str,
+                log_sums: dict[str, dict[str, Tensor]], log_count: int) -> None:
+    """Per-layer weights first (always loadable), then the loop's resume state."""
+    scale, alpha = schedule.at(done - 1)
+    for g in groups:
+        for i, layer in enumerate(g.layers):
+            comp, g_state, d_state = g.member(i)
+            store.save_explainer(layer, comp, g_state, d_state, generator_config=g.generator.config,
+                                 discriminator_config=g.discriminator.config,
+                                 meta={"iteration": done, "total_iterations": schedule.total, "scale": scale,
+                                       "alpha": alpha, "schedule": list(schedule.iterations), "gp_space": GP_SPACE})
+    store.save_loop_state(tag, {"iteration": done, "device_type": groups[0].rngs[0].device.type,
+                                "groups": [g.state_dict() for g in groups], "stream": stream.state_dict(),
+                                "log_sums": log_sums, "log_count": log_count})
