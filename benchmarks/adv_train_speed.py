@@ -18,8 +18,9 @@ import tempfile
 import torch
 
 from interpretgan.config import resolve_train_config
-from interpretgan.runs import Run
-from interpretgan.training import fit, load_train_data
+from interpretgan.pipeline.runs import Run
+from interpretgan.pipeline.train import fit
+from interpretgan.training import load_train_data
 
 
 def epoch_seconds(objective: str, n: int, device: torch.device, tmp: str, data=None):

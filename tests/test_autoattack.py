@@ -260,7 +260,7 @@ def test_square_agrees_with_art(trained, batch, art_classifier, monkeypatch):
 
 
 def test_attack_specs_name_what_runs():
-    from interpretgan.attacks.runner import parse_attack_spec
+    from interpretgan.attacks.specs import parse_attack_spec
 
     kw = dict(eps=0.3, alpha=0.01, steps=40)
     name, attack = parse_attack_spec("autoattack", **kw)

@@ -65,7 +65,7 @@ def _edit_json(path: Path, **changes) -> None:
 
 def _other_model_ckpt(runs: Path) -> None:
     """The classifier's checkpoint replaced by one of a 3-channel SmallCNN (model.json and weights agree)."""
-    from interpretgan.runs import save_model
+    from interpretgan.pipeline.runs import save_model
 
     save_model(runs / CLS / "ckpt", create_model("smallcnn", in_channels=3))
 
@@ -354,7 +354,7 @@ def test_advice_after_a_deleted_explainer_json_works(runs, capsys):
 
 # --- 8. concurrent run creation ------------------------------------------------------------------
 def _make_runs(root: str, description: str, count: int) -> list[str]:
-    from interpretgan.runs import new_run_dir
+    from interpretgan.pipeline.runs import new_run_dir
 
     return [new_run_dir(root, description).name for _ in range(count)]
 
@@ -386,7 +386,7 @@ def test_safetensors_files_get_the_usual_permissions(tmp_path):
 
 def test_wrong_run_kind_reads_as_english(runs):
     from interpretgan.errors import RunError
-    from interpretgan.runs import Run
+    from interpretgan.pipeline.runs import Run
 
     with pytest.raises(RunError, match=r"is an 'explain' run; expected a 'train' run"):
         Run.open(runs / EXP, kind="train")

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from interpretgan.baselines import METHODS, attribute, baselines_run
+from interpretgan.baselines import METHODS, attribute
+from interpretgan.pipeline.baselines import baselines_run
 from interpretgan.errors import ConfigError
 from interpretgan.models import create_model
 from interpretgan.io import load_tensors

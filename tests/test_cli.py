@@ -89,7 +89,7 @@ def test_demo_train_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     from html.parser import HTMLParser
     from pathlib import Path
 
-    from interpretgan.reproduce import DEMO_CHAIN, reproduce
+    from interpretgan.pipeline.reproduce import DEMO_CHAIN, reproduce
     from interpretgan.report.browser import check_in_browser, find_browser
 
     assert main(["demo", "--train", "--preset", "smoke", "--no-progress", "-q"]) == 0
@@ -151,7 +151,7 @@ def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
     from interpretgan.config import resolve_explain_config, resolve_train_config
     from interpretgan.report.build import _weights
     from interpretgan.report.document import Report
-    from interpretgan.reproduce import DEMO_CHAIN
+    from interpretgan.pipeline.reproduce import DEMO_CHAIN
 
     spec = DEMO_CHAIN["cpu"]
     assert resolve_train_config("mnist-sample", "natural", "cpu", spec.natural).epochs == spec.natural["epochs"]

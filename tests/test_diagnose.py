@@ -7,23 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from interpretgan.diagnose import (
-    PAPER_TABLE1,
-    binomial_interval,
-    combine_runs,
-    defined_drops,
-    diagnose_run,
-    marked_layers,
-    max_pools,
-    paper_model_kind,
-    maxpool_index_change,
-    pooling_study,
-    pooling_table,
-    vulnerability,
-    vulnerability_table,
-    with_paper,
-)
-from interpretgan.diagnose.study import difference_interval, merge_arm, pooling_markdown
+from interpretgan.diagnose import PAPER_TABLE1, binomial_interval, combine_runs, defined_drops, marked_layers, max_pools, paper_model_kind, maxpool_index_change, pooling_table, vulnerability, vulnerability_table, with_paper
+from interpretgan.pipeline.diagnose import diagnose_run
+from interpretgan.pipeline.study import pooling_study
+from interpretgan.diagnose.pooling import difference_interval, merge_arm
+from interpretgan.report.markdown import pooling_markdown
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.models import create_model
 from interpretgan.report.tables import pct
@@ -215,7 +203,7 @@ def test_diagnose_under_autoattack(sample_explain_run, tmp_path):
 
 
 def test_diagnose_rejects_a_train_run(tmp_path):
-    from interpretgan.runs import Run
+    from interpretgan.pipeline.runs import Run
 
     run = Run.create(tmp_path, "cls", "train", {"dataset": "mnist"})
     with pytest.raises(RunError, match="expected an 'explain' run"):

@@ -11,23 +11,9 @@ import torch.nn.functional as F
 
 from interpretgan.config import ExplainConfig, explain_preset, resolve_explain_config
 from interpretgan.errors import ConfigError
-from interpretgan.explain.runs import RunStore
-from interpretgan.explain import (
-    Explainer,
-    Schedule,
-    build_compression,
-    compression_configs,
-    critic_loss,
-    detect_collapse,
-    evaluate_explainers,
-    explain,
-    frechet_distance,
-    generator_loss,
-    gradient_penalty,
-    interpretability_loss,
-    load_explainers,
-    train_explainers,
-)
+from interpretgan.pipeline.explain import RunStore
+from interpretgan.explain import Explainer, Schedule, build_compression, compression_configs, critic_loss, detect_collapse, evaluate_explainers, explain, frechet_distance, generator_loss, gradient_penalty, interpretability_loss, train_explainers
+from interpretgan.pipeline.explain import load_explainers
 from interpretgan.explain.compression import PAPER_STAGES, CompressionNet, generic_stages
 from interpretgan.explain.progan import (
     EqualizedConv2d,
@@ -40,7 +26,7 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
 )
 from interpretgan.models import create_model
-from interpretgan.runs import Run
+from interpretgan.pipeline.runs import Run
 from interpretgan.io import load_tensors, read_json, write_json
 
 
@@ -439,7 +425,7 @@ def test_in_memory_training_writes_nothing_and_equals_the_run_folder(tmp_path, t
 
 
 def test_log_records_never_span_two_scales(tmp_path, tiny_data, caplog):
-    from interpretgan.explain.show import _warn_unfinished
+    from interpretgan.pipeline.explain import _warn_unfinished
     from interpretgan.explain.explainer import load_explainer
 
     run, _ = _train(tmp_path, tiny_data, "records", _cfg(), stop_after_iterations=9)  # scales of 3, 4, 4; log every 2
@@ -584,7 +570,7 @@ def test_the_device_named_cuda_is_the_current_gpu(monkeypatch):
 def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny_data):
     f = _classifier()
     run = Run.create(tmp_path, "load", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
-    from interpretgan.runs import save_model
+    from interpretgan.pipeline.runs import save_model
 
     save_model(run.ckpt_dir, f, name="classifier")
     train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(run), progress=False)
@@ -700,9 +686,9 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
 
 def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     """create_explain_run -> train_run (with evaluation) -> show_run, as the CLI will call them."""
-    from interpretgan.explain import create_explain_run, train_run
-    from interpretgan.explain.show import show_run
-    from interpretgan.runs import save_model
+    from interpretgan.pipeline.explain import create_explain_run, train_run
+    from interpretgan.pipeline.explain import show_run
+    from interpretgan.pipeline.runs import save_model
 
     torch.manual_seed(0)
     f = create_model("smallcnn")
@@ -746,13 +732,13 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     t = load_tensors(tmp_path / "shown" / "explanations-fgsm.safetensors")
     picked = torch.tensor(stored["examples"])
     assert torch.equal(t["nat_images"][:, 0], ds.x[picked].float() / 255)
-    from interpretgan.explain import drift_run
+    from interpretgan.pipeline.explain import drift_run
 
     drift = drift_run(run, attack="fgsm")
     assert drift["source"] == stored["source"] and drift["n"] == 40
     assert read_json(run.path / "drift-fgsm.json")["layers"].keys() == {"conv2", "fc1"}
     # Diagnosis of these two layers: Acc_i for both, no Vul_i (conv1 and conv4 are not explained)
-    from interpretgan.diagnose import diagnose_run
+    from interpretgan.pipeline.diagnose import diagnose_run
 
     diag = diagnose_run([run], attack="fgsm", n_boot=20, out_dir=tmp_path / "diag")
     assert diag["runs"][0]["source"] == stored["source"]

@@ -12,10 +12,10 @@ import torch
 
 from interpretgan import pretrained
 from interpretgan.attacks.evaluate import evaluate_attacks
-from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
+from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.cli import main
 from interpretgan.data import load_dataset
-from interpretgan.diagnose.study import binomial_interval
+from interpretgan.diagnose.pooling import binomial_interval
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
 from interpretgan.explain.explainer import explain
@@ -220,7 +220,7 @@ def test_refresh_rebuilds_a_zoo_from_a_reproduce_folder(data_root, tmp_path):
     both test sets, explainers shipped without their critic and loadable; a non-reproduce folder is refused
     and leaves the old zoo as it was."""
     from interpretgan.pretrained.refresh import refresh_zoo
-    from interpretgan.reproduce import reproduce
+    from interpretgan.pipeline.reproduce import reproduce
 
     folder = tmp_path / "chain"
     reproduce("mnist", "smoke", out=folder, data_root=data_root, progress=False)

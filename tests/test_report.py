@@ -55,7 +55,7 @@ def test_report_renders_in_a_headless_browser(tmp_path):
 
 # --- the paper's claims under AutoAttack -------------------------------------------------------------------
 def _pooling(avg: float, mx: float, n: int) -> dict:
-    from interpretgan.diagnose.study import merge_arm, pooling_table
+    from interpretgan.diagnose.pooling import merge_arm, pooling_table
 
     arm = lambda a: {"clean": 0.99, "n": 1000, "folder": "f", "attacks": dict(pgd40=a, pgd100=a, mpgd40=a, fgsm=a)}  # noqa: E731
     aa = lambda a: {"clean": 0.99, "n": n, "folder": "g", "attacks": {"autoattack-nofab": a}}  # noqa: E731
@@ -63,7 +63,7 @@ def _pooling(avg: float, mx: float, n: int) -> dict:
 
 
 def test_pooling_claim_verdicts_follow_the_interval():
-    from interpretgan.diagnose.study import difference_interval
+    from interpretgan.diagnose.pooling import difference_interval
     from interpretgan.report.claims import pooling_claim
 
     holds = pooling_claim(_pooling(0.85, 0.75, 300))  # +10 pp on 300 images: the interval is above 0

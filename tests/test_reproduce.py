@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from interpretgan.errors import ConfigError
-from interpretgan.reproduce import reproduce
+from interpretgan.pipeline.reproduce import reproduce
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -32,7 +32,7 @@ def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path, monkeypatch):
     assert set(res["seconds"]) == expected and all(s > 0 for s in res["seconds"].values())
     assert "vgg16 train-avg-seed0" in res["report_md"].read_text()
     # A changed preset refuses the folder instead of serving the old study as a new one.
-    import interpretgan.reproduce as rep
+    import interpretgan.pipeline.reproduce as rep
     from interpretgan.errors import RunError
 
     preset = rep.study_train_config
@@ -69,8 +69,8 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     from interpretgan.demo import ZOO
     from interpretgan.pretrained.zoo import materialize
     from interpretgan.report.build import build_report
-    from interpretgan.reproduce import ChainSpec, environment, evaluate_mnist_chain
-    from interpretgan.runs import Run, Stages
+    from interpretgan.pipeline.reproduce import ChainSpec, environment, evaluate_mnist_chain
+    from interpretgan.pipeline.runs import Run, Stages
 
     folder = tmp_path / "chain"
     folder.mkdir()
@@ -124,7 +124,7 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
     from dataclasses import asdict
 
     from interpretgan.errors import ConfigError
-    from interpretgan.reproduce import MNIST_CHAIN, _folder
+    from interpretgan.pipeline.reproduce import MNIST_CHAIN, _folder
     from interpretgan.io import read_json, write_json
 
     spec = MNIST_CHAIN["cpu"]
@@ -143,10 +143,10 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
 
 def test_autoattack_per_preset():
     """The demo runs the paper's attacks only; smoke presets a reduced ensemble; cpu a subset; paper everything."""
-    from interpretgan.attacks.runner import parse_attack_spec
+    from interpretgan.attacks.specs import parse_attack_spec
     from interpretgan.demo import PRETRAINED_SPEC
-    from interpretgan.diagnose.study import STUDY_AUTOATTACK
-    from interpretgan.reproduce import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
+    from interpretgan.pipeline.study import STUDY_AUTOATTACK
+    from interpretgan.pipeline.reproduce import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
 
     assert PRETRAINED_SPEC.autoattack_images() == 0 and all(s.autoattack_images() == 0 for s in DEMO_CHAIN.values())
     for chain in (MNIST_CHAIN, CIFAR_CHAIN):

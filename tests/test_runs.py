@@ -7,7 +7,7 @@ import torch
 
 from interpretgan.errors import RunError
 from interpretgan.models import create_model
-from interpretgan.runs import Run, load_model, new_run_dir, save_model
+from interpretgan.pipeline.runs import Run, load_model, new_run_dir, save_model
 from interpretgan.io import atomic_path, load_state, save_state, write_json
 
 
@@ -91,7 +91,7 @@ def test_open_checks_kind_and_metrics_survive_a_cut_line(tmp_path):
 
 
 def test_stages_run_once_and_record_outputs_and_times(tmp_path):
-    from interpretgan.runs import Stages
+    from interpretgan.pipeline.runs import Stages
 
     calls = []
 
@@ -111,7 +111,7 @@ def test_stages_run_once_and_record_outputs_and_times(tmp_path):
 
 
 def test_stages_refuse_to_reuse_a_stage_run_with_other_settings(tmp_path):
-    from interpretgan.runs import Stages
+    from interpretgan.pipeline.runs import Stages
 
     s = Stages(tmp_path)
     assert s.run("train", lambda: 1, settings={"epochs": 2, "milestones": (1,)}) == 1

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from interpretgan.config import TrainConfig, resolve_train_config
 from interpretgan.errors import ConfigError
-from interpretgan.runs import Run, load_model
+from interpretgan.pipeline.runs import Run, load_model
 from interpretgan.io import load_tensors, read_json
 
 
@@ -21,7 +21,7 @@ def _cfg(**kw) -> TrainConfig:
 
 
 def _fit(cfg, tmp_path, data, name, **kw):
-    from interpretgan.training import fit
+    from interpretgan.pipeline.train import fit
 
     run = Run.create(tmp_path, name, "train", cfg.to_dict())
     return run, fit(cfg, run, data=data, progress=False, **kw)
@@ -46,7 +46,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_data, objective, augment):
     full, _ = _fit(cfg, tmp_path, tiny_data, "full")
     part, res = _fit(cfg, tmp_path, tiny_data, "part", stop_after_epochs=1)
     assert res == {"interrupted_at_epoch": 1}
-    from interpretgan.training import fit
+    from interpretgan.pipeline.train import fit
 
     fit(cfg, part, data=tiny_data, progress=False, resume=True)
     a = load_tensors(full.ckpt_dir / "model.safetensors")
@@ -220,7 +220,7 @@ def test_presets_resolve_and_validate():
 
 def test_resume_state_carries_its_weights_and_a_fresh_start_drops_stale_records(tmp_path, tiny_data):
     from interpretgan.io import load_state
-    from interpretgan.training import fit
+    from interpretgan.pipeline.train import fit
 
     cfg = _cfg(epochs=2)
     run, _ = _fit(cfg, tmp_path, tiny_data, "run", stop_after_epochs=1)
@@ -240,7 +240,7 @@ def test_resume_state_carries_its_weights_and_a_fresh_start_drops_stale_records(
 
 def test_fit_in_resumes_skips_finished_and_refuses_other_settings(tmp_path, tiny_data):
     from interpretgan.errors import RunError
-    from interpretgan.training import fit, fit_in
+    from interpretgan.pipeline.train import fit, fit_in
 
     cfg = _cfg()
     full, _ = _fit(cfg, tmp_path / "ref", tiny_data, "full")

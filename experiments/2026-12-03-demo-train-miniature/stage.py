@@ -12,11 +12,11 @@ import json
 import sys
 import time
 
-from interpretgan.attacks.runner import attack_run
+from interpretgan.pipeline.attack import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
-from interpretgan.explain.runs import explain_in
-from interpretgan.runs import read_json
-from interpretgan.training.loop import fit_in
+from interpretgan.pipeline.explain import explain_in
+from interpretgan.pipeline.runs import read_json
+from interpretgan.pipeline.train import fit_in
 
 kind, what, overrides, out = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 t0 = time.perf_counter()

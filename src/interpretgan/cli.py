@@ -169,8 +169,9 @@ def _check_model_options(cfg) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig, resolve_train_config
-    from interpretgan.runs import Run, check_runs_root, runs_root, stored_config
-    from interpretgan.training import fit, load_train_data
+    from interpretgan.pipeline.runs import Run, check_runs_root, runs_root, stored_config
+    from interpretgan.pipeline.train import fit
+    from interpretgan.training import load_train_data
 
     device = _device(args.device)
     if args.resume:
@@ -211,7 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig
     from interpretgan.data import dataset_info, load_dataset
-    from interpretgan.runs import Run, load_model, stored_config
+    from interpretgan.pipeline.runs import Run, load_model, stored_config
     from interpretgan.training import evaluate
 
     device = _device(args.device)
@@ -232,8 +233,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from interpretgan.attacks.runner import format_results, plan_attack, run_attack_plan
-    from interpretgan.runs import Run
+    from interpretgan.pipeline.attack import format_results, plan_attack, run_attack_plan
+    from interpretgan.pipeline.runs import Run
 
     run = Run.open(_run_arg(args, args.run, "train"), kind="train")
     # Everything is checked before the log (or anything else) is written.
@@ -252,8 +253,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 def cmd_explain_train(args: argparse.Namespace) -> int:
     from interpretgan.config import resolve_explain_config
     from interpretgan.data import load_dataset
-    from interpretgan.explain import create_explain_run, format_results, train_run
-    from interpretgan.runs import Run, check_runs_root, runs_root
+    from interpretgan.pipeline.explain import create_explain_run, format_results, train_run
+    from interpretgan.pipeline.runs import Run, check_runs_root, runs_root
 
     device = _device(args.device)
     if args.resume:
@@ -303,8 +304,8 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
 
 def cmd_explain_show(args: argparse.Namespace) -> int:
     from interpretgan.config import check_seed
-    from interpretgan.explain import drift_run, load_explainers, show_run
-    from interpretgan.runs import Run
+    from interpretgan.pipeline.explain import drift_run, load_explainers, show_run
+    from interpretgan.pipeline.runs import Run
 
     run = Run.open(_run_arg(args, args.run, "explain"), kind="explain")
     device = _device(args.device)
@@ -332,7 +333,8 @@ def cmd_explain_show(args: argparse.Namespace) -> int:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from interpretgan.config import check_seed
-    from interpretgan.diagnose import diagnose_run, vulnerability_markdown
+    from interpretgan.pipeline.diagnose import diagnose_run
+    from interpretgan.report.markdown import vulnerability_markdown
 
     check_seed(args.seed)
     runs = [_run_arg(args, r, "explain") for r in args.runs]
@@ -350,8 +352,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_study_pooling(args: argparse.Namespace) -> int:
-    from interpretgan.diagnose.study import pooling_markdown, pooling_study
-    from interpretgan.runs import runs_root
+    from interpretgan.report.markdown import pooling_markdown
+    from interpretgan.pipeline.study import pooling_study
+    from interpretgan.pipeline.runs import runs_root
 
     seeds = _int_list("--seeds", args.seeds)
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
@@ -366,7 +369,8 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
-    from interpretgan.baselines import METHODS, baselines_run
+    from interpretgan.baselines import METHODS
+    from interpretgan.pipeline.baselines import baselines_run
     from interpretgan.config import check_seed
 
     check_seed(args.seed)
@@ -380,7 +384,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from interpretgan.reproduce import reproduce
+    from interpretgan.pipeline.reproduce import reproduce
 
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=_device(args.device), data_root=args.data_root,

@@ -7,7 +7,7 @@ four attacks on both poolings, Table 1 for both explained models with intervals,
 change, label transitions, the Fig. 3 grids, the Captum baselines and the report.
 
 ``--train`` trains everything from scratch instead, on a miniature schedule
-(:data:`interpretgan.reproduce.DEMO_CHAIN`); its report says it is a miniature.
+(:data:`interpretgan.pipeline.reproduce.DEMO_CHAIN`); its report says it is a miniature.
 
 It reads MNIST from the data root when one is set (``--data-root`` / ``INTERPRETGAN_DATA``) and holds
 it, otherwise the MNIST sample shipped in the package.
@@ -26,8 +26,8 @@ from interpretgan.data import mnist, resolve_data_root
 from interpretgan.errors import ConfigError
 from interpretgan.pretrained.zoo import materialize, provenance
 from interpretgan.report.build import build_report
-from interpretgan.reproduce import DEMO_CHAIN, ChainSpec, environment, evaluate_mnist_chain, reproduce
-from interpretgan.runs import Run, Stages, new_run_dir, runs_root
+from interpretgan.pipeline.reproduce import DEMO_CHAIN, ChainSpec, environment, evaluate_mnist_chain, reproduce
+from interpretgan.pipeline.runs import Run, Stages, new_run_dir, runs_root
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Diagnosis (Section 5): per-layer accuracy and vulnerability (Eq. 5, Table 1), max-pool index
-change, label transitions, and the max- vs average-pooling study (Tables 2 and 3)."""
+change, label transitions, and the max- vs average-pooling comparison (Tables 2 and 3), on tensors
+(:mod:`interpretgan.pipeline.diagnose` and :mod:`interpretgan.pipeline.study` run them on run folders)."""
 
 from interpretgan.diagnose.indices import max_pools, maxpool_index_change
-from interpretgan.diagnose.runner import diagnose_one, diagnose_run, vulnerability_markdown
-from interpretgan.diagnose.study import PAPER_POOLING, POOLING_ATTACKS, binomial_interval, pooling_study, pooling_table
+from interpretgan.diagnose.pooling import PAPER_POOLING, POOLING_ATTACKS, binomial_interval, pooling_table
 from interpretgan.diagnose.vulnerability import (
     PAPER_INDEX_CHANGE,
     PAPER_TABLE1,
@@ -24,16 +24,12 @@ __all__ = [
     "binomial_interval",
     "combine_runs",
     "defined_drops",
-    "diagnose_one",
-    "diagnose_run",
     "marked_layers",
     "max_pools",
     "maxpool_index_change",
     "paper_model_kind",
-    "pooling_study",
     "pooling_table",
     "vulnerability",
-    "vulnerability_markdown",
     "vulnerability_table",
     "with_paper",
 ]

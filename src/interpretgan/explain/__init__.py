@@ -3,7 +3,7 @@
 ``progan`` (the progressive G and D), ``compression`` (C_i, Tables 4-5), ``losses`` (WGAN-GP and
 the interpretability term, Eq. 2-4), ``explainer`` (one layer's C_i and G_i, its schedule and files),
 ``loop`` (one training loop for all layers, in memory or into a store that checkpoints and resumes),
-``runs`` (explain run folders), ``metrics`` (consistency, Frechet distance, adversarial drift) and
+``metrics`` (consistency, Frechet distance, adversarial drift) and
 ``show`` (the Fig. 3 grid).
 
     cfg = resolve_explain_config("mnist", "cpu", {"layers": ["conv2", "fc1"]})
@@ -14,65 +14,35 @@ the interpretability term, Eq. 2-4), ``explainer`` (one layer's C_i and G_i, its
 
 from interpretgan.explain.compression import CompressionNet, build_compression, compression_configs
 from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty, interpretability_loss
-from interpretgan.explain.metrics import (
-    AdversarialInputs,
-    adversarial_drift,
-    adversarial_inputs,
-    drift_run,
-    evaluate_explainers,
-    explanation_predictions,
-    feature_statistics,
-    frechet_distance,
-    real_floor,
-)
+from interpretgan.explain.metrics import adversarial_drift, evaluate_explainers, explanation_predictions, feature_statistics, frechet_distance, real_floor
 from interpretgan.explain.progan import ProDiscriminator, ProGenerator
-from interpretgan.explain.show import explanation_grid, show_run
+from interpretgan.explain.show import explanation_grid
 from interpretgan.explain.explainer import Explainer, Schedule, detect_collapse, explain, load_explainer
-from interpretgan.explain.runs import (
-    RunStore,
-    create_explain_run,
-    explain_config_of,
-    explain_in,
-    format_results,
-    load_explainers,
-    train_run,
-)
 from interpretgan.explain.loop import ExplainStore, MemoryStore, train_explainers
 
 __all__ = [
-    "AdversarialInputs",
     "CompressionNet",
     "ExplainStore",
     "Explainer",
     "MemoryStore",
     "ProDiscriminator",
     "ProGenerator",
-    "RunStore",
     "Schedule",
     "adversarial_drift",
-    "adversarial_inputs",
     "build_compression",
     "compression_configs",
-    "create_explain_run",
     "critic_loss",
     "detect_collapse",
-    "drift_run",
     "evaluate_explainers",
     "explain",
-    "explain_config_of",
-    "explain_in",
     "explanation_grid",
     "explanation_predictions",
     "feature_statistics",
-    "format_results",
     "frechet_distance",
     "generator_loss",
     "gradient_penalty",
     "interpretability_loss",
     "load_explainer",
-    "load_explainers",
     "real_floor",
-    "show_run",
     "train_explainers",
-    "train_run",
 ]

@@ -18,24 +18,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from interpretgan.devices import eval_mode
-from interpretgan.attacks.evaluate import adversarial_set_model, load_adversarial_set, model_fingerprint
-from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
-from interpretgan.data import load_dataset
-from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet
 from interpretgan.explain.progan import ProGenerator
-from interpretgan.explain.runs import RUN_KIND, load_explainers
 from interpretgan.explain.explainer import Explainer
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run
-from interpretgan.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -224,91 +216,5 @@ def adversarial_drift(classifier: TappedModel, explainers: Mapping[str, Explaine
 
 
 # --- adversarial sets ----------------------------------------------------------------------------
-class AdversarialInputs(NamedTuple):
-    """Natural images and their adversarial versions, on the CPU.
-
-    ``x``, ``x_adv``: ``(N, C, H, W)`` float32 in [0, 1]; ``y``: true labels ``(N,)``; ``pred``:
-    f's labels on ``x_adv`` ``(N,)``; ``name``: the attack (``pgd40``); ``source``: the D* file
-    read, or ``"computed"``.
-    """
-
-    x: Tensor
-    x_adv: Tensor
-    y: Tensor
-    pred: Tensor
-    name: str
-    source: str
 
 
-def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_compute: int = 1000,
-                       device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True,
-                       seed: int = 0) -> AdversarialInputs:
-    """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
-
-    The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``
-    with the natural images it was made from: of the test-split sets made by this classifier's
-    weights with the paper's settings for the dataset, the largest) when there is one (``n_compute``
-    is then not used);
-    else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
-    on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
-    """
-    device = torch.device(device)
-    dataset, size = run.config["dataset"], int(classifier.config["image_size"])
-    defaults = ATTACK_DEFAULTS.get(dataset, ATTACK_DEFAULTS["mnist"])
-    name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
-    source = run.config.get("classifier_run")
-    folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
-    candidates = []
-    for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
-        path = sub / f"{name}.safetensors"
-        if not path.is_file() or not (sub / "settings.json").is_file():
-            continue
-        settings = read_json(sub / "settings.json")
-        if settings.get("split") != "test" or abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
-            continue  # D* is a test set at the paper's radius
-        made = settings.get("attacks", {}).get(name)
-        if made is not None and made != repr(attack_obj):
-            log.warning("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
-            continue
-        candidates.append((int(settings["n"]), path, settings))
-    fingerprint = None
-    # The largest stored set first (all test images before a subset).
-    for _, path, settings in sorted(candidates, key=lambda c: -c[0]):
-        fingerprint = fingerprint or model_fingerprint(classifier)
-        made_by = adversarial_set_model(path)
-        if made_by is not None and made_by != fingerprint:
-            log.warning("%s was made by other weights than this explain run's classifier: not used", path)
-            continue
-        ds = load_dataset(dataset, settings["split"], root=data_root, image_size=size, verify=verify)
-        if settings["n"] < len(ds):
-            ds = ds.subset(settings["n"], seed=settings["seed"])
-        adv = load_adversarial_set(path)
-        if len(ds) < int(adv.index.max()) + 1:
-            raise RunError(f"{path} does not match the {settings['split']} set it was made from; rerun the attack command")
-        return AdversarialInputs(ds.x[adv.index].float().div(255), adv.x_adv, adv.y, adv.pred, name, str(path))
-    if candidates:
-        log.warning("no stored %s set of %s fits: attacking %d test images here", name, folder, n_compute)
-    test = load_dataset(dataset, "test", root=data_root, image_size=size, verify=verify).subset(n_compute, seed=seed)
-    x, y = test.x.float().div(255), test.y
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x_adv = attack_obj.with_generator(gen)(classifier, x.to(device), y.to(device))
-    with torch.no_grad(), eval_mode(classifier):
-        pred = classifier(x_adv).argmax(1)
-    return AdversarialInputs(x, x_adv.cpu(), y, pred.cpu(), name, "computed")  # explicit: results live on the host
-
-
-def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 1000, device: str | torch.device = "cpu",
-              data_root: Any = None, verify: bool = True, seed: int = 0, batch_size: int = 500) -> dict[str, Any]:
-    """:func:`adversarial_drift` of an explain run's explainers on D* (:func:`adversarial_inputs`).
-
-    Writes ``<run>/drift-<attack name>.json`` and returns its content (with ``"attack"`` and ``"source"``).
-    """
-    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
-    device = torch.device(device)
-    classifier, explainers = load_explainers(run, device, finished=True)
-    adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
-                             verify=verify, seed=seed)
-    res = adversarial_drift(classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device)
-    res.update(attack=adv.name, source=adv.source)
-    write_json(run.path / f"drift-{adv.name}.json", res)
-    return res

@@ -20,14 +20,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from interpretgan.data import dataset_info
 from interpretgan.devices import eval_mode
-from interpretgan.errors import ConfigError
-from interpretgan.explain.metrics import AdversarialInputs, adversarial_inputs
-from interpretgan.explain.runs import RUN_KIND, layers_behind, load_explainers
 from interpretgan.explain.explainer import Explainer, explain
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run
 from interpretgan.io import atomic_path, save_tensors
 
 log = logging.getLogger(__name__)
@@ -139,60 +134,3 @@ def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer
     return out
 
 
-def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | torch.device = "cpu", data_root: Any = None,
-                verify: bool = True, seed: int = 0, fooled_only: bool = True
-                ) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
-    """An explain run's models, its D* (:func:`~interpretgan.explain.metrics.adversarial_inputs`) and the
-    ``n`` examples a figure shows: with ``fooled_only``, those the attack fooled (f right on ``x``,
-    wrong on ``x_adv``) first, then others when there are fewer than ``n``."""
-    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    device = torch.device(device)
-    classifier, explainers = load_explainers(run, device)
-    _warn_unfinished(run, explainers)
-    adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
-                             verify=verify, seed=seed)
-    order = torch.arange(len(adv.y))
-    if fooled_only:
-        with torch.no_grad(), eval_mode(classifier):
-            pred_nat = classifier(adv.x.to(device)).argmax(1).cpu()
-        fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
-        order = torch.cat([fooled, order[~torch.isin(order, fooled)]])
-    return run, classifier, explainers, adv, order[:n]
-
-
-def _warn_unfinished(run: Run, explainers: Mapping[str, Explainer]) -> None:
-    """A grid of a run still training (or missing layers) is drawn, with a warning saying so."""
-    behind = [f"{layer} at iteration {done} of {total}" for layer, done, total in layers_behind(run, list(explainers))]
-    missing = [layer for layer in run.config.get("resolved_layers") or [] if layer not in explainers]
-    if behind or missing:
-        log.warning("%s has not finished training: %s; the grid shows the explainers as they are",
-                    run.path, "; ".join(behind + ([f"no explainer yet for {', '.join(missing)}"] if missing else [])))
-
-
-def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: str | torch.device = "cpu",
-             data_root: Any = None, verify: bool = True, seed: int = 0, fooled_only: bool = True,
-             out_dir: str | Path | None = None) -> dict[str, Any]:
-    """``interpretgan explain show RUN``: the Fig. 3 grid of an explain run for ``n`` test examples.
-
-    The adversarial versions come from :func:`~interpretgan.explain.metrics.adversarial_inputs`
-    (the attack command's D* when the classifier run has one, else computed here on a seeded
-    subset of ``max(4 n, 64)`` test images). ``fooled_only`` keeps examples the attack fooled (f
-    right on ``x``, wrong on ``x_adv``), falling back to others when there are fewer than ``n``.
-    Writes ``<out_dir>/explanations-<attack>.png`` and ``.safetensors`` (default ``out_dir``: the
-    run folder) and returns :func:`explanation_grid`'s dict plus ``"source"`` (the D* file or
-    ``"computed"``) and ``"examples"`` (the indices shown, into the adversarial set).
-    """
-    run, classifier, explainers, adv, pick = grid_inputs(run, attack=attack, n=n, device=device, data_root=data_root,
-                                                         verify=verify, seed=seed, fooled_only=fooled_only)
-    device = torch.device(device)
-    out_dir = Path(out_dir) if out_dir is not None else run.path
-    classes = list(dataset_info(run.config["dataset"]).classes)
-    result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,
-                              out_dir / f"explanations-{adv.name}.png",
-                              tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
-                              title=f"{run.path.resolve().name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
-    result["source"] = adv.source
-    result["examples"] = pick.tolist()
-    return result

@@ -21,15 +21,15 @@ from typing import Any
 import torch
 
 from interpretgan.attacks.evaluate import evaluate_attacks
-from interpretgan.attacks.runner import ATTACK_DEFAULTS, parse_attack_spec
+from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.data import load_dataset
 from interpretgan.diagnose.vulnerability import vulnerability_table
 from interpretgan.errors import RunError
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
-from interpretgan.explain.runs import load_explainers
+from interpretgan.pipeline.explain import load_explainers
 from interpretgan.explain.explainer import save_explainer
 from interpretgan.pretrained.zoo import PROVENANCE, ZOO_DIR, sha256
-from interpretgan.runs import Run, find_run, load_model
+from interpretgan.pipeline.runs import Run, find_run, load_model
 from interpretgan.io import read_json, write_json
 from interpretgan.training import evaluate
 

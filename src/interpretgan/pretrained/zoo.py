@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.runs import load_model, runs_root
+from interpretgan.pipeline.runs import load_model, runs_root
 from interpretgan.io import UMASK, read_json, write_json
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from interpretgan.diagnose.runner import transitions_rows, vulnerability_rows
-from interpretgan.diagnose.study import binomial_interval, pooling_rows
+from interpretgan.report.markdown import transitions_rows, vulnerability_rows
+from interpretgan.diagnose.pooling import binomial_interval
+from interpretgan.report.markdown import pooling_rows
 from interpretgan.report.claims import autoattack_section, mnist_claims, pooling_claim, pooling_text
 from interpretgan.report.document import Report
 from interpretgan.report.tables import pct, pct_interval

@@ -4,7 +4,7 @@ Three claims, each given a verdict that is ``True`` (holds), ``False`` (does not
 (undecided: the 95 % interval holds the boundary at this number of images):
 
 (a) average pooling is at least as robust as max pooling (Tables 2 and 3): ``avg - max`` under
-    AutoAttack with Newcombe's interval (:func:`~interpretgan.diagnose.study.difference_interval`);
+    AutoAttack with Newcombe's interval (:func:`~interpretgan.diagnose.pooling.difference_interval`);
 (b) the adversarially trained model's Acc_i is above the natural one's at every layer (Table 1):
     the difference per layer, with the same interval;
 (c) which layers are vulnerable (Table 1's Vul_i): the layers marked under AutoAttack beside those
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpretgan.attacks.runner import is_autoattack
-from interpretgan.diagnose.study import binomial_interval, difference_interval
+from interpretgan.attacks.specs import is_autoattack
+from interpretgan.diagnose.pooling import binomial_interval, difference_interval
 from interpretgan.report.document import Report
 from interpretgan.report.tables import pct, pct_interval
 
@@ -46,7 +46,7 @@ def autoattack_column(table: dict[str, Any]) -> str | None:
 
 
 def pooling_claim(table: dict[str, Any]) -> dict[str, Any] | None:
-    """Claim (a) under AutoAttack from a :func:`~interpretgan.diagnose.study.pooling_table`; None without the column."""
+    """Claim (a) under AutoAttack from a :func:`~interpretgan.diagnose.pooling.pooling_table`; None without the column."""
     a = autoattack_column(table)
     if a is None:
         return None

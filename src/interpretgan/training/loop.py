@@ -1,9 +1,10 @@
 """The one training loop. Objectives (natural, TRADES, ATTA, PGD-AT) plug into it.
 
 Data sits on the chosen device as uint8 tensors and is indexed per batch, so the loop has no
-DataLoader worker overhead. After every epoch the loop evaluates, appends a metrics record and
-writes a checkpoint atomically; ``resume=True`` continues from the last one and ends with the
-same weights as an uninterrupted run with the same seed (the RNG states are checkpointed).
+DataLoader worker overhead. After every epoch the loop evaluates and hands a record to its store
+(:class:`TrainStore`; none: in memory), and every ``checkpoint_every`` epochs a checkpoint;
+``resume=True`` continues from the last one and ends with the same weights as an uninterrupted run
+with the same seed (the RNG states are checkpointed).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +23,6 @@ from interpretgan.config import TrainConfig
 from interpretgan.errors import RunError
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.models import TappedModel, create_model
-from interpretgan.runs import Run, find_run, require_same_config, save_model
-from interpretgan.io import load_state, load_tensors, save_state, write_json
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
 
@@ -87,9 +85,53 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     }
 
 
-def fit(
+class TrainStore(Protocol):
+    """Where :func:`train_classifier` keeps its progress: epoch records, the resume state, the results."""
+
+    def resume_state(self, device: torch.device) -> tuple[dict[str, Any], str] | None:
+        """The last checkpoint's state and where it is (for messages); None without one."""
+
+    def keep_records(self, keep: Any) -> None:
+        """Keep only the records for which ``keep(record)`` is true."""
+
+    def record(self, record: dict[str, Any]) -> None: ...
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+    def checkpoint(self, state: dict[str, Any], model: nn.Module, epochs_done: int) -> None:
+        """The resume state (with its own copy of the weights), then the weights alone."""
+
+    def finish(self, results: dict[str, Any]) -> None: ...
+
+
+class MemoryTrainStore:
+    """A :class:`TrainStore` that keeps the records in a list and writes nothing (training in memory)."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+
+    def resume_state(self, device: torch.device) -> tuple[dict[str, Any], str] | None:
+        return None
+
+    def keep_records(self, keep: Any) -> None:
+        self._records = [r for r in self._records if keep(r)]
+
+    def record(self, record: dict[str, Any]) -> None:
+        self._records.append(record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records)
+
+    def checkpoint(self, state: dict[str, Any], model: nn.Module, epochs_done: int) -> None:
+        pass
+
+    def finish(self, results: dict[str, Any]) -> None:
+        pass
+
+
+def train_classifier(
     cfg: TrainConfig,
-    run: Run,
+    store: TrainStore | None = None,
     *,
     device: str | torch.device = "cpu",
     data: TrainData | None = None,
@@ -99,16 +141,21 @@ def fit(
     progress: bool = True,
     stop_after_epochs: int | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.objective`` into the run folder ``run``.
+    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.objective``, in memory or into ``store``.
 
     Args:
+        store: where records, checkpoints and results go (None: in memory, nothing written; a run
+            folder's is :class:`interpretgan.pipeline.train.RunTrainStore`).
         device: where the model, the data and the optimizer state live (chosen by the caller).
         data: already loaded data (else loaded from ``data_root``).
-        resume: continue from ``run/ckpt/state.pt`` if it exists.
+        resume: continue from the store's last checkpoint if it has one.
         stop_after_epochs: stop (as if interrupted) once this many epochs are done in total.
     Returns:
-        The final results (also written to ``run/results.json``).
+        The final results (``clean_accuracy``, ``per_class_accuracy``, ``n_test``, ``n_train``,
+        ``epochs``, ``train_seconds``; given to ``store.finish``) and ``"model"``, the trained model
+        in eval mode; ``{"interrupted_at_epoch": k, "model": ...}`` when stopped early.
     """
+    store = MemoryTrainStore() if store is None else store
     device = torch.device(device)
     data = data or load_train_data(cfg, data_root, verify)
     model = build_model(cfg, data).to(device)
@@ -124,14 +171,14 @@ def fit(
     torch.manual_seed(cfg.seed)  # dropout draws from the global generator
 
     start_epoch = 0
-    state_path = run.ckpt_dir / "state.pt"
-    if resume and state_path.is_file():
-        start_epoch = _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_gen, device)
-        log.info("resuming %s at epoch %d of %d", run.path, start_epoch, cfg.epochs)
+    found = store.resume_state(device) if resume else None
+    if found is not None:
+        start_epoch = _restore(*found, model, optimizer, scheduler, objective, shuffle_gen, device)
+        log.info("resuming %s at epoch %d of %d", found[1], start_epoch, cfg.epochs)
     elif resume:
-        log.info("no checkpoint in %s: starting from scratch", run.path)
+        log.info("no checkpoint to resume from: starting from scratch")
     if resume:  # epochs after the checkpoint ran before the interruption: their records go
-        run.truncate_metrics(lambda r: r.get("epoch", -1) < start_epoch)
+        store.keep_records(lambda r: r.get("epoch", -1) < start_epoch)
 
     n_batches = (len(train_y) + cfg.batch_size - 1) // cfg.batch_size
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
@@ -175,16 +222,16 @@ def fit(
         }
         ev = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes)
         record["test_accuracy"], record["test_loss"] = ev["accuracy"], ev["loss"]
-        run.append_metrics(record)
+        store.record(record)
         log.info(
             "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  (%.1f s)",
             epoch + 1, cfg.epochs, record.get("train_loss", float("nan")), record["train_accuracy"], ev["accuracy"], seconds,
         )
         if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == last_epoch:
-            _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epoch + 1)
+            _checkpoint(store, model, optimizer, scheduler, objective, shuffle_gen, epoch + 1)
 
     if last_epoch < cfg.epochs:
-        return {"interrupted_at_epoch": last_epoch}
+        return {"interrupted_at_epoch": last_epoch, "model": model.eval()}
     model.eval()
     final = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes)
     results = {
@@ -193,70 +240,38 @@ def fit(
         "n_test": final["n"],
         "n_train": len(train_y),
         "epochs": cfg.epochs,
-        "train_seconds": sum(r["seconds"] for r in run.read_metrics()),
+        "train_seconds": sum(r["seconds"] for r in store.records()),
     }
-    write_json(run.path / "results.json", results)
-    return results
+    store.finish(results)
+    return {**results, "model": model}
 
 
-def _checkpoint(run, model, optimizer, scheduler, objective, shuffle_gen, epochs_done: int) -> None:
-    """The resume state (with its own copy of the weights, so that it is consistent whatever happens
-    between the two writes), then ``model.safetensors``; each file is written atomically."""
+def _checkpoint(store: TrainStore, model, optimizer, scheduler, objective, shuffle_gen, epochs_done: int) -> None:
     rng = {"cpu": torch.get_rng_state(), "shuffle": shuffle_gen.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    save_state(
-        run.ckpt_dir / "state.pt",
-        {
-            "epochs_done": epochs_done,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng,
-            "objective": {k: v.detach().cpu() for k, v in objective.state_dict().items()},
-        },
-    )
-    save_model(run.ckpt_dir, model, metadata={"epochs_done": epochs_done})
+    store.checkpoint({
+        "epochs_done": epochs_done,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng,
+        "objective": {k: v.detach().cpu() for k, v in objective.state_dict().items()},
+    }, model, epochs_done)
 
 
-def _restore(state_path, run, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
-    state = load_state(state_path)
+def _restore(state: dict[str, Any], where: str, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
     try:
-        return _restore_state(state, run, model, optimizer, scheduler, objective, shuffle_gen, device)
+        model.load_state_dict(state["model"])  # copies onto the model's device
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["cpu"])
+        shuffle_gen.set_state(state["rng"]["shuffle"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        objective.load_state_dict({k: v.to(device) if k != "generator" else v for k, v in state["objective"].items()})
+        return int(state["epochs_done"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:  # another model's state, or parts missing
         detail = f"no {err.args[0]!r} entry" if isinstance(err, KeyError) else (str(err).strip().splitlines() or [""])[0][:120]
-        raise RunError(f"{state_path} does not fit this run's model and settings ({detail}); "
+        raise RunError(f"{where} does not fit this run's model and settings ({detail}); "
                        "expected the training state this run wrote") from None
-
-
-def _restore_state(state, run, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
-    if "model" in state:
-        model.load_state_dict(state["model"])  # copies onto the model's device
-    else:  # a resume state written before the weights were part of it
-        model.load_state_dict(load_tensors(run.ckpt_dir / "model.safetensors", device))
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"]["cpu"])
-    shuffle_gen.set_state(state["rng"]["shuffle"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    objective.load_state_dict({k: v.to(device) if k != "generator" else v for k, v in state["objective"].items()})
-    return int(state["epochs_done"])
-
-
-def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str | torch.device = "cpu",
-           data: TrainData | None = None, data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
-    """Train ``cfg`` into ``root/<NNNNN>-<description>``, resuming that run when it exists (multi-stage jobs).
-
-    A finished run (``results.json``) with the same config is returned as it is; an unfinished one
-    continues from its checkpoint; a run with another config is an error, never overwritten.
-    """
-    run = find_run(root, description)
-    if run is not None:
-        require_same_config(run, {k: v for k, v in run.config.items() if k != "kind"}, cfg.to_dict(), "was trained")
-        if (run.path / "results.json").is_file():
-            return run
-    else:
-        run = Run.create(root, description, "train", cfg.to_dict())
-    fit(cfg, run, device=device, data=data, data_root=data_root, verify=verify, resume=True, progress=progress)
-    return run

@@ -1,4 +1,5 @@
-"""Explain run folders: where :func:`~interpretgan.explain.loop.train_explainers` keeps its progress.
+"""Explain run folders: where :func:`~interpretgan.explain.loop.train_explainers` keeps its progress,
+the adversarial inputs an explain run is shown and diagnosed on, its grids and its drift table.
 
 A run folder of kind ``explain`` holds ``ckpt/classifier.*`` (a copy of f), per layer
 ``ckpt/<layer>/explainer.safetensors`` with ``explainer.json``
@@ -12,23 +13,31 @@ runs away (also logged as warnings) and ``eval`` records.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+from interpretgan.attacks.evaluate import adversarial_set_model, load_adversarial_set, model_fingerprint
+from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.config import ExplainConfig
-from interpretgan.data import load_dataset
-from interpretgan.errors import RunError
+from interpretgan.data import dataset_info, load_dataset
+from interpretgan.devices import eval_mode
+from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, saved_compression_config
 from interpretgan.explain.explainer import GP_SPACE, LEGACY_GP_SPACE, Explainer, load_explainer, save_explainer
 from interpretgan.explain.loop import train_explainers
+from interpretgan.explain.metrics import adversarial_drift, evaluate_explainers
 from interpretgan.explain.progan import num_scales, saved_generator_config
+from interpretgan.explain.show import explanation_grid
 from interpretgan.io import load_state, read_json, save_state, write_json
 from interpretgan.models import TappedModel
-from interpretgan.runs import Run, find_run, load_model, require_same_config, save_model
+from interpretgan.pipeline.runs import Run, find_run, load_model, require_same_config, save_model
+
+log = logging.getLogger(__name__)
 
 RUN_KIND = "explain"
 
@@ -167,8 +176,6 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
     Returns the results (also written to ``run/results.json`` when evaluated): training summary
     plus, per layer, consistency and Frechet distance (:func:`interpretgan.explain.metrics.evaluate_explainers`).
     """
-    from interpretgan.explain.metrics import evaluate_explainers
-
     run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
     cfg = explain_config_of(run)
     device = torch.device(device)
@@ -222,3 +229,152 @@ def explain_in(root: str | Path, description: str, classifier_run: Run | str | P
             return run
     train_run(run, device=device, data_root=data_root, verify=verify, resume=True, progress=progress)
     return run
+
+
+class AdversarialInputs(NamedTuple):
+    """Natural images and their adversarial versions, on the CPU.
+
+    ``x``, ``x_adv``: ``(N, C, H, W)`` float32 in [0, 1]; ``y``: true labels ``(N,)``; ``pred``:
+    f's labels on ``x_adv`` ``(N,)``; ``name``: the attack (``pgd40``); ``source``: the D* file
+    read, or ``"computed"``.
+    """
+
+    x: Tensor
+    x_adv: Tensor
+    y: Tensor
+    pred: Tensor
+    name: str
+    source: str
+
+
+def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_compute: int = 1000,
+                       device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True,
+                       seed: int = 0) -> AdversarialInputs:
+    """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
+
+    The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``
+    with the natural images it was made from: of the test-split sets made by this classifier's
+    weights with the paper's settings for the dataset, the largest) when there is one (``n_compute``
+    is then not used);
+    else the attack runs here, with the paper's settings for the dataset (``ATTACK_DEFAULTS``),
+    on a subset of ``n_compute`` test images seeded by ``seed``. ``classifier`` is on ``device``.
+    """
+    device = torch.device(device)
+    dataset, size = run.config["dataset"], int(classifier.config["image_size"])
+    defaults = ATTACK_DEFAULTS.get(dataset, ATTACK_DEFAULTS["mnist"])
+    name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
+    source = run.config.get("classifier_run")
+    folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
+    candidates = []
+    for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
+        path = sub / f"{name}.safetensors"
+        if not path.is_file() or not (sub / "settings.json").is_file():
+            continue
+        settings = read_json(sub / "settings.json")
+        if settings.get("split") != "test" or abs(float(settings["eps"]) - float(defaults["eps"])) > 1e-9:
+            continue  # D* is a test set at the paper's radius
+        made = settings.get("attacks", {}).get(name)
+        if made is not None and made != repr(attack_obj):
+            log.warning("%s was made by %s, not the paper's %s: not used", path, made, attack_obj)
+            continue
+        candidates.append((int(settings["n"]), path, settings))
+    fingerprint = None
+    # The largest stored set first (all test images before a subset).
+    for _, path, settings in sorted(candidates, key=lambda c: -c[0]):
+        fingerprint = fingerprint or model_fingerprint(classifier)
+        made_by = adversarial_set_model(path)
+        if made_by is not None and made_by != fingerprint:
+            log.warning("%s was made by other weights than this explain run's classifier: not used", path)
+            continue
+        ds = load_dataset(dataset, settings["split"], root=data_root, image_size=size, verify=verify)
+        if settings["n"] < len(ds):
+            ds = ds.subset(settings["n"], seed=settings["seed"])
+        adv = load_adversarial_set(path)
+        if len(ds) < int(adv.index.max()) + 1:
+            raise RunError(f"{path} does not match the {settings['split']} set it was made from; rerun the attack command")
+        return AdversarialInputs(ds.x[adv.index].float().div(255), adv.x_adv, adv.y, adv.pred, name, str(path))
+    if candidates:
+        log.warning("no stored %s set of %s fits: attacking %d test images here", name, folder, n_compute)
+    test = load_dataset(dataset, "test", root=data_root, image_size=size, verify=verify).subset(n_compute, seed=seed)
+    x, y = test.x.float().div(255), test.y
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x_adv = attack_obj.with_generator(gen)(classifier, x.to(device), y.to(device))
+    with torch.no_grad(), eval_mode(classifier):
+        pred = classifier(x_adv).argmax(1)
+    return AdversarialInputs(x, x_adv.cpu(), y, pred.cpu(), name, "computed")  # explicit: results live on the host
+
+
+def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 1000, device: str | torch.device = "cpu",
+              data_root: Any = None, verify: bool = True, seed: int = 0, batch_size: int = 500) -> dict[str, Any]:
+    """:func:`adversarial_drift` of an explain run's explainers on D* (:func:`adversarial_inputs`).
+
+    Writes ``<run>/drift-<attack name>.json`` and returns its content (with ``"attack"`` and ``"source"``).
+    """
+    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device, finished=True)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    res = adversarial_drift(classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device)
+    res.update(attack=adv.name, source=adv.source)
+    write_json(run.path / f"drift-{adv.name}.json", res)
+    return res
+
+
+def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | torch.device = "cpu", data_root: Any = None,
+                verify: bool = True, seed: int = 0, fooled_only: bool = True
+                ) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
+    """An explain run's models, its D* (:func:`~interpretgan.explain.metrics.adversarial_inputs`) and the
+    ``n`` examples a figure shows: with ``fooled_only``, those the attack fooled (f right on ``x``,
+    wrong on ``x_adv``) first, then others when there are fewer than ``n``."""
+    run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    device = torch.device(device)
+    classifier, explainers = load_explainers(run, device)
+    _warn_unfinished(run, explainers)
+    adv = adversarial_inputs(run, classifier, attack, n_compute=max(4 * n, 64), device=device, data_root=data_root,
+                             verify=verify, seed=seed)
+    order = torch.arange(len(adv.y))
+    if fooled_only:
+        with torch.no_grad(), eval_mode(classifier):
+            pred_nat = classifier(adv.x.to(device)).argmax(1).cpu()
+        fooled = order[(pred_nat == adv.y) & (adv.pred != adv.y)]
+        order = torch.cat([fooled, order[~torch.isin(order, fooled)]])
+    return run, classifier, explainers, adv, order[:n]
+
+
+def _warn_unfinished(run: Run, explainers: Mapping[str, Explainer]) -> None:
+    """A grid of a run still training (or missing layers) is drawn, with a warning saying so."""
+    behind = [f"{layer} at iteration {done} of {total}" for layer, done, total in layers_behind(run, list(explainers))]
+    missing = [layer for layer in run.config.get("resolved_layers") or [] if layer not in explainers]
+    if behind or missing:
+        log.warning("%s has not finished training: %s; the grid shows the explainers as they are",
+                    run.path, "; ".join(behind + ([f"no explainer yet for {', '.join(missing)}"] if missing else [])))
+
+
+def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: str | torch.device = "cpu",
+             data_root: Any = None, verify: bool = True, seed: int = 0, fooled_only: bool = True,
+             out_dir: str | Path | None = None) -> dict[str, Any]:
+    """``interpretgan explain show RUN``: the Fig. 3 grid of an explain run for ``n`` test examples.
+
+    The adversarial versions come from :func:`~interpretgan.explain.metrics.adversarial_inputs`
+    (the attack command's D* when the classifier run has one, else computed here on a seeded
+    subset of ``max(4 n, 64)`` test images). ``fooled_only`` keeps examples the attack fooled (f
+    right on ``x``, wrong on ``x_adv``), falling back to others when there are fewer than ``n``.
+    Writes ``<out_dir>/explanations-<attack>.png`` and ``.safetensors`` (default ``out_dir``: the
+    run folder) and returns :func:`explanation_grid`'s dict plus ``"source"`` (the D* file or
+    ``"computed"``) and ``"examples"`` (the indices shown, into the adversarial set).
+    """
+    run, classifier, explainers, adv, pick = grid_inputs(run, attack=attack, n=n, device=device, data_root=data_root,
+                                                         verify=verify, seed=seed, fooled_only=fooled_only)
+    device = torch.device(device)
+    out_dir = Path(out_dir) if out_dir is not None else run.path
+    classes = list(dataset_info(run.config["dataset"]).classes)
+    result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,
+                              out_dir / f"explanations-{adv.name}.png",
+                              tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
+                              title=f"{run.path.resolve().name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
+    result["source"] = adv.source
+    result["examples"] = pick.tolist()
+    return result

@@ -1,7 +1,7 @@
 """``interpretgan reproduce mnist|cifar10|celeba --preset smoke|cpu|paper``: the paper's results in one command.
 
 Each chain is a list of named stages recorded in ``<folder>/stages.json``
-(:class:`~interpretgan.runs.Stages`): re-running the same command skips finished stages and
+(:class:`~interpretgan.pipeline.runs.Stages`): re-running the same command skips finished stages and
 resumes an interrupted one from its checkpoints. The report (``report.md``, a self-contained
 ``report.html`` and ``results.json``, every number beside the paper's with the difference) is
 rebuilt at the end of every run.
@@ -38,23 +38,17 @@ from typing import Any
 
 import torch
 
-from interpretgan.attacks.runner import attack_run
+from interpretgan.pipeline.attack import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
-from interpretgan.diagnose.runner import diagnose_run
-from interpretgan.diagnose.study import (
-    POOLING_ATTACKS,
-    evaluate_arm,
-    merge_arm,
-    pooling_study,
-    pooling_table,
-    study_train_config,
-)
+from interpretgan.pipeline.diagnose import diagnose_run
+from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
+from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
 from interpretgan.errors import ConfigError
-from interpretgan.explain.runs import explain_in
+from interpretgan.pipeline.explain import explain_in
 from interpretgan.report.build import build_report
-from interpretgan.runs import Run, Stages, runs_root
+from interpretgan.pipeline.runs import Run, Stages, runs_root
 from interpretgan.io import read_json, write_json
-from interpretgan.training import fit_in
+from interpretgan.pipeline.train import fit_in
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +180,8 @@ def _explain(stages: Stages, name: str, folder: Path, description: str, classifi
 def _figures(stages: Stages, name: str, explain_run: Run, folder: Path, attack: str, n: int, **kw: Any) -> dict[str, str]:
     """The explanation grid (Fig. 3) and the baselines figure of one explain run."""
     def make() -> dict[str, str]:
-        from interpretgan.baselines import baselines_run  # the one module that imports captum
-        from interpretgan.explain.show import show_run
+        from interpretgan.pipeline.baselines import baselines_run  # imports captum (through interpretgan.baselines)
+        from interpretgan.pipeline.explain import show_run
 
         grid = show_run(explain_run, attack=attack, n=n, out_dir=folder, **kw)
         base = baselines_run(explain_run, attack=attack, n=min(n, 4), out_dir=folder, **kw)

@@ -1,0 +1,8 @@
+"""The pipeline layer: everything that reads and writes run folders.
+
+Run folders and stages (``runs``), and one module per command that works on them: ``attack``,
+``explain`` (explain runs, their grids and drift), ``diagnose``, ``study`` (pooling),
+``baselines`` and ``reproduce``. The packages below it (attacks, training, explain, diagnose,
+baselines, report) work on tensors, modules and datasets in memory; ``tests/test_layers.py``
+keeps the imports pointing down.
+"""

@@ -1,0 +1,83 @@
+"""Train runs: :func:`~interpretgan.training.train_classifier` into a run folder, resumable.
+
+The folder's ``ckpt/state.pt`` holds the resume state (weights, optimizer, scheduler, random
+generators, the objective's buffers), ``ckpt/model.safetensors`` the weights alone, ``metrics.jsonl``
+one record per epoch and ``results.json`` the final figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from interpretgan.config import TrainConfig
+from interpretgan.io import load_state, load_tensors, save_state, write_json
+from interpretgan.pipeline.runs import Run, find_run, require_same_config, save_model
+from interpretgan.training import TrainData, train_classifier
+
+
+class RunTrainStore:
+    """The :class:`~interpretgan.training.TrainStore` of a train run folder."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def resume_state(self, device: torch.device) -> tuple[dict[str, Any], str] | None:
+        path = self.run.ckpt_dir / "state.pt"
+        if not path.is_file():
+            return None
+        state = load_state(path)
+        if "model" not in state and (self.run.ckpt_dir / "model.safetensors").is_file():
+            # a resume state written before the weights were part of it: they are beside it
+            state["model"] = load_tensors(self.run.ckpt_dir / "model.safetensors", device)
+        return state, str(path)
+
+    def keep_records(self, keep: Any) -> None:
+        self.run.truncate_metrics(keep)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.run.append_metrics(record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.run.read_metrics()
+
+    def checkpoint(self, state: dict[str, Any], model: nn.Module, epochs_done: int) -> None:
+        # the state first, with its own copy of the weights, so that it is consistent whatever
+        # happens between the two writes; each is written atomically
+        save_state(self.run.ckpt_dir / "state.pt", state)
+        save_model(self.run.ckpt_dir, model, metadata={"epochs_done": epochs_done})
+
+    def finish(self, results: dict[str, Any]) -> None:
+        write_json(self.run.path / "results.json", results)
+
+
+def fit(cfg: TrainConfig, run: Run, *, device: str | torch.device = "cpu", data: TrainData | None = None,
+        data_root: Any = None, verify: bool = True, resume: bool = False, progress: bool = True,
+        stop_after_epochs: int | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into the run folder ``run`` (resuming from ``run/ckpt/state.pt`` with ``resume``);
+    returns the results written to ``run/results.json`` (``{"interrupted_at_epoch": k}`` when stopped early)."""
+    res = train_classifier(cfg, RunTrainStore(run), device=device, data=data, data_root=data_root, verify=verify,
+                           resume=resume, progress=progress, stop_after_epochs=stop_after_epochs)
+    res.pop("model")
+    return res
+
+
+def fit_in(root: str | Path, description: str, cfg: TrainConfig, *, device: str | torch.device = "cpu",
+           data: TrainData | None = None, data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
+    """Train ``cfg`` into ``root/<NNNNN>-<description>``, resuming that run when it exists (multi-stage jobs).
+
+    A finished run (``results.json``) with the same config is returned as it is; an unfinished one
+    continues from its checkpoint; a run with another config is an error, never overwritten.
+    """
+    run = find_run(root, description)
+    if run is not None:
+        require_same_config(run, {k: v for k, v in run.config.items() if k != "kind"}, cfg.to_dict(), "was trained")
+        if (run.path / "results.json").is_file():
+            return run
+    else:
+        run = Run.create(root, description, "train", cfg.to_dict())
+    fit(cfg, run, device=device, data=data, data_root=data_root, verify=verify, resume=True, progress=progress)
+    return run

@@ -1,0 +1,108 @@
+"""Table 1 (vulnerability), label transitions and Tables 2/3 (pooling) as markdown rows and tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interpretgan.data import dataset_info
+from interpretgan.report.tables import markdown_table, pct, pct_interval
+
+
+def vulnerability_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Table 1 as (headers, rows): Acc_i and Vul_i per layer (vulnerable layers in bold) with intervals
+    or sd, the paper's row and the difference when present, and the drift to the adversarial label."""
+    layers = table["layers"]
+    several = "accuracy_mean" in table
+    rows: list[list[str]] = []
+    for key, label in (("accuracy", "Acc_i"), ("vulnerability", "Vul_i")):
+        values = table[f"{key}_mean"] if several else table[key]
+        cells = []
+        for n in layers:
+            text = pct(values[n])
+            if several and table[f"{key}_sd"][n] is not None:
+                text += f" ± {table[f'{key}_sd'][n] * 100:.1f}"
+            if key == "vulnerability" and n in table.get("vulnerable", []):
+                text = f"**{text}**"
+            cells.append(text)
+        rows.append([label, *cells])
+        if not several and f"{key}_ci" in table:
+            rows.append([f"{int(table['confidence'] * 100)} % CI", *[pct_interval(table[f"{key}_ci"][n]) for n in layers]])
+        if "paper" in table:
+            rows.append([f"{label} (paper)", *[pct(table["paper"][key].get(n)) for n in layers]])
+            rows.append([f"{label} − paper", *[pct(table["difference"][key].get(n), signed=True) for n in layers]])
+    if "adversarial_label" in table:
+        rows.append(["explanation = adversarial label (x* with f(x*) ≠ y)", *[pct(table["adversarial_label"].get(n)) for n in layers]])
+    return ["", *layers], rows
+
+
+def vulnerability_markdown(table: dict[str, Any]) -> str:
+    """:func:`vulnerability_rows` as a markdown table."""
+    return markdown_table(*vulnerability_rows(table))
+
+
+def format_markdown(res: dict[str, Any]) -> str:
+    """The diagnosis as a markdown document (``vulnerability.md``)."""
+    info, table = res["classifier"], res["table"]
+    lines = [f"# Diagnosis: {info['model']} ({info['pool']} pooling, {info['objective']}) under {res['attack']}", "",
+             f"D*: {res['n']} test examples ({res['runs'][0]['source']}); f's accuracy on D* "
+             f"{pct(res['runs'][0]['input_accuracy'])}, on the natural images {pct(res['runs'][0]['clean_accuracy'])}.",
+             f"Runs: {len(res['runs'])}" + (" (mean ± sd over runs)" if len(res["runs"]) > 1 else
+                                            f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"),
+             "", vulnerability_markdown(table),
+             f"Vulnerable layers (our rule: Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
+    missing = [n for n in table["layers"] if (table.get("vulnerability") or table["vulnerability_mean"])[n] is None]
+    if missing:
+        lines += [f"Vul_i of {', '.join(missing)} is not given: the layer before it is not explained in this run, "
+                  "and Eq. 5 compares each layer with the one before it.", ""]
+    if res["index_change"]:
+        rows = [[name, pct(e["fraction"]), f"{e['changed']} / {e['windows']}", pct(e.get("fraction_active")),
+                 pct(e.get("paper")), pct(e.get("difference"), signed=True)] for name, e in res["index_change"].items()]
+        lines += ["## Max-pool index change (x vs x*)", "",
+                  markdown_table(["pooling layer", "windows whose argmax moved", "count", "of windows with a feature",
+                                  "paper", "difference"], rows),
+                  "", "'With a feature': the windows whose natural maximum is positive (all-zero windows tie).", ""]
+    else:
+        lines += ["No max-pooling layer: no index change to report.", ""]
+    lines += ["## Label transitions", "", transitions_markdown(res["transitions"], res["classifier"]["dataset"])]
+    return "\n".join(lines)
+
+
+def transitions_rows(t: dict[str, Any], dataset: str) -> tuple[list[str], list[list[str]]]:
+    """Per true class, the most frequent wrong label under attack and its share of the class and of its errors."""
+    classes = list(dataset_info(dataset).classes)
+    rows = [[classes[int(c)], classes[w["label"]], pct(w["fraction"]), pct(w["fraction_of_wrong"])]
+            for c, w in sorted(t["most_frequent_wrong"].items(), key=lambda kv: int(kv[0]))]
+    return ["true label", "most frequent adversarial label", "share of the class", "share of its errors"], rows
+
+
+def transitions_markdown(t: dict[str, Any], dataset: str) -> str:
+    """:func:`transitions_rows` as a markdown table."""
+    headers, rows = transitions_rows(t, dataset)
+    return markdown_table(headers, rows) if rows else "The attack fooled no example.\n"
+
+
+def pooling_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Table 2/3 as (headers, rows): ours (with interval or sd), the paper's and the difference, per pooling and attack."""
+    names = table["attacks"]
+    rows = []
+    for pool in ("max", "avg"):
+        r = table["rows"][pool]
+        cells = []
+        for a in names:
+            text = pct(r[a]["mean"], 2) + (f" ± {r[a]['sd'] * 100:.2f}" if r[a]["sd"] is not None else f" {pct_interval(r[a]['ci'])}")
+            cells.append(text)
+        rows.append([f"{pool} pooling", pct(r["clean"]["mean"], 2), *cells])
+        if any(r[a]["paper"] is not None for a in names):
+            rows.append([f"{pool} (paper)", "–", *[pct(r[a]["paper"], 2) for a in names]])
+            rows.append([f"{pool} − paper", "–", *[pct(r[a].get("difference"), 2, signed=True) for a in names]])
+    d = table["avg_minus_max"]
+    rows.append(["avg − max", pct(d["clean"]["mean"], 2, signed=True),
+                 *[pct(d[a]["mean"], 2, signed=True) + (f" ± {d[a]['sd'] * 100:.2f}" if d[a]["sd"] is not None else "") for a in names]])
+    if any(d[a]["paper"] is not None for a in names):
+        rows.append(["avg − max (paper)", "–", *[pct(d[a]["paper"], 2, signed=True) for a in names]])
+    return ["", "clean", *names], rows
+
+
+def pooling_markdown(table: dict[str, Any], title: str) -> str:
+    """:func:`pooling_rows` as a markdown table under ``title``."""
+    return f"## {title}\n\n" + markdown_table(*pooling_rows(table))
