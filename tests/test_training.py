@@ -39,6 +39,24 @@ def test_natural_training_learns_and_follows_the_schedule(tmp_path, tiny_data):
     assert not model.training and model.registry_name == "tiny-test"
 
 
+def test_in_memory_training_writes_nothing_and_equals_the_run_folder(tmp_path, tiny_data, monkeypatch):
+    """train_classifier without a store: the run folder's weights and results, and no file written."""
+    from interpretgan.training import train_classifier
+
+    cfg = _cfg(objective="trades+atta", eps=0.1, attack_step=0.05, attack_steps=2)
+    run, stored = _fit(cfg, tmp_path / "runs", tiny_data, "stored")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    res = train_classifier(cfg, data=tiny_data, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before
+    model = res.pop("model")
+    assert not model.training
+    assert {k: v for k, v in res.items() if k != "train_seconds"} == {k: v for k, v in stored.items() if k != "train_seconds"}
+    weights = load_tensors(run.ckpt_dir / "model.safetensors")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k]), k
+
+
 @pytest.mark.parametrize("objective", ["natural", "trades+atta", "pgd-at"])
 @pytest.mark.parametrize("augment", [False, True])
 def test_resume_equals_uninterrupted(tmp_path, tiny_data, objective, augment):
