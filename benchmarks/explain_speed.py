@@ -27,9 +27,9 @@ import torch
 
 from interpretgan.config import resolve_explain_config
 from interpretgan.data import load_dataset
-from interpretgan.pipeline.explain import RunStore
 from interpretgan.explain import train_explainers
 from interpretgan.models import create_model
+from interpretgan.pipeline.explain import RunStore
 from interpretgan.pipeline.runs import Run, load_model
 
 

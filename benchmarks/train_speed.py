@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from interpretgan.config import resolve_train_config
 from interpretgan.data import iterate_batches
 from interpretgan.pipeline.runs import Run
-from interpretgan.training import build_model, load_train_data
 from interpretgan.pipeline.train import fit
+from interpretgan.training import build_model, load_train_data
 
 
 def bare_epoch(model, x, y, batch_size, lr, seed, device) -> float:

@@ -120,8 +120,8 @@ def sample_explain_run(tmp_path_factory):
     """A SmallCNN on the embedded MNIST sample (random weights with a non-zero last layer) and a
     smoke explain run of all its layers: the input of the diagnosis, baselines and report tests."""
     from interpretgan.config import resolve_explain_config
-    from interpretgan.pipeline.explain import create_explain_run, train_run
     from interpretgan.models import create_model
+    from interpretgan.pipeline.explain import create_explain_run, train_run
     from interpretgan.pipeline.runs import Run, save_model
 
     root = tmp_path_factory.mktemp("sample-explain")

@@ -15,6 +15,7 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import K, TinyCNN, make_blobs  # shared with test_autoattack; `trained` is conftest's fixture
 from safetensors import safe_open
 from torch import nn
 
@@ -31,8 +32,6 @@ from interpretgan.attacks import (
 from interpretgan.attacks.evaluate import summarize_predictions
 from interpretgan.baselines import crosscheck_with_captum
 from interpretgan.errors import ConfigError, RunError
-
-from conftest import K, TinyCNN, make_blobs  # shared with test_autoattack; `trained` is conftest's fixture
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import K, make_blobs  # shared with test_attacks; `trained` is conftest's fixture
 from torch import nn
 
 from interpretgan.attacks import APGD, APGDT, ATTACKS, PGD, AutoAttack, Square, make_attack
@@ -17,8 +18,6 @@ from interpretgan.attacks.apgd import apgd_checkpoints, targeted_dlr_loss
 from interpretgan.attacks.base import PER_EXAMPLE_LOSSES, dlr_loss
 from interpretgan.attacks.square import square_fraction
 from interpretgan.errors import ConfigError
-
-from conftest import K, make_blobs  # shared with test_attacks; `trained` is conftest's fixture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -236,8 +235,9 @@ def test_square_agrees_with_art(trained, batch, art_classifier, monkeypatch):
     seed (ART's more, as its one square serves the whole batch), so 0.5 point cannot be asked of one
     seeded run here. What must hold: ours is at least as strong as ART's at the same budget, and
     without the redraw of squares that change nothing (ART has none) it lands near ART's."""
-    import interpretgan.attacks.square as square
     from art.attacks.evasion import SquareAttack
+
+    import interpretgan.attacks.square as square
 
     x, y = batch
     queries = 300

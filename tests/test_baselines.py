@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from interpretgan.baselines import METHODS, attribute
-from interpretgan.pipeline.baselines import baselines_run
 from interpretgan.errors import ConfigError
-from interpretgan.models import create_model
 from interpretgan.io import load_tensors
+from interpretgan.models import create_model
+from interpretgan.pipeline.baselines import baselines_run
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "interpretgan"
 

@@ -149,9 +149,9 @@ def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
     from dataclasses import asdict
 
     from interpretgan.config import resolve_explain_config, resolve_train_config
+    from interpretgan.pipeline.reproduce import DEMO_CHAIN
     from interpretgan.report.build import _weights
     from interpretgan.report.document import Report
-    from interpretgan.pipeline.reproduce import DEMO_CHAIN
 
     spec = DEMO_CHAIN["cpu"]
     assert resolve_train_config("mnist-sample", "natural", "cpu", spec.natural).epochs == spec.natural["epochs"]

@@ -26,13 +26,17 @@ from PIL import Image
 from interpretgan.data import (
     DATASETS,
     ArrayDataset,
+    celeba,
     check_datasets,
+    cifar10,
     dataset_info,
+    integrity,
     iterate_batches,
     load_dataset,
+    mnist,
     resolve_data_root,
+    sample,
 )
-from interpretgan.data import celeba, cifar10, integrity, mnist, sample
 from interpretgan.errors import ConfigError, DataError
 
 

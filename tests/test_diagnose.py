@@ -7,15 +7,28 @@ import pytest
 import torch
 from torch import nn
 
-from interpretgan.diagnose import PAPER_TABLE1, binomial_interval, combine_runs, defined_drops, marked_layers, max_pools, paper_model_kind, maxpool_index_change, pooling_table, vulnerability, vulnerability_table, with_paper
+from interpretgan.diagnose import (
+    PAPER_TABLE1,
+    binomial_interval,
+    combine_runs,
+    defined_drops,
+    marked_layers,
+    max_pools,
+    maxpool_index_change,
+    paper_model_kind,
+    pooling_table,
+    vulnerability,
+    vulnerability_table,
+    with_paper,
+)
+from interpretgan.diagnose.pooling import difference_interval, merge_arm
+from interpretgan.errors import ConfigError, RunError
+from interpretgan.io import read_json
+from interpretgan.models import create_model
 from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.pipeline.study import pooling_study
-from interpretgan.diagnose.pooling import difference_interval, merge_arm
 from interpretgan.report.markdown import pooling_markdown
-from interpretgan.errors import ConfigError, RunError
-from interpretgan.models import create_model
 from interpretgan.report.tables import pct
-from interpretgan.io import read_json
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
 

@@ -11,9 +11,21 @@ import torch.nn.functional as F
 
 from interpretgan.config import ExplainConfig, explain_preset, resolve_explain_config
 from interpretgan.errors import ConfigError
-from interpretgan.pipeline.explain import RunStore
-from interpretgan.explain import Explainer, Schedule, build_compression, compression_configs, critic_loss, detect_collapse, evaluate_explainers, explain, frechet_distance, generator_loss, gradient_penalty, interpretability_loss, train_explainers
-from interpretgan.pipeline.explain import load_explainers
+from interpretgan.explain import (
+    Explainer,
+    Schedule,
+    build_compression,
+    compression_configs,
+    critic_loss,
+    detect_collapse,
+    evaluate_explainers,
+    explain,
+    frechet_distance,
+    generator_loss,
+    gradient_penalty,
+    interpretability_loss,
+    train_explainers,
+)
 from interpretgan.explain.compression import PAPER_STAGES, CompressionNet, generic_stages
 from interpretgan.explain.progan import (
     EqualizedConv2d,
@@ -25,10 +37,10 @@ from interpretgan.explain.progan import (
     pixel_norm,
     stack_state_dicts,
 )
-from interpretgan.models import create_model
-from interpretgan.pipeline.runs import Run
 from interpretgan.io import load_tensors, read_json, write_json
-
+from interpretgan.models import create_model
+from interpretgan.pipeline.explain import RunStore, load_explainers
+from interpretgan.pipeline.runs import Run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -425,8 +437,8 @@ def test_in_memory_training_writes_nothing_and_equals_the_run_folder(tmp_path, t
 
 
 def test_log_records_never_span_two_scales(tmp_path, tiny_data, caplog):
-    from interpretgan.pipeline.explain import _warn_unfinished
     from interpretgan.explain.explainer import load_explainer
+    from interpretgan.pipeline.explain import _warn_unfinished
 
     run, _ = _train(tmp_path, tiny_data, "records", _cfg(), stop_after_iterations=9)  # scales of 3, 4, 4; log every 2
     records = [(r["iteration"], r["scale"]) for r in run.read_metrics() if r.get("event") == "train" and r["layer"] == "fc1"]
@@ -686,8 +698,7 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
 
 def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     """create_explain_run -> train_run (with evaluation) -> show_run, as the CLI will call them."""
-    from interpretgan.pipeline.explain import create_explain_run, train_run
-    from interpretgan.pipeline.explain import show_run
+    from interpretgan.pipeline.explain import create_explain_run, show_run, train_run
     from interpretgan.pipeline.runs import save_model
 
     torch.manual_seed(0)

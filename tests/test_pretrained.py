@@ -17,8 +17,8 @@ from interpretgan.cli import main
 from interpretgan.data import load_dataset
 from interpretgan.diagnose.pooling import binomial_interval
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
 from interpretgan.explain.explainer import explain
+from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
 from interpretgan.pretrained import zoo as zoo_module
 
 CLASSIFIERS = ("mnist-smallcnn-max-natural", "mnist-smallcnn-max-trades+atta", "mnist-smallcnn-avg-trades+atta")
@@ -161,6 +161,7 @@ def measured():
     return out
 
 
+@pytest.mark.slow  # with the next test, about 3.5 minutes: PGD-40 on the sample's 1,000 digits for 3 models
 def test_zoo_quality_on_the_embedded_sample(measured):
     assert measured["mnist-smallcnn-max-natural"]["clean"] >= 0.985
     assert measured["mnist-smallcnn-max-trades+atta"]["pgd40"] >= 0.85
@@ -172,6 +173,7 @@ def test_zoo_quality_on_the_embedded_sample(measured):
     assert all(adv[n] - nat[n] >= 0.30 for n in LAYERS), (adv, nat)
 
 
+@pytest.mark.slow
 def test_zoo_figures_match_their_provenance(measured):
     """Each shipped figure, re-measured: the sample's within 1 point of the record made at shipping (the same
     seeds; other CPUs round differently), and the full test set's inside the sample's 99.9 % interval."""
@@ -219,8 +221,8 @@ def test_refresh_rebuilds_a_zoo_from_a_reproduce_folder(data_root, tmp_path):
     """A smoke `reproduce mnist` folder refreshed into a new zoo: every entry with verified hashes, figures on
     both test sets, explainers shipped without their critic and loadable; a non-reproduce folder is refused
     and leaves the old zoo as it was."""
-    from interpretgan.pretrained.refresh import refresh_zoo
     from interpretgan.pipeline.reproduce import reproduce
+    from interpretgan.pretrained.refresh import refresh_zoo
 
     folder = tmp_path / "chain"
     reproduce("mnist", "smoke", out=folder, data_root=data_root, progress=False)

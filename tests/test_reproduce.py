@@ -67,10 +67,10 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     from dataclasses import asdict, replace
 
     from interpretgan.demo import ZOO
-    from interpretgan.pretrained.zoo import materialize
-    from interpretgan.report.build import build_report
     from interpretgan.pipeline.reproduce import ChainSpec, environment, evaluate_mnist_chain
     from interpretgan.pipeline.runs import Run, Stages
+    from interpretgan.pretrained.zoo import materialize
+    from interpretgan.report.build import build_report
 
     folder = tmp_path / "chain"
     folder.mkdir()
@@ -124,8 +124,8 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
     from dataclasses import asdict
 
     from interpretgan.errors import ConfigError
-    from interpretgan.pipeline.reproduce import MNIST_CHAIN, _folder
     from interpretgan.io import read_json, write_json
+    from interpretgan.pipeline.reproduce import MNIST_CHAIN, _folder
 
     spec = MNIST_CHAIN["cpu"]
     old = {k: v for k, v in asdict(spec).items() if k not in ("autoattack_n", "autoattack")}
@@ -145,8 +145,8 @@ def test_autoattack_per_preset():
     """The demo runs the paper's attacks only; smoke presets a reduced ensemble; cpu a subset; paper everything."""
     from interpretgan.attacks.specs import parse_attack_spec
     from interpretgan.demo import PRETRAINED_SPEC
-    from interpretgan.pipeline.study import STUDY_AUTOATTACK
     from interpretgan.pipeline.reproduce import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
+    from interpretgan.pipeline.study import STUDY_AUTOATTACK
 
     assert PRETRAINED_SPEC.autoattack_images() == 0 and all(s.autoattack_images() == 0 for s in DEMO_CHAIN.values())
     for chain in (MNIST_CHAIN, CIFAR_CHAIN):

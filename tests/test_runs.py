@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from interpretgan.errors import RunError
+from interpretgan.io import atomic_path, load_state, save_state, write_json
 from interpretgan.models import create_model
 from interpretgan.pipeline.runs import Run, load_model, new_run_dir, save_model
-from interpretgan.io import atomic_path, load_state, save_state, write_json
 
 
 def test_run_dirs_are_numbered_and_never_reused(tmp_path):

@@ -11,11 +11,11 @@ from torch import nn
 
 from interpretgan.config import ExplainConfig
 from interpretgan.errors import ConfigError
-from interpretgan.pipeline.explain import RunStore
 from interpretgan.explain.compression import compression_configs
 from interpretgan.explain.explainer import explain, load_explainer
 from interpretgan.explain.loop import train_explainers
 from interpretgan.models import TappedModel, create_model, tap
+from interpretgan.pipeline.explain import RunStore
 from interpretgan.pipeline.runs import Run
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from interpretgan.config import TrainConfig, resolve_train_config
 from interpretgan.errors import ConfigError
-from interpretgan.pipeline.runs import Run, load_model
 from interpretgan.io import load_tensors, read_json
+from interpretgan.pipeline.runs import Run, load_model
 
 
 def _cfg(**kw) -> TrainConfig:

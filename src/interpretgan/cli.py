@@ -352,9 +352,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_study_pooling(args: argparse.Namespace) -> int:
-    from interpretgan.report.markdown import pooling_markdown
-    from interpretgan.pipeline.study import pooling_study
     from interpretgan.pipeline.runs import runs_root
+    from interpretgan.pipeline.study import pooling_study
+    from interpretgan.report.markdown import pooling_markdown
 
     seeds = _int_list("--seeds", args.seeds)
     out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
@@ -370,8 +370,8 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
 
 def cmd_baselines(args: argparse.Namespace) -> int:
     from interpretgan.baselines import METHODS
-    from interpretgan.pipeline.baselines import baselines_run
     from interpretgan.config import check_seed
+    from interpretgan.pipeline.baselines import baselines_run
 
     check_seed(args.seed)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)

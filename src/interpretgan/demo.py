@@ -24,10 +24,10 @@ import torch
 
 from interpretgan.data import mnist, resolve_data_root
 from interpretgan.errors import ConfigError
-from interpretgan.pretrained.zoo import materialize, provenance
-from interpretgan.report.build import build_report
 from interpretgan.pipeline.reproduce import DEMO_CHAIN, ChainSpec, environment, evaluate_mnist_chain, reproduce
 from interpretgan.pipeline.runs import Run, Stages, new_run_dir, runs_root
+from interpretgan.pretrained.zoo import materialize, provenance
+from interpretgan.report.build import build_report
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ import re
 from interpretgan.attacks import APGD_STEPS, SQUARE_QUERIES, Attack, make_attack
 from interpretgan.errors import ConfigError
 
-
 #: The paper's threat models (Section 4.1, Appendix C): eps, PGD step size and steps per dataset.
 ATTACK_DEFAULTS: dict[str, dict[str, float]] = {
     "mnist": dict(eps=0.3, alpha=0.01, steps=40),

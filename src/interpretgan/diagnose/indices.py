@@ -24,7 +24,6 @@ from torch import Tensor, nn
 from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 
-
 MaxPool = nn.MaxPool2d | nn.AdaptiveMaxPool2d
 
 

@@ -13,12 +13,19 @@ the interpretability term, Eq. 2-4), ``explainer`` (one layer's C_i and G_i, its
 """
 
 from interpretgan.explain.compression import CompressionNet, build_compression, compression_configs
-from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty, interpretability_loss
-from interpretgan.explain.metrics import adversarial_drift, evaluate_explainers, explanation_predictions, feature_statistics, frechet_distance, real_floor
-from interpretgan.explain.progan import ProDiscriminator, ProGenerator
-from interpretgan.explain.show import explanation_grid
 from interpretgan.explain.explainer import Explainer, Schedule, detect_collapse, explain, load_explainer
 from interpretgan.explain.loop import ExplainStore, MemoryStore, train_explainers
+from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty, interpretability_loss
+from interpretgan.explain.metrics import (
+    adversarial_drift,
+    evaluate_explainers,
+    explanation_predictions,
+    feature_statistics,
+    frechet_distance,
+    real_floor,
+)
+from interpretgan.explain.progan import ProDiscriminator, ProGenerator
+from interpretgan.explain.show import explanation_grid
 
 __all__ = [
     "CompressionNet",

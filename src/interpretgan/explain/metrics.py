@@ -25,8 +25,8 @@ from torch import Tensor
 
 from interpretgan.devices import eval_mode
 from interpretgan.explain.compression import CompressionNet
-from interpretgan.explain.progan import ProGenerator
 from interpretgan.explain.explainer import Explainer
+from interpretgan.explain.progan import ProGenerator
 from interpretgan.models import TappedModel
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from torch import Tensor
 
 from interpretgan.devices import eval_mode
 from interpretgan.explain.explainer import Explainer, explain
-from interpretgan.models import TappedModel
 from interpretgan.io import atomic_path, save_tensors
+from interpretgan.models import TappedModel
 
 log = logging.getLogger(__name__)
 

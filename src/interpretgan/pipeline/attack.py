@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from interpretgan.attacks import Attack, evaluate_attacks
-from interpretgan.attacks.specs import ATTACK_NAMES_EXPECTED, ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.attacks.evaluate import check_evaluation_inputs
+from interpretgan.attacks.specs import ATTACK_DEFAULTS, ATTACK_NAMES_EXPECTED, parse_attack_spec
 from interpretgan.config import TrainConfig, check_seed
 from interpretgan.data import ArrayDataset, dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.pipeline.runs import Run, load_model, stored_config
 from interpretgan.io import read_json, write_json
+from interpretgan.pipeline.runs import Run, load_model, stored_config
 
 log = logging.getLogger(__name__)
 

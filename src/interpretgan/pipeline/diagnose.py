@@ -31,12 +31,11 @@ from interpretgan.diagnose.vulnerability import (
     with_paper,
 )
 from interpretgan.errors import ConfigError
-from interpretgan.report.markdown import format_markdown
-from interpretgan.pipeline.explain import adversarial_inputs
 from interpretgan.explain.metrics import explanation_predictions
-from interpretgan.pipeline.explain import RUN_KIND, load_explainers
-from interpretgan.pipeline.runs import Run
 from interpretgan.io import read_json, write_json, write_text
+from interpretgan.pipeline.explain import RUN_KIND, adversarial_inputs, load_explainers
+from interpretgan.pipeline.runs import Run
+from interpretgan.report.markdown import format_markdown
 
 log = logging.getLogger(__name__)
 

@@ -38,17 +38,17 @@ from typing import Any
 
 import torch
 
-from interpretgan.pipeline.attack import attack_run
 from interpretgan.config import resolve_explain_config, resolve_train_config
-from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
-from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
 from interpretgan.errors import ConfigError
-from interpretgan.pipeline.explain import explain_in
-from interpretgan.report.build import build_report
-from interpretgan.pipeline.runs import Run, Stages, runs_root
 from interpretgan.io import read_json, write_json
+from interpretgan.pipeline.attack import attack_run
+from interpretgan.pipeline.diagnose import diagnose_run
+from interpretgan.pipeline.explain import explain_in
+from interpretgan.pipeline.runs import Run, Stages, runs_root
+from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
 from interpretgan.pipeline.train import fit_in
+from interpretgan.report.build import build_report
 
 log = logging.getLogger(__name__)
 

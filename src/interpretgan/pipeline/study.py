@@ -17,16 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-from interpretgan.pipeline.attack import attack_run
 from interpretgan.attacks.specs import parse_attack_spec
 from interpretgan.config import resolve_train_config
-from interpretgan.errors import ConfigError
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
-from interpretgan.report.markdown import pooling_markdown
-from interpretgan.pipeline.runs import Run, Stages
+from interpretgan.errors import ConfigError
 from interpretgan.io import write_json, write_text
+from interpretgan.pipeline.attack import attack_run
+from interpretgan.pipeline.runs import Run, Stages
 from interpretgan.pipeline.train import fit_in
+from interpretgan.report.markdown import pooling_markdown
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.data import load_dataset
 from interpretgan.diagnose.vulnerability import vulnerability_table
 from interpretgan.errors import RunError
-from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
-from interpretgan.pipeline.explain import load_explainers
 from interpretgan.explain.explainer import save_explainer
-from interpretgan.pretrained.zoo import PROVENANCE, ZOO_DIR, sha256
-from interpretgan.pipeline.runs import Run, find_run, load_model
+from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
 from interpretgan.io import read_json, write_json
+from interpretgan.pipeline.explain import load_explainers
+from interpretgan.pipeline.runs import Run, find_run, load_model
+from interpretgan.pretrained.zoo import PROVENANCE, ZOO_DIR, sha256
 from interpretgan.training import evaluate
 
 log = logging.getLogger(__name__)

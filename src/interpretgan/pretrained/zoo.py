@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.pipeline.runs import load_model, runs_root
 from interpretgan.io import UMASK, read_json, write_json
+from interpretgan.pipeline.runs import load_model, runs_root
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from interpretgan.report.markdown import transitions_rows, vulnerability_rows
 from interpretgan.diagnose.pooling import binomial_interval
-from interpretgan.report.markdown import pooling_rows
+from interpretgan.io import write_json
 from interpretgan.report.claims import autoattack_section, mnist_claims, pooling_claim, pooling_text
 from interpretgan.report.document import Report
+from interpretgan.report.markdown import pooling_rows, transitions_rows, vulnerability_rows
 from interpretgan.report.tables import pct, pct_interval
-from interpretgan.io import write_json
 
 
 def comparison(table: str, name: str, ours: float, paper: float | None, ci: list[float] | None = None) -> dict[str, Any]:

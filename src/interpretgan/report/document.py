@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from interpretgan.errors import RunError
-from interpretgan.report.tables import markdown_table
 from interpretgan.io import write_text
+from interpretgan.report.tables import markdown_table
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")

@@ -20,8 +20,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from interpretgan.config import TrainConfig
-from interpretgan.errors import RunError
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
+from interpretgan.errors import RunError
 from interpretgan.models import TappedModel, create_model
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
