@@ -119,6 +119,40 @@ def test_pgd_matches_the_textbook_loop_bitwise(trained, data):
     assert torch.equal(ours, reference_pgd(trained, x, y, eps, alpha, steps, start=start))
 
 
+def test_a_given_start_is_projected_then_stepped_from(trained, data):
+    """``start`` (ATTA's stored perturbation, TRADES' start): projected onto the box, then the same loop."""
+    x, y = data[0][:16], data[1][:16]
+    eps, alpha = 0.1, 0.02
+    far = x + 0.5 * torch.sign(torch.randn_like(x))  # outside the ball and the pixel range: projected first
+    ours = PGD(eps, alpha, 3, random_start=False)(trained, x, y, start=far)
+    want = reference_pgd(trained, x, y, eps, alpha, 3,
+                         start=torch.min(torch.max(far, x - eps), x + eps).clamp(0, 1) - x)
+    assert torch.equal(ours, want)
+    assert (ours - x).abs().max() <= eps + 1e-6
+
+
+def test_soft_targets_take_a_loss_of_probabilities_but_no_restarts(trained, data):
+    from interpretgan.devices import eval_mode
+
+    x = data[0][:8]
+    kl = lambda logits, q: F.kl_div(F.log_softmax(logits, dim=1), q, reduction="sum")  # noqa: E731
+    start = (x + 0.001 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    with eval_mode(trained), torch.no_grad():
+        p = F.softmax(trained(x), dim=1)
+    x_adv = PGD(0.1, 0.02, 2, random_start=False, loss=kl)(trained, x, p, start=start)  # TRADES' inner step
+    want = start
+    with eval_mode(trained):
+        for _ in range(2):  # the plain loop on the KL term
+            want = want.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(kl(trained(want), p), want)
+            want = torch.min(torch.max(want.detach() + 0.02 * grad.sign(), x - 0.1), x + 0.1).clamp(0, 1)
+    assert torch.equal(x_adv, want) and not torch.equal(x_adv, start)
+    with pytest.raises(ValueError, match="soft targets"):
+        PGD(0.1, 0.02, 2, random_start=True, restarts=2, loss=kl)(trained, x, p)
+    with pytest.raises(ConfigError, match="chooses its own start"):
+        make_attack("apgd", eps=0.1, steps=2)(trained, x, data[1][:8], start=x)
+
+
 def test_mpgd_is_the_atta_momentum_rule(trained, data):
     x, y = data
     eps, alpha, steps = 0.15, 0.02, 7

@@ -92,6 +92,75 @@ def test_atta_buffer_grows_by_one_step_per_epoch(tmp_path, tiny_data):
     assert objective.delta.abs().max() > 0.05
 
 
+def _reference_inner(model, x, y, x_adv, eps, step, steps, kl):
+    """The inner sign-gradient loop the objectives carried before they called attacks.PGD (kept to compare)."""
+    model.eval()
+    with torch.no_grad():
+        p_nat = F.softmax(model(x), dim=1)
+    proj = lambda v: torch.min(torch.max(v, x - eps), x + eps).clamp_(0.0, 1.0)  # noqa: E731
+    x_adv = proj(x_adv)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        logits = model(x_adv)
+        inner = (F.kl_div(F.log_softmax(logits, dim=1), p_nat, reduction="sum") if kl
+                 else F.cross_entropy(logits, y, reduction="sum"))
+        (grad,) = torch.autograd.grad(inner, x_adv)
+        x_adv = proj(x_adv.detach() + step * grad.sign())
+    model.train()
+    return x_adv.detach()
+
+
+@pytest.mark.parametrize("objective, augment", [("trades+atta", False), ("trades+atta", True), ("atta", True),
+                                                ("trades", False), ("pgd-at", False)])
+def test_objectives_inner_step_is_the_library_pgd_and_unchanged(tiny_data, objective, augment):
+    """ATTA's buffer write-back and TRADES' / PGD-AT's inner steps: the same tensors as the objectives' own
+    loop gave before they called attacks.PGD, on a seeded batch."""
+    from interpretgan.models import create_model
+    from interpretgan.training import make_objective
+    from interpretgan.training.augment import sample_crop_flip
+
+    cfg = _cfg(objective=objective, eps=0.3, attack_step=0.05, attack_steps=3, augment=augment)
+    torch.manual_seed(0)
+    model = create_model("tiny-test", dropout=0.5).train()
+    obj = make_objective(cfg)
+    pad = 2 if augment else 0
+    obj.setup(model, tiny_data.train.x, pad, torch.device("cpu"), 0)
+    idx = torch.arange(0, 64, 2)
+    x, y = tiny_data.train.x[idx].float() / 255, tiny_data.train.y[idx]
+    aug = sample_crop_flip(len(idx), *x.shape[1:], pad, torch.Generator().manual_seed(3), torch.device("cpu")) if pad else None
+    if aug is not None:
+        x = aug.apply(x)
+    captured = {}
+    outer = obj._outer
+    obj._outer = lambda m, xx, yy, x_adv: captured.setdefault("x_adv", x_adv) is not None and outer(m, xx, yy, x_adv)
+    if "atta" in objective:
+        before = obj.delta.clone()
+        stored = before[idx]
+        start = x + (aug.crop(stored) if aug is not None else stored)
+    else:
+        g = obj.generator.get_state()
+        noise = (0.001 * torch.randn(x.shape, generator=obj.generator) if objective == "trades"
+                 else cfg.eps * (2 * torch.rand(x.shape, generator=obj.generator) - 1))
+        obj.generator.set_state(g)
+        start = x + noise
+    obj.loss(model, x, y, idx, aug)
+    kl = objective.startswith("trades")
+    want = _reference_inner(model, x, y, start, cfg.eps, cfg.attack_step, obj.steps, kl)
+    assert model.training
+    assert torch.equal(captured["x_adv"], want)
+    if "atta" in objective:  # the buffer holds the new perturbation, written back through the crop/flip
+        new = want - x
+        if aug is not None:
+            stored[aug.index] = new
+            expected = stored
+        else:
+            expected = new
+        assert torch.equal(obj.delta[idx], expected)
+        untouched = torch.ones(len(before), dtype=torch.bool)
+        untouched[idx] = False
+        assert torch.equal(obj.delta[untouched], before[untouched])
+
+
 def test_atta_buffer_resets_as_atta_code_does(tiny_data):
     """ATTA's code resets before its 1-based epochs k, 2k, ...: 0-based epochs k-1, 2k-1, ..."""
     from interpretgan.training import ATTA
@@ -132,7 +201,6 @@ def test_atta_writes_the_perturbation_back_through_the_images_crop_and_flip(tiny
     untransformed: read back through the same transform, it is exactly what the step produced."""
     from interpretgan.training import ATTA
     from interpretgan.training.augment import sample_crop_flip
-    from interpretgan.training.objectives import _project
 
     objective = ATTA(_cfg(objective="atta", eps=0.3, attack_step=0.05), trades=False)
     torch.manual_seed(0)
@@ -143,7 +211,7 @@ def test_atta_writes_the_perturbation_back_through_the_images_crop_and_flip(tiny
     aug = sample_crop_flip(len(idx), 1, 16, 16, 2, torch.Generator().manual_seed(1), torch.device("cpu"))
     x, y = aug.apply(tiny_data.train.x[idx].float() / 255), tiny_data.train.y[idx]
     before = objective.delta.clone()
-    step = objective._attack(model, x, y, _project(x + aug.crop(before[idx]), x, 0.3))
+    step = objective._attack(model, x, y, x + aug.crop(before[idx]))  # the attack projects its start
     objective.loss(model, x, y, idx, aug)
     assert torch.allclose(aug.crop(objective.delta[idx]), step - x, atol=1e-6)
     untouched = torch.ones(len(before), dtype=torch.bool)

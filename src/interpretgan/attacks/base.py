@@ -206,10 +206,15 @@ class Attack:
     def _check_inputs(self, model: nn.Module, x: Tensor, y: Tensor) -> None:
         if not isinstance(x, Tensor) or not x.is_floating_point():
             raise ValueError(f"attack inputs x must be a floating tensor in [{self.clip_min}, {self.clip_max}], got {getattr(x, 'dtype', type(x))}")
-        if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"attack labels y must be a tensor of shape ({x.shape[0]},), got {getattr(y, 'shape', type(y))}")
-        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        soft = isinstance(y, Tensor) and y.dim() == 2 and y.is_floating_point()
+        if not isinstance(y, Tensor) or y.dim() not in (1, 2) or y.shape[0] != x.shape[0] or (y.dim() == 2 and not soft):
+            raise ValueError(f"attack labels y must be a tensor of shape ({x.shape[0]},), or soft targets ({x.shape[0]}, K), "
+                             f"got {getattr(y, 'shape', type(y))}")
+        if not soft and (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
             raise ValueError(f"attack labels y must be integer class indices, got dtype {y.dtype}")
+        if soft and (self.restarts > 1 or self.targeted):
+            raise ValueError("soft targets y (N, K) are a loss's targets only: they cannot say which examples are "
+                             "fooled, so restarts and targeted attacks need integer labels")
         if y.device != x.device:
             raise ValueError(f"attack labels y are on {y.device} but inputs x are on {x.device}; move both to the model's device")
         if self.generator is not None and self.random_start:
@@ -223,10 +228,21 @@ class Attack:
                     "(divide uint8 images by 255; normalisation belongs inside the model)"
                 )
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """Adversarial examples ``(N, C, H, W)`` for ``x`` ``(N, C, H, W)`` and labels ``y`` ``(N,)``."""
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, *, start: Tensor | None = None) -> Tensor:
+        """Adversarial examples ``(N, C, H, W)`` for ``x`` ``(N, C, H, W)`` and labels ``y`` ``(N,)``.
+
+        ``y`` may also be soft targets ``(N, K)`` for a loss that takes them (TRADES' KL term).
+        ``start``: the first iterate instead of the (random) start, projected onto the threat
+        model's box (ATTA continues from a stored perturbation, TRADES from ``x`` plus noise).
+        """
         self._check_inputs(model, x, y)
         x = x.detach()
+        if start is not None:
+            if type(self)._run is not Attack._run:
+                raise ConfigError(f"attack '{self.name}' chooses its own start; a start is taken by the projected-step attacks")
+            if not isinstance(start, Tensor) or start.shape != x.shape:
+                raise ValueError(f"attack start must be a tensor shaped like x {tuple(x.shape)}, got {getattr(start, 'shape', type(start))}")
+            return self._run(model, x, y, start=start.detach())
         x_adv = self._run(model, x, y)
         if self.restarts > 1:
             todo = ~self._fooled(model, x_adv, y)
@@ -260,10 +276,10 @@ class Attack:
             return x_adv.clamp_(lo, hi)
         return x.clone()
 
-    def _run(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """One run of ``steps`` projected steps from a (random) start."""
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, start: Tensor | None = None) -> Tensor:
+        """One run of ``steps`` projected steps from ``start`` (projected), else from a (random) start."""
         lo, hi = self._box(x)
-        x_adv = self._start(x, lo, hi)
+        x_adv = self._start(x, lo, hi) if start is None else start.clone().clamp_(lo, hi)
         state = self._init_state(x)
         step = -self.alpha if self.targeted else self.alpha
         x_adv.requires_grad_(True)

@@ -15,7 +15,9 @@ The TRADES term's target ``f(x)`` is the cross-entropy term's forward pass, as i
 ``cfg.kl_target="separate"`` gives it a forward pass of its own (a fresh dropout mask), as TRADES'
 ``trades_loss`` does.
 
-The model is in eval mode while an attack runs and back in train mode for the loss.
+The inner maximisation is :class:`interpretgan.attacks.PGD` started at the objective's point (no
+second projected-gradient loop); the model is in eval mode while it runs and back in train mode for
+the loss.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from interpretgan.attacks.pgd import PGD
 from interpretgan.config import TrainConfig
+from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError
 from interpretgan.training.augment import CropFlip
 
@@ -60,11 +64,8 @@ class Natural(Objective):
         return loss, {"loss": loss.detach(), "correct": (logits.argmax(1) == y).sum()}
 
 
-def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-
-
 def _kl_sum(logits_adv: torch.Tensor, p_nat: torch.Tensor) -> torch.Tensor:
+    """TRADES' robust term, summed over the batch: ``KL(p_nat || softmax(logits_adv))``."""
     return F.kl_div(F.log_softmax(logits_adv, dim=1), p_nat, reduction="sum")
 
 
@@ -75,24 +76,15 @@ class _Adversarial(Objective):
         self.eps, self.step, self.steps, self.beta, self.trades = cfg.eps, cfg.attack_step, steps, cfg.beta, trades
         self.inner_kl = trades if cfg.inner_loss is None else cfg.inner_loss == "kl"
         self.separate_target = cfg.kl_target == "separate"
+        # The inner maximisation is the library's PGD, started where the objective says (no random start).
+        self.inner = PGD(cfg.eps, cfg.attack_step, steps, random_start=False, loss=_kl_sum if self.inner_kl else "ce")
 
-    def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-        """``self.steps`` sign-gradient ascent steps from ``x_adv`` on the KL (TRADES) or CE loss."""
-        was_training = model.training
-        model.eval()
-        try:
-            if self.inner_kl:
-                with torch.no_grad():
-                    p_nat = F.softmax(model(x), dim=1)
-            for _ in range(self.steps):
-                x_adv = x_adv.detach().requires_grad_(True)
-                logits = model(x_adv)
-                inner = _kl_sum(logits, p_nat) if self.inner_kl else F.cross_entropy(logits, y, reduction="sum")
-                (grad,) = torch.autograd.grad(inner, x_adv)
-                x_adv = _project(x_adv.detach() + self.step * grad.sign(), x, self.eps)
-        finally:
-            model.train(was_training)
-        return x_adv.detach()
+    def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """``self.steps`` sign-gradient ascent steps from ``start`` (projected) on the KL (TRADES) or CE loss."""
+        if self.inner_kl:
+            with eval_mode(model), torch.no_grad():
+                target = F.softmax(model(x), dim=1)
+        return self.inner(model, x, target if self.inner_kl else y, start=start)
 
     def _outer(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor):
         if self.trades:
@@ -127,8 +119,7 @@ class Trades(_Adversarial):
             start = x + 0.001 * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
         else:  # Madry: uniform random start in the ball
             start = x + self.eps * (2 * torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1)
-        x_adv = self._attack(model, x, y, _project(start, x, self.eps))
-        return self._outer(model, x, y, x_adv)
+        return self._outer(model, x, y, self._attack(model, x, y, start))
 
     def state_dict(self):
         return {"generator": self.generator.get_state()} if self.generator is not None else {}
@@ -170,7 +161,7 @@ class ATTA(_Adversarial):
     def loss(self, model, x, y, idx, aug):
         stored = self.delta[idx]
         delta = aug.crop(stored) if aug is not None else stored
-        x_adv = self._attack(model, x, y, _project(x + delta, x, self.eps))
+        x_adv = self._attack(model, x, y, x + delta)
         new = x_adv - x
         if aug is not None:
             stored[aug.index] = new  # write back through the same crop/flip gather
