@@ -124,3 +124,20 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise RunError(f"{path} does not exist; there is no training state to resume from") from None
     except Exception as err:  # torch raises several types for a damaged archive
         raise RunError(f"{path} could not be read ({err.__class__.__name__}); the training state is corrupt") from None
+
+
+class RecordList:
+    """Metric records kept in a list: the in-memory stores' side of a run folder's ``metrics.jsonl``."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+
+    def keep_records(self, keep: Any) -> None:
+        """Keep only the records for which ``keep(record)`` is true."""
+        self._records = [r for r in self._records if keep(r)]
+
+    def record(self, record: dict[str, Any]) -> None:
+        self._records.append(record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records)

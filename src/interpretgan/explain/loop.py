@@ -65,6 +65,7 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
     upsample2,
 )
+from interpretgan.io import RecordList
 from interpretgan.models import TappedModel
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,8 @@ class ExplainStore(Protocol):
     def save_loop_state(self, tag: str, state: dict[str, Any]) -> None: ...
 
 
-class MemoryStore:
+class MemoryStore(RecordList):
     """An :class:`ExplainStore` that keeps the records in a list and writes nothing (training in memory)."""
-
-    def __init__(self) -> None:
-        self._records: list[dict[str, Any]] = []
 
     def iteration(self, layer: str) -> int | None:
         return None
@@ -111,15 +109,6 @@ class MemoryStore:
 
     def loop_state(self, tag: str, device_type: str) -> dict[str, Any] | None:
         return None
-
-    def keep_records(self, keep: Any) -> None:
-        self._records = [r for r in self._records if keep(r)]
-
-    def record(self, record: dict[str, Any]) -> None:
-        self._records.append(record)
-
-    def records(self) -> list[dict[str, Any]]:
-        return list(self._records)
 
     def save_explainer(self, *args: Any, **kwargs: Any) -> None:
         pass

@@ -35,14 +35,14 @@ from interpretgan.explain.progan import num_scales, saved_generator_config
 from interpretgan.explain.show import explanation_grid
 from interpretgan.io import load_state, read_json, save_state, write_json
 from interpretgan.models import TappedModel
-from interpretgan.pipeline.runs import Run, find_run, load_model, require_same_config, save_model
+from interpretgan.pipeline.runs import Run, RunRecords, find_run, load_model, require_same_config, save_model
 
 log = logging.getLogger(__name__)
 
 RUN_KIND = "explain"
 
 
-class RunStore:
+class RunStore(RunRecords):
     """The :class:`~interpretgan.explain.loop.ExplainStore` of an explain run folder."""
 
     def __init__(self, run: Run) -> None:
@@ -81,15 +81,6 @@ class RunStore:
             raise RunError(f"{path} was written training on {written}; resume it there (--device {written}), "
                            f"not on {device_type}")
         return state
-
-    def keep_records(self, keep: Any) -> None:
-        self.run.truncate_metrics(keep)
-
-    def record(self, record: dict[str, Any]) -> None:
-        self.run.append_metrics(record)
-
-    def records(self) -> list[dict[str, Any]]:
-        return self.run.read_metrics()
 
     def save_explainer(self, layer: str, compression: CompressionNet, generator_state: Mapping[str, Tensor],
                        discriminator_state: Mapping[str, Tensor], *, generator_config: dict[str, Any],

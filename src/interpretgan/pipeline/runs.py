@@ -290,3 +290,18 @@ def find_run(root: str | Path, description: str) -> Run | None:
     root, slug = Path(root), _slug(description)
     found = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{slug}") if (p / "config.json").is_file()) if root.is_dir() else []
     return Run(found[-1]) if found else None
+
+
+class RunRecords:
+    """A store's records kept in its run folder's ``metrics.jsonl`` (``self.run``: the :class:`Run`)."""
+
+    run: Run
+
+    def keep_records(self, keep: Any) -> None:
+        self.run.truncate_metrics(keep)
+
+    def record(self, record: dict[str, Any]) -> None:
+        self.run.append_metrics(record)
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.run.read_metrics()

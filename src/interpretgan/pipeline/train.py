@@ -15,11 +15,11 @@ from torch import nn
 
 from interpretgan.config import TrainConfig
 from interpretgan.io import load_state, load_tensors, save_state, write_json
-from interpretgan.pipeline.runs import Run, find_run, require_same_config, save_model
+from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config, save_model
 from interpretgan.training import TrainData, train_classifier
 
 
-class RunTrainStore:
+class RunTrainStore(RunRecords):
     """The :class:`~interpretgan.training.TrainStore` of a train run folder."""
 
     def __init__(self, run: Run) -> None:
@@ -34,15 +34,6 @@ class RunTrainStore:
             # a resume state written before the weights were part of it: they are beside it
             state["model"] = load_tensors(self.run.ckpt_dir / "model.safetensors", device)
         return state, str(path)
-
-    def keep_records(self, keep: Any) -> None:
-        self.run.truncate_metrics(keep)
-
-    def record(self, record: dict[str, Any]) -> None:
-        self.run.append_metrics(record)
-
-    def records(self) -> list[dict[str, Any]]:
-        return self.run.read_metrics()
 
     def checkpoint(self, state: dict[str, Any], model: nn.Module, epochs_done: int) -> None:
         # the state first, with its own copy of the weights, so that it is consistent whatever

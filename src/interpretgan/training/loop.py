@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from interpretgan.config import TrainConfig
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.errors import RunError
+from interpretgan.io import RecordList
 from interpretgan.models import TappedModel, create_model
 from interpretgan.training.augment import sample_crop_flip
 from interpretgan.training.objectives import make_objective
@@ -104,23 +105,11 @@ class TrainStore(Protocol):
     def finish(self, results: dict[str, Any]) -> None: ...
 
 
-class MemoryTrainStore:
+class MemoryTrainStore(RecordList):
     """A :class:`TrainStore` that keeps the records in a list and writes nothing (training in memory)."""
-
-    def __init__(self) -> None:
-        self._records: list[dict[str, Any]] = []
 
     def resume_state(self, device: torch.device) -> tuple[dict[str, Any], str] | None:
         return None
-
-    def keep_records(self, keep: Any) -> None:
-        self._records = [r for r in self._records if keep(r)]
-
-    def record(self, record: dict[str, Any]) -> None:
-        self._records.append(record)
-
-    def records(self) -> list[dict[str, Any]]:
-        return list(self._records)
 
     def checkpoint(self, state: dict[str, Any], model: nn.Module, epochs_done: int) -> None:
         pass
