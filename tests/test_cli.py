@@ -244,12 +244,12 @@ def test_study_pooling_rejects_bad_seeds(runs, capsys):
 
 
 def test_ctrl_c_is_one_line_with_how_to_resume(monkeypatch, capsys):
-    from interpretgan import cli
+    from interpretgan.cli import models
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_models", interrupted)
+    monkeypatch.setattr(models, "cmd_models", interrupted)
     assert main(["models"]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
 

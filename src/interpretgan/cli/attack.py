@@ -1,0 +1,51 @@
+"""``interpretgan attack``: robust accuracy, adversarial sets and label transitions of a train run."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from interpretgan.cli.common import add_common, device_of, log_to, run_arg
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from interpretgan.pipeline.attack import format_results, plan_attack, run_attack_plan
+    from interpretgan.pipeline.runs import Run
+
+    run = Run.open(run_arg(args, args.run, "train"), kind="train")
+    # Everything is checked before the log (or anything else) is written.
+    plan = plan_attack(
+        run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
+        random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
+        device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
+        progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
+    )
+    with log_to(run.path / "attack.log"):
+        res = run_attack_plan(plan)
+    print(format_results(res))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("attack", help="robust accuracy, adversarial sets and label transitions of a trained run")
+    add_common(p, out=False)
+    p.add_argument("run")
+    p.add_argument("--attack", action="append", metavar="SPEC",
+                   help="pgd, mpgd or fgsm, optionally with steps (pgd-100); apgd-ce, apgd-dlr, apgd-t (100 steps), "
+                        "square (5,000 queries: square-1000 for fewer) or autoattack (APGD-CE, APGD-T, Square; "
+                        "FAB-T not included); repeat for several (default: pgd)")
+    p.add_argument("--eps", type=float, help="l-inf radius (default: the paper's for the dataset, e.g. 0.3 for MNIST)")
+    p.add_argument("--alpha", type=float, help="step size (default: 0.01 MNIST, 2/255 CIFAR-10, 0.5/255 CelebA)")
+    p.add_argument("--steps", type=int, help="steps when a spec gives none (default: 40 MNIST, 20 otherwise)")
+    p.add_argument("--no-random-start", action="store_true")
+    p.add_argument("--restarts", type=int, default=1, metavar="R",
+                   help="random restarts (all but fgsm): an image is robust only if it survives all R (default: 1)")
+    p.add_argument("--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr")
+    p.add_argument("--split", default="test")
+    p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crosscheck", type=int, default=0, metavar="N",
+                   help="also run captum.robust.PGD on the first N examples and report both accuracies")
+    p.set_defaults(func=cmd_attack)
+

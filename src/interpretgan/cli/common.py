@@ -1,0 +1,96 @@
+"""What every command shares: the common options, the device, the log file, run-folder arguments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from interpretgan.errors import ConfigError
+
+
+# --- shared option groups ------------------------------------------------------------------------
+def add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool = False,
+                out_help: str = "runs folder (default: $INTERPRETGAN_RUNS or ./runs)") -> None:
+    p.add_argument("--data-root", help="dataset folder (default: $INTERPRETGAN_DATA)")
+    p.add_argument("--no-verify", action="store_true", help="skip md5/content checks of the datasets")
+    if download:
+        p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
+    if out:
+        p.add_argument("--out", help=out_help)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+
+
+def device_of(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device '{name}' is not a device; expected cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for but this machine has no CUDA GPU; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    return dev
+
+
+@contextmanager
+def log_to(path: Path):
+    """Also write the log of this command into ``path`` (the run folder's log file)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def remove_unresumable(path: Path | None) -> None:
+    """After a failure, remove the run folder this command created unless it holds a resume state
+    (a failing command leaves nothing half-made behind)."""
+    if path is not None and not any((path / "ckpt").glob("state*.pt")):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
+    """A run-folder argument, with ``pretrained:NAME`` made into the zoo entry's run folder."""
+    from interpretgan.pretrained.zoo import resolve_run
+
+    return resolve_run(value, kind, data_root=getattr(args, "data_root", None))
+
+
+def int_list(option: str, text: str) -> list[int]:
+    """``"400,400,600"`` -> ``[400, 400, 600]``, or one sentence naming the option."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not a comma-separated list of integers; expected e.g. 0,1,2") from None
+
+
+def count_or_all(option: str, text: str | None) -> int | None:
+    """``"300"`` -> 300, ``"all"`` -> None (every image), or one sentence naming the option."""
+    if text is None or text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not a number of images; expected an integer >= 0 or 'all'") from None
+
+
+def refuse_with_resume(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """``--resume`` continues a run with its recorded settings: options that would change them are refused."""
+    given = ["RUN" if k == "run" else f"--{k.replace('_', '-')}" for k, v in options.items() if v not in (None, False)]
+    if given:
+        raise ConfigError(f"--resume continues {args.resume} with its recorded settings; {', '.join(given)} "
+                          "would be ignored: drop them, or start a new run")
