@@ -209,10 +209,8 @@ TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     ("mnist", "adversarial"): {
         "paper": _MNIST_ADV_PAPER,
-        # ATTA-1 grows the stored perturbation one step per epoch; with 10 epochs the step must be
-        # larger for the buffer to reach eps. 0.06 (eps after 5 epochs) was chosen by measurement
-        # over 0.04: PGD-40 +3.7 (max) and +3.3 (avg) points, same clean accuracy
-        # (experiments/2026-11-30-cpu-atta-sweep). `trades` / `pgd-at`: 10 steps of 0.06.
+        # 10 epochs of ATTA-1 need a larger step for the stored perturbation to reach eps (at epoch 5);
+        # chosen by measurement: experiments/2026-11-30-cpu-atta-sweep. `trades` / `pgd-at`: 10 steps.
         "cpu": dict(_MNIST_ADV_PAPER, epochs=10, lr_milestones=[8], attack_step=0.06, attack_steps=10),
         "smoke": dict(_MNIST_ADV_PAPER, epochs=2, lr_milestones=[], n_train=256, n_test=128, batch_size=64,
                       attack_step=0.1, attack_steps=2),
@@ -227,15 +225,8 @@ TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     ("cifar10", "adversarial"): {
         "paper": _CIFAR_ADV_PAPER,
-        # Reduced width (VGG16 at 1/4 of its channels) and epochs, all 50,000 training images:
-        # 181-190 s an epoch on 2 CPU cores, so 9 epochs take ~28 minutes. At this width the
-        # paper's lr 0.1 and the fc layers' dropout 0.5 barely learn: probes of 4 epochs on 10,000
-        # images (PGD-20 on 500 test images) gave clean / PGD-20 15.0 / 10.2 % as the paper's recipe,
-        # 29.0 / 18.0 % without dropout, 22.2 / 14.2 % at lr 0.02 and 39.2 / 19.8 % with both
-        # (2026-11-30; experiments/2026-11-30-cpu-cifar10-reproduce). The full preset, max pool: 1,364 s of training
-        # (141-168 s an epoch), clean 64.5 %, PGD-20 31.3 %, PGD-100 30.6 %, M-PGD-20 31.4 %,
-        # FGSM 37.0 % (eps 8/255, 1,000 test images); avg pool 1,225 s, clean 66.6 %, 33.0 / 33.0 /
-        # 34.1 / 37.4 % (experiments/2026-11-30-cpu-cifar10-reproduce).
+        # VGG16 at 1/4 width, 9 epochs (about 25 minutes on 2 cores): at this width the paper's lr 0.1
+        # and fc dropout barely learn, so lr 0.02 and no dropout (experiments/2026-11-30-cpu-cifar10-reproduce).
         "cpu": dict(_CIFAR_ADV_PAPER, epochs=9, lr=0.02, lr_milestones=[7], batch_size=128, n_test=1000,
                     atta_reset=0, model_kwargs={"width": 0.25, "fc_width": 128, "dropout": 0.0}),
         "smoke": dict(_CIFAR_ADV_PAPER, epochs=2, lr_milestones=[], batch_size=64, n_train=256, n_test=128,

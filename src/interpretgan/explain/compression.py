@@ -24,12 +24,8 @@ He scaling and zero biases of the progressive GAN's own layers (which apply it a
 PyTorch's default (uniform weights of variance 1 / (3 fan_in), about a sixth of He's, and uniform
 biases) shrinks the signal at every convolution while the biases do not shrink, so a deep C_i
 starts out giving nearly the same latent for every input, and G_i, a deterministic function of
-that latent, nearly the same image. Measured on 256 MNIST test images (latent 64, width 0.25), the
-spread of C_i's output over inputs relative to its size was 0.055 / 0.096 / 0.156 for conv1 /
-conv2 / conv3 of the `trades+atta` SmallCNN with PyTorch's default and 0.46 / 0.38 / 0.43 with
-this initialisation. CelebA block1 at the `cpu` preset, same classifier, seed and schedule: 74.5 %
-consistency (a random generator: 64 %) and Frechet 94.5 with the default, 92.0 % and 6.1 with
-this one (experiments/2026-11-30-cpu-explainer-init). ``init="torch"`` rebuilds explainers
+that latent, nearly the same image: CelebA block1's explainer collapsed with it
+(experiments/2026-11-30-cpu-explainer-init). ``init="torch"`` rebuilds explainers
 saved before this choice.
 """
 
