@@ -203,6 +203,24 @@ def test_diagnose_run_writes_table1_files(sample_explain_run, tmp_path):
     assert all(v == 0 for v in two["table"]["accuracy_sd"].values())
 
 
+def test_diagnose_in_memory_equals_the_run_folder_path(sample_explain_run, tmp_path):
+    """diagnose(f, explainers, x_adv, y) on the same D* gives the run folder's Table 1, intervals included."""
+    from interpretgan.diagnose import diagnose
+    from interpretgan.pipeline.explain import adversarial_inputs, load_explainers
+
+    stored = diagnose_run([sample_explain_run], attack="fgsm", n_compute=48, n_boot=100, out_dir=tmp_path / "d")
+    f, explainers = load_explainers(sample_explain_run, finished=True)
+    adv = adversarial_inputs(sample_explain_run, f, "fgsm", n_compute=48)
+    res = diagnose(f, explainers, adv.x_adv, adv.y, x=adv.x, n_boot=100)
+    assert res["n"] == stored["n"] == 48
+    for key in ("accuracy", "vulnerability", "accuracy_ci", "vulnerability_ci", "vulnerable", "adversarial_label"):
+        assert res["table"][key] == stored["runs"][0]["table"][key], key
+    for pool, entry in res["index_change"].items():  # the run folder adds the paper's value beside ours
+        assert entry == {k: v for k, v in stored["index_change"][pool].items() if k in entry}, pool
+    with pytest.raises(ConfigError, match="one label per adversarial image"):
+        diagnose(f, explainers, adv.x_adv, adv.y[:3])
+
+
 def test_diagnose_under_autoattack(sample_explain_run, tmp_path):
     """D* from AutoAttack's ensemble through the same spec parsing: Table 1 under the strongest attack."""
     res = diagnose_run([sample_explain_run], attack="autoattack", n_compute=16, n_boot=0, out_dir=tmp_path / "aa")

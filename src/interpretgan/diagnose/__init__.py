@@ -4,6 +4,7 @@ change, label transitions, and the max- vs average-pooling comparison (Tables 2 
 
 from interpretgan.diagnose.indices import max_pools, maxpool_index_change
 from interpretgan.diagnose.pooling import PAPER_POOLING, POOLING_ATTACKS, binomial_interval, pooling_table
+from interpretgan.diagnose.table1 import diagnose
 from interpretgan.diagnose.vulnerability import (
     PAPER_INDEX_CHANGE,
     PAPER_TABLE1,
@@ -24,6 +25,7 @@ __all__ = [
     "binomial_interval",
     "combine_runs",
     "defined_drops",
+    "diagnose",
     "marked_layers",
     "max_pools",
     "maxpool_index_change",

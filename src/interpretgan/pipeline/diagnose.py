@@ -22,16 +22,14 @@ import torch
 from interpretgan.attacks.evaluate import summarize_predictions
 from interpretgan.data import dataset_info
 from interpretgan.devices import eval_mode
-from interpretgan.diagnose.indices import maxpool_index_change
+from interpretgan.diagnose.table1 import diagnose
 from interpretgan.diagnose.vulnerability import (
     PAPER_INDEX_CHANGE,
     combine_runs,
     paper_model_kind,
-    vulnerability_table,
     with_paper,
 )
 from interpretgan.errors import ConfigError
-from interpretgan.explain.metrics import explanation_predictions
 from interpretgan.io import read_json, write_json, write_text
 from interpretgan.pipeline.explain import RUN_KIND, adversarial_inputs, load_explainers
 from interpretgan.pipeline.runs import Run
@@ -59,21 +57,17 @@ def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot
     classifier, explainers = load_explainers(run, device, finished=True)
     adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
                              verify=verify, seed=seed)
-    own, preds = explanation_predictions(classifier, explainers, adv.x_adv, batch_size=batch_size, device=device)
-    layers = list(preds)
+    # the stored labels on x*: as explain.metrics.adversarial_drift, every x* that f got wrong is fooled
+    res = diagnose(classifier, explainers, adv.x_adv, adv.y, x=adv.x, pred=adv.pred, n_boot=n_boot, seed=seed,
+                   batch_size=batch_size, device=device)
+    own, table, index = res["pred"], res["table"], res["index_change"]
     y = adv.y.to(torch.int64)
-    correct = torch.stack([preds[n] == y for n in layers], dim=1)
-    table = vulnerability_table(correct, layers, model_layers=classifier.layer_names, n_boot=n_boot, seed=seed)
     with torch.no_grad(), eval_mode(classifier):
         clean = torch.cat([classifier(adv.x[s : s + batch_size].to(device)).argmax(1).cpu()
                            for s in range(0, len(y), batch_size)])
-    fooled = adv.pred != y  # as explain.metrics.adversarial_drift: every x* that f gets wrong
-    table["adversarial_label"] = {n: float((preds[n][fooled] == adv.pred[fooled]).float().mean()) if fooled.any() else None
-                                  for n in layers}
     info = classifier_info(run)
     k = dataset_info(info["dataset"]).num_classes
     transitions = summarize_predictions(adv.name, y, adv.pred, clean == y, k).to_dict()
-    index = maxpool_index_change(classifier, adv.x, adv.x_adv, batch_size=batch_size, device=device)
     if paper_model_kind(info["dataset"], info["model"], info["objective"], info["pool"]) == "natural":
         for name, entry in index.items():
             if name in PAPER_INDEX_CHANGE:
