@@ -1,4 +1,4 @@
-"""Training objectives that plug into the one training loop (:func:`interpretgan.training.fit`).
+"""Training objectives that plug into the one training loop (:func:`interpretgan.training.train_classifier`).
 
 - ``natural``: cross-entropy.
 - ``trades``: TRADES (Zhang et al. 2019): ``CE(f(x), y) + beta * KL(f(x) || f(x'))`` with ``x'``
