@@ -222,6 +222,7 @@ def explain_in(root: str | Path, description: str, classifier_run: Run | str | P
     return run
 
 
+# --- D*: the adversarial inputs an explain run is shown and diagnosed on -----------------------------
 class AdversarialInputs(NamedTuple):
     """Natural images and their adversarial versions, on the CPU.
 
@@ -312,6 +313,7 @@ def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 10
     return res
 
 
+# --- the Fig. 3 grid ------------------------------------------------------------------------------
 def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | torch.device = "cpu", data_root: Any = None,
                 verify: bool = True, seed: int = 0, fooled_only: bool = True
                 ) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
