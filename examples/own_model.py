@@ -1,9 +1,9 @@
 """Your own classifier through the whole method, in memory: train, attack, explain, diagnose.
 
 A LeNet-style net written here (no registry, no run folder), trained on the MNIST digits that ship
-with the package, attacked with PGD-40, explained at two layers named by module path, and
-diagnosed (Table 1: Acc_i and Vul_i). The progressive GAN grows to 4 * 2^k pixels, so the digits
-are used at the package's 32 x 32.
+with the package at their own 28 x 28, attacked with PGD-40, explained at two layers named by
+module path, and diagnosed (Table 1: Acc_i and Vul_i). The progressive GAN grows to 4 * 2^k
+pixels: the explainers see the digits resized to 32 x 32 and give their explanations back at 28 x 28.
 
     python examples/own_model.py          # smoke scale: about a minute on 2 CPU cores
     python examples/own_model.py --full   # the `cpu` explainer preset: a few minutes more
@@ -31,10 +31,10 @@ class LeNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 16 x 16 x 16
-            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 8 x 8
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 16 x 14 x 14
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 32 x 7 x 7
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -43,7 +43,7 @@ class LeNet(nn.Module):
 def main(full: bool = False, n_attack: int = 200) -> dict:
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    train, test = load_dataset("mnist-sample", "train"), load_dataset("mnist-sample", "test")
+    train, test = (load_dataset("mnist-sample", split, image_size=28) for split in ("train", "test"))
     net = LeNet()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     for epoch in range(3 if full else 1):  # a plain PyTorch loop: the user's own training
@@ -60,7 +60,7 @@ def main(full: bool = False, n_attack: int = 200) -> dict:
     x_adv = make_attack("pgd", eps=0.3, alpha=0.01, steps=40, generator=torch.Generator().manual_seed(0))(net, x, y)
 
     # The two layers to explain, by module path; f keeps the net's own weights and forward
-    f = tap(net, layers=["features.2", "features.5"], input_shape=(1, 32, 32), names=["pool1", "pool2"])
+    f = tap(net, layers=["features.2", "features.5"], input_shape=(1, 28, 28), names=["pool1", "pool2"])
     cfg = resolve_explain_config("mnist", "cpu" if full else "smoke", {"layers": ["pool1", "pool2"]})
     explainers = train_explainers(f, train, cfg, progress=False)["explainers"]
 

@@ -80,7 +80,9 @@ def test_bad_input_is_one_line_and_makes_no_run(runs, capsys):
     assert main(["eval", str(runs / "nope")]) == 2
     assert "not an interpretgan run folder" in capsys.readouterr().err
     assert main(["train", "--dataset", "mnist-sample", "--epochs", "0"]) == 2
-    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert "--epochs 0 keeps the starting weights, so it needs --weights" in capsys.readouterr().err
+    assert main(["train", "--dataset", "mnist-sample", "--epochs", "-1"]) == 2
+    assert "--epochs must be at least 0, got -1" in capsys.readouterr().err
 
 
 def test_demo_train_smoke_writes_every_promised_file_and_resumes(runs, capsys):

@@ -125,3 +125,11 @@ def test_stages_refuse_to_reuse_a_stage_run_with_other_settings(tmp_path):
     assert Stages(tmp_path).run("train", lambda: 2, settings={"epochs": 2, "milestones": [1], "new": None}) == 1
     # a record from before settings were recorded is reused whatever the settings
     assert s.run("old", lambda: 5) == 5 and Stages(tmp_path).run("old", lambda: 6, settings={"epochs": 1}) == 5
+    # nested settings (a study's arms: each a whole training config) agree the same way: a field
+    # added to the config since, left at None, resumes the folder; a changed one is refused
+    arms = {"arms": {"max": {"epochs": 9, "lr": 0.02}}, "n_eval": 1000}
+    assert s.run("study", lambda: 7, settings=arms) == 7
+    grown = {"arms": {"max": {"epochs": 9, "lr": 0.02, "weights": None}}, "n_eval": 1000}
+    assert Stages(tmp_path).run("study", lambda: 8, settings=grown) == 7
+    with pytest.raises(RunError, match=r"stage 'study' .* other settings \(arms\)"):
+        Stages(tmp_path).run("study", lambda: 8, settings={"arms": {"max": {"epochs": 9, "lr": 0.1}}, "n_eval": 1000})

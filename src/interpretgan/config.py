@@ -120,6 +120,9 @@ class TrainConfig(_Config):
     n_test: int | None = None  # evaluate on a seeded subset of this size (None: all)
     augment: bool = False  # random crop (padding 4) + horizontal flip, for CIFAR-10
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # A --model reference's starting weights (its own state_dict as safetensors): with epochs 0 the
+    # run holds them as they are (how attack / explain take a model trained elsewhere).
+    weights: str | None = None
     # Adversarial objectives (Section 2.1, Appendix C): l-inf ball of radius eps.
     eps: float = 0.3
     attack_step: float = 0.01  # inner step size (ATTA's per-epoch step, PGD's alpha)
@@ -147,9 +150,14 @@ class TrainConfig(_Config):
             raise ConfigError(f"unknown objective '{self.objective}'; expected one of {', '.join(OBJECTIVES)}")
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"unknown pooling '{self.pool}'; expected 'max' or 'avg'")
+        if self.weights is not None and ":" not in self.model:
+            raise ConfigError(f"--weights applies to a --model reference (file.py:build); '{self.model}' is a registered model")
+        if self.epochs == 0 and self.weights is None:
+            raise ConfigError("--epochs 0 keeps the starting weights, so it needs --weights FILE.safetensors")
         for name in ("epochs", "batch_size", "eval_batch_size", "attack_steps", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+            if getattr(self, name) < (0 if name == "epochs" else 1):
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least {0 if name == 'epochs' else 1}, "
+                                  f"got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.eps < 0 or self.attack_step <= 0:
@@ -177,7 +185,16 @@ class TrainConfig(_Config):
         return self.model, self.model_options(info.num_classes, info.channels)
 
     def model_options(self, num_classes: int, channels: int) -> dict[str, Any]:
-        """Keyword arguments for ``create_model`` (dataset facts + ``model_kwargs``)."""
+        """Keyword arguments for ``create_model`` (dataset facts + ``model_kwargs``).
+
+        A reference (``file.py:build``) gets no ``pool`` and its ``layers`` as ``{name: path}``, the
+        form its checkpoint stores (``ckpt/model.json``), so that the two compare equal.
+        """
+        if ":" in self.model:
+            opts = dict(in_channels=channels, num_classes=num_classes, image_size=self.image_size, **self.model_kwargs)
+            if isinstance(opts.get("layers"), list):
+                opts["layers"] = {"logits" if p == "" else p: p for p in opts["layers"]}
+            return opts
         opts: dict[str, Any] = dict(pool=self.pool, in_channels=channels, num_classes=num_classes, image_size=self.image_size)
         if self.dataset == "cifar10" and self.model != "smallcnn":
             opts.update(mean=CIFAR10_MEAN, std=CIFAR10_STD)
@@ -317,6 +334,9 @@ class ExplainConfig(_Config):
     checkpoint_every: int = 1000  # per-layer weights and the resume state every k iterations
     collapse_std: float = 0.02  # warn when the per-pixel std of G's outputs over a batch falls below
     collapse_critic: float = 100.0  # warn when |critic loss| exceeds this (a critic running away)
+    # A classifier whose input side is not 4 * 2^k: its images reach the GAN resized (None: "resize")
+    # or zero-padded ("pad") to the next such side, and the explanations go back the same way.
+    fit: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -326,6 +346,8 @@ class ExplainConfig(_Config):
         for name in ("betas", "scale_epochs"):
             for v in getattr(self, name):
                 check_finite(f"--{name.replace('_', '-')}", v)
+        if self.fit not in (None, "resize", "pad"):
+            raise ConfigError(f"--fit must be resize or pad, got '{self.fit}'")
         check_seed(self.seed)
         for name in ("latent_dim", "gan_channels", "gan_channel_base", "mbstd_group", "batch_size",
                      "eval_batch_size", "log_every", "checkpoint_every"):

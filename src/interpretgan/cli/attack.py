@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from interpretgan.cli.common import add_common, device_of, log_to, run_arg
+from interpretgan.cli.common import add_common, add_model_options, classifier_run_arg, device_of, log_to
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from interpretgan.pipeline.attack import format_results, plan_attack, run_attack_plan
     from interpretgan.pipeline.runs import Run
 
-    run = Run.open(run_arg(args, args.run, "train"), kind="train")
+    run = Run.open(classifier_run_arg(args), kind="train")
     # Everything is checked before the log (or anything else) is written.
     plan = plan_attack(
         run, args.attack or ["pgd"], split=args.split, n=args.n, eps=args.eps, alpha=args.alpha, steps=args.steps,
@@ -29,7 +29,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("attack", help="robust accuracy, adversarial sets and label transitions of a trained run")
     add_common(p, out=False)
-    p.add_argument("run")
+    p.add_argument("run", nargs="?", help="a train run folder or pretrained:NAME (or --model REF --weights FILE)")
+    add_model_options(p)
     p.add_argument("--attack", action="append", metavar="SPEC",
                    help="pgd, mpgd or fgsm, optionally with steps (pgd-100); apgd-ce, apgd-dlr, apgd-t (100 steps), "
                         "square (5,000 queries: square-1000 for fewer) or autoattack (APGD-CE, APGD-T, Square; "

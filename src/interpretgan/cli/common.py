@@ -70,6 +70,46 @@ def run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
     return resolve_run(value, kind, data_root=getattr(args, "data_root", None))
 
 
+def split_list(text: str) -> list[str]:
+    """``"features.2, features.5"`` -> ``["features.2", "features.5"]``."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--model REF --weights FILE`` (and the data it runs on): a classifier trained elsewhere, in place of a run folder."""
+    p.add_argument("--model", metavar="REF", help="your classifier instead of a run folder: path/to/file.py:build or "
+                                                  "package.module:build (a callable that takes no arguments and returns the nn.Module)")
+    p.add_argument("--weights", help="with --model: its state_dict as a safetensors file")
+    p.add_argument("--dataset", help="with --model: mnist, mnist-sample, cifar10 or celeba (default: mnist)")
+    p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the dataset's, 32 for MNIST)")
+
+
+def classifier_run_arg(args: argparse.Namespace, layers: list[str] | None = None) -> Any:
+    """The train run a command works on: its positional RUN (``pretrained:NAME`` too), or the run that
+    holds ``--model REF --weights FILE`` as they are (made once per weights file under the runs root)."""
+    given = [o for o in ("weights", "dataset", "image_size") if getattr(args, o, None) is not None]
+    if args.model is None:
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} goes with --model REF; with a run folder it is recorded there")
+        if not args.run:
+            raise ConfigError("expected a classifier run folder, pretrained:NAME, or --model REF --weights FILE")
+        return run_arg(args, args.run, "train")
+    if args.run:
+        raise ConfigError(f"give a run folder ({args.run}) or --model {args.model}, not both")
+    if args.weights is None:
+        raise ConfigError(f"--model {args.model} needs --weights FILE.safetensors here; to train it from scratch, "
+                          f"run interpretgan train --model {args.model}")
+    from interpretgan.pipeline.runs import check_runs_root, runs_root
+    from interpretgan.pipeline.train import reference_run
+
+    root = check_runs_root(runs_root(getattr(args, "out", None)))
+    run = reference_run(root, args.model, args.weights, dataset=args.dataset or "mnist", image_size=args.image_size,
+                        layers=layers, device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
+                        progress=not args.no_progress)
+    print(f"model run folder: {run.path}")
+    return run.path
+
+
 def int_list(option: str, text: str) -> list[int]:
     """``"400,400,600"`` -> ``[400, 400, 600]``, or one sentence naming the option."""
     try:

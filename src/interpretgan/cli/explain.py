@@ -8,12 +8,15 @@ from typing import Any
 
 from interpretgan.cli.common import (
     add_common,
+    add_model_options,
+    classifier_run_arg,
     device_of,
     int_list,
     log_to,
     refuse_with_resume,
     remove_unresumable,
     run_arg,
+    split_list,
 )
 from interpretgan.config import PRESET_NAMES
 from interpretgan.errors import ConfigError
@@ -29,18 +32,20 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
     if args.resume:
         refuse_with_resume(args, {"run": args.run, "preset": args.preset, "out": args.out, "layers": args.layers,
                                    "separate": args.separate, "fuse": args.fuse, "seed": args.seed, "batch_size": args.batch_size,
-                                   "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test})
+                                   "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test,
+                                   "model": args.model, "weights": args.weights, "dataset": args.dataset,
+                                   "image_size": args.image_size, "fit": args.fit})
         run = Run.open(args.resume, kind="explain")
         if (run.path / "results.json").is_file():
             print(f"{run.path} finished training and evaluating its explainers before (results.json); nothing to resume")
             return 0
     else:
         check_runs_root(runs_root(args.out))
-        if not args.run:
-            raise ConfigError("explain train needs a classifier run folder (or --resume EXPLAIN_RUN)")
-        cls_run = Run.open(run_arg(args, args.run, "train"), kind="train")
+        if not args.run and not args.model:
+            raise ConfigError("explain train needs a classifier run folder, --model REF --weights FILE, or --resume EXPLAIN_RUN")
+        cls_run = Run.open(classifier_run_arg(args), kind="train")
         overrides = {
-            "layers": [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None,
+            "layers": split_list(args.layers) if args.layers else None,
             "joint": False if args.separate else None,
             "fuse": True if args.fuse else None,
             "seed": args.seed,
@@ -48,6 +53,7 @@ def cmd_explain_train(args: argparse.Namespace) -> int:
             "scale_iterations": int_list("--scale-iterations", args.scale_iterations) if args.scale_iterations else None,
             "n_train": args.n_train,
             "n_test": args.n_test,
+            "fit": args.fit,
         }
         if overrides["scale_iterations"] is not None:
             overrides["scale_epochs"] = []
@@ -105,14 +111,19 @@ def add_parser(sub: Any) -> None:
     esub = p.add_subparsers(dest="explain_command", metavar="SUBCOMMAND", required=True)
     q = esub.add_parser("train", help="train the explainers of a classifier run into a new run folder")
     add_common(q)
-    q.add_argument("run", nargs="?", help="the classifier's train run folder")
+    q.add_argument("run", nargs="?", help="the classifier's train run folder (or --model REF --weights FILE)")
+    add_model_options(q)
     q.add_argument("--resume", metavar="EXPLAIN_RUN", help="continue an interrupted explainer run")
     q.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
-    q.add_argument("--layers", help="comma-separated layer names (default: all)")
+    q.add_argument("--layers", help="comma-separated layer names (default: all); for your own model, module paths "
+                                    "such as features.2,features.5")
     q.add_argument("--separate", action="store_true", help="train the layers one after another (the paper's way)")
     q.add_argument("--fuse", action="store_true", help="run all layers' G and D as grouped convolutions (GPU)")
     q.add_argument("--scale-iterations", help="iterations per scale, comma-separated (4x4 first)")
     q.add_argument("--no-eval", action="store_true", help="skip the consistency / Frechet evaluation")
+    q.add_argument("--fit", choices=("resize", "pad"),
+                   help="a classifier whose input side is not 4*2^k (28x28 MNIST): its images reach the GAN resized "
+                        "(default) or zero-padded to the next such side, and the explanations go back the same way")
     for name, typ in (("seed", int), ("batch-size", int), ("n-train", int), ("n-test", int)):
         q.add_argument(f"--{name}", type=typ)
     q.set_defaults(func=cmd_explain_train)

@@ -7,32 +7,43 @@ import json
 import sys
 from typing import Any
 
-from interpretgan.cli.common import add_common, device_of, log_to, refuse_with_resume, remove_unresumable, run_arg
+from interpretgan.cli.common import (
+    add_common,
+    device_of,
+    log_to,
+    refuse_with_resume,
+    remove_unresumable,
+    run_arg,
+    split_list,
+)
 from interpretgan.config import INNER_LOSSES, KL_TARGETS, OBJECTIVES, PRESET_NAMES
+from interpretgan.errors import ConfigError
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
             "eps", "attack_step", "attack_steps", "inner_loss", "kl_target", "beta", "checkpoint_every")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "weights", None) is not None:
+        from pathlib import Path
 
+        if not Path(args.weights).is_file():
+            raise ConfigError(f"--weights {args.weights} does not exist; expected the model's state_dict as a safetensors file")
+        out["weights"] = str(Path(args.weights).resolve())
+    if getattr(args, "layers", None):
+        out["model_kwargs"] = {"layers": split_list(args.layers)}
+    if ":" in out.get("model", ""):
+        from interpretgan.models.external import normalise_reference
 
-def _check_model_options(cfg) -> None:
-    """Build the model once on the meta device, so a bad name or option fails before a run folder exists."""
-    import torch
-
-    from interpretgan.data import dataset_info
-    from interpretgan.models import create_model
-
-    info = dataset_info(cfg.dataset)
-    with torch.device("meta"):
-        create_model(cfg.model, **cfg.model_options(info.num_classes, info.channels))
+        out["model"] = normalise_reference(out["model"])  # runs store the file's absolute path
+        out.setdefault("model_kwargs", {})  # the presets' model_kwargs size the registered models, not this one
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig, resolve_train_config
     from interpretgan.pipeline.runs import Run, check_runs_root, runs_root, stored_config
-    from interpretgan.pipeline.train import fit
+    from interpretgan.pipeline.train import check_model_options, fit
     from interpretgan.training import load_train_data
 
     device = device_of(args.device)
@@ -49,12 +60,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_runs_root(runs_root(args.out))
         cfg = resolve_train_config(args.dataset or "mnist", args.objective or "natural", args.preset or "cpu",
                                    _train_overrides(args))
-        _check_model_options(cfg)
+        check_model_options(cfg)
     # Data problems end the command before a run folder is made.
     data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
     created = run is None
     if run is None:
-        desc = f"{cfg.dataset}-{cfg.model}-{cfg.pool}-{cfg.objective}-{cfg.preset}"
+        model = cfg.model.rpartition(":")[2] if ":" in cfg.model else f"{cfg.model}-{cfg.pool}"
+        desc = f"{cfg.dataset}-{model}-{cfg.objective}-{cfg.preset}"
         run = Run.create(runs_root(args.out), desc, "train", cfg.to_dict())
     print(f"run folder: {run.path}")
     try:
@@ -98,7 +110,13 @@ def add_train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a classifier into a new run folder")
     add_common(p, download=True)
     p.add_argument("--dataset", help="mnist, mnist-sample, cifar10 or celeba (default: mnist)")
-    p.add_argument("--model", help="registry name (default: smallcnn for MNIST, vgg16 otherwise)")
+    p.add_argument("--model", help="registry name (default: smallcnn for MNIST, vgg16 otherwise), or your own "
+                                   "classifier as path/to/file.py:build or package.module:build (a callable that "
+                                   "takes no arguments and returns the nn.Module)")
+    p.add_argument("--weights", help="starting weights of a --model reference (its state_dict as safetensors); "
+                                     "with --epochs 0 the run holds them as they are")
+    p.add_argument("--layers", help="module paths of a --model reference to tap, comma-separated (e.g. features.2,features.5); "
+                                    "explain train can choose others")
     p.add_argument("--pool", choices=("max", "avg"))
     p.add_argument("--objective", choices=OBJECTIVES, help="default: natural")
     p.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")

@@ -29,7 +29,8 @@ MaxPool = nn.MaxPool2d | nn.AdaptiveMaxPool2d
 
 def max_pools(model: nn.Module) -> dict[str, MaxPool]:
     """The model's max-pooling layers by a readable name: the tap (stage) that holds them, or their module path."""
-    found = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
+    root = getattr(model, "tap_root", model)  # a wrapped user net: paths as the user wrote them, without "net."
+    found = [(name, m) for name, m in root.named_modules() if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
 
     def stage(name: str) -> str:
         parts = name.split(".")

@@ -151,7 +151,7 @@ def compression_configs(model: TappedModel, layers: Iterable[str], latent_dim: i
     ``image_size`` defaults to the model's own.
     """
     layers = model.check_layers(layers)
-    shapes = model.tap_shapes(image_size or int(model.config["image_size"]))
+    shapes = model.tap_shapes(image_size)  # None: the model's own input shape
     name = getattr(model, "registry_name", None)
     out = {}
     for layer in layers:

@@ -20,6 +20,7 @@ from interpretgan.config import ExplainConfig
 from interpretgan.devices import eval_mode
 from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet, saved_compression_config
+from interpretgan.explain.fit import from_gan
 from interpretgan.explain.progan import ProDiscriminator, ProGenerator, resize_nearest, saved_generator_config
 from interpretgan.io import load_tensors, read_json, save_tensors, tensor_metadata, write_json
 from interpretgan.models import TappedModel
@@ -63,21 +64,26 @@ class Schedule:
 class Explainer(nn.Module):
     """C_i and G_i of one layer (and D_i, kept for inspection): latent -> explanation.
 
-    ``forward(latent)`` maps ``l_i`` ``(B, *tap_shape)`` to ``x_hat`` ``(B, C, image_size, image_size)``
-    in [0, 1], at the scale training reached (upsampled to the full size when below it).
+    ``forward(latent)`` maps ``l_i`` ``(B, *tap_shape)`` to ``x_hat`` ``(B, C, H, W)`` in [0, 1], at the
+    scale training reached (upsampled to the GAN's side when below it), then mapped to the
+    classifier's ``image_shape`` ``(H, W)`` by ``fit`` where the two differ (:mod:`interpretgan.explain.fit`).
     """
 
     def __init__(self, layer: str, compression: CompressionNet, generator: ProGenerator,
-                 discriminator: ProDiscriminator | None = None, *, scale: int | None = None, alpha: float = 1.0) -> None:
+                 discriminator: ProDiscriminator | None = None, *, scale: int | None = None, alpha: float = 1.0,
+                 image_shape: tuple[int, int] | None = None, fit: str | None = None) -> None:
         super().__init__()
         self.layer = layer
         self.compression, self.generator, self.discriminator = compression, generator, discriminator
         self.scale = generator.n_scales - 1 if scale is None else scale
         self.alpha = alpha
-        self.image_size = int(generator.config["image_size"])
+        self.image_size = int(generator.config["image_size"])  # the GAN's side
+        self.image_shape = (self.image_size, self.image_size) if image_shape is None else tuple(image_shape)
+        self.fit = fit
 
     def forward(self, latent: Tensor) -> Tensor:
-        return resize_nearest(self.generator(self.compression(latent), self.scale, self.alpha), self.image_size)
+        x = resize_nearest(self.generator(self.compression(latent), self.scale, self.alpha), self.image_size)
+        return from_gan(x, *self.image_shape, self.fit)
 
 
 @torch.no_grad()
@@ -167,5 +173,6 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
             module.load_state_dict(state)
         except RuntimeError as err:
             raise RunError(f"{directory / 'explainer.safetensors'} does not fit its explainer.json ({err.__class__.__name__})") from None
-    exp = Explainer(spec["layer"], comp, gen, disc, scale=int(spec.get("scale", gen.n_scales - 1)), alpha=float(spec.get("alpha", 1.0)))
+    exp = Explainer(spec["layer"], comp, gen, disc, scale=int(spec.get("scale", gen.n_scales - 1)), alpha=float(spec.get("alpha", 1.0)),
+                    image_shape=spec.get("image_shape"), fit=spec.get("fit"))
     return exp.to(device).eval()

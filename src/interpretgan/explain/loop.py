@@ -48,6 +48,7 @@ from interpretgan.explain.explainer import (
     build_layer_modules,
     detect_collapse,
 )
+from interpretgan.explain.fit import check_fit, from_gan, gan_side, to_gan
 from interpretgan.explain.losses import (
     classifier_target,
     critic_loss,
@@ -122,8 +123,12 @@ class _Group:
     """The explainers of some layers, stepped together (a stack of one for unfused training)."""
 
     def __init__(self, layers: list[str], members: list[tuple[CompressionNet, ProGenerator, ProDiscriminator]],
-                 seeds: list[int], cfg: ExplainConfig, device: torch.device) -> None:
+                 seeds: list[int], cfg: ExplainConfig, device: torch.device, image_hw: tuple[int, int]) -> None:
         self.layers, self.cfg = layers, cfg
+        self.side = int(members[0][1].config["image_size"])  # the GAN's; the images may be of another size (cfg.fit)
+        #: what maps the GAN's images to the classifier's (recorded in explainer.json; empty when they agree)
+        self.image_fit = ({} if tuple(image_hw) == (self.side, self.side)
+                          else {"image_shape": list(image_hw), "fit": check_fit(cfg.fit)})
         self.compressions = nn.ModuleList([m[0] for m in members]).to(device)
         if len(members) == 1:
             self.generator, self.discriminator = members[0][1].to(device), members[0][2].to(device)
@@ -149,10 +154,10 @@ class _Group:
         ``(B, K)``. Returns per-layer statistics, each ``(S,)``.
         """
         cfg, s = self.cfg, len(self.layers)
-        b, c, size = x.shape[0], x.shape[1], x.shape[-1]
+        (b, c, h, w), side = x.shape, self.side
         z = torch.stack([comp(lat) for comp, lat in zip(self.compressions, latents)], dim=1)  # (B, S, latent)
         fake = self.generator(z, scale, alpha)  # (B, S*C, side, side)
-        real = downsample_to(x, scale_side(scale))
+        real = downsample_to(to_gan(x, side, cfg.fit), scale_side(scale))
         if scale > 0 and alpha < 1.0:  # during a fade-in, real images are blended the way G's output is
             real = alpha * real + (1.0 - alpha) * upsample2(F.avg_pool2d(real, 2))
         if s > 1:
@@ -175,7 +180,8 @@ class _Group:
         # Generator and compression net (Eq. 4): fool the updated critic, keep f's label.
         self.discriminator.requires_grad_(False)
         d_gen = critic(fake)
-        x_hat = resize_nearest(fake, size).view(b, s, c, size, size).transpose(0, 1).reshape(s * b, c, size, size)
+        x_hat = resize_nearest(fake, side).view(b, s, c, side, side).transpose(0, 1).reshape(s * b, c, side, side)
+        x_hat = from_gan(x_hat, h, w, cfg.fit)
         logits = classifier(x_hat)  # gradient flows through f into x_hat; f's weights are frozen
         loss_g, parts_g = generator_loss(d_gen, logits, target, interp_weight=cfg.interp_weight)
         self.opt_g.zero_grad(set_to_none=True)
@@ -287,14 +293,11 @@ def train_explainers(
     p = next(classifier.parameters())
     if p.device != device:
         raise ConfigError(f"the classifier is on {p.device} but the explainers are to train on {device}; move it first")
-    image_size = int(classifier.config["image_size"])
-    if train.image_size != image_size or train.channels != int(classifier.config["in_channels"]):
-        raise ConfigError(
-            f"the training images are {train.channels}x{train.image_size}x{train.image_size} but the classifier takes "
-            f"{classifier.config['in_channels']}x{image_size}x{image_size}"
-        )
+    c, h, w = classifier.input_shape
+    if tuple(train.x.shape[1:]) != (c, h, w):
+        raise ConfigError(f"the training images are {'x'.join(map(str, train.x.shape[1:]))} but the classifier takes {c}x{h}x{w}")
     train = train.subset(cfg.n_train, seed=cfg.seed)
-    schedule = Schedule.from_config(cfg, num_scales(image_size), len(train))
+    schedule = Schedule.from_config(cfg, num_scales(gan_side(h, w)), len(train))
     comp_cfgs = compression_configs(classifier, layers, cfg.latent_dim, width=cfg.compression_width)
     train_x = train.x.to(device)
 
@@ -335,7 +338,7 @@ def _explainer(group: _Group, i: int, schedule: Schedule, device: torch.device) 
     gen.load_state_dict(g_state)
     disc.load_state_dict(d_state)
     scale, alpha = schedule.at(schedule.total - 1)
-    return Explainer(group.layers[i], c, gen, disc, scale=scale, alpha=alpha).to(device).eval()
+    return Explainer(group.layers[i], c, gen, disc, scale=scale, alpha=alpha, **group.image_fit).to(device).eval()
 
 
 def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,
@@ -347,13 +350,13 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     if resume and all(store.iteration(layer) == schedule.total for layer in layers):
         log.info("explainers of %s already trained: skipping", ", ".join(layers))
         return [], True
-    c_img, size = train_x.shape[1], train_x.shape[-1]
+    c_img, size = train_x.shape[1], gan_side(*train_x.shape[-2:])
     seeds = [_layer_seed(cfg.seed, all_names.index(layer)) for layer in layers]
     members = [build_layer_modules(cfg, comp_cfgs[layer], c_img, size, seed) for layer, seed in zip(layers, seeds)]
     if cfg.fuse and len(layers) > 1:
-        groups = [_Group(layers, members, seeds, cfg, device)]
+        groups = [_Group(layers, members, seeds, cfg, device, train_x.shape[-2:])]
     else:
-        groups = [_Group([layer], [m], [seed], cfg, device) for layer, m, seed in zip(layers, members, seeds)]
+        groups = [_Group([layer], [m], [seed], cfg, device, train_x.shape[-2:]) for layer, m, seed in zip(layers, members, seeds)]
     stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
     if resume:  # explainers checkpointed by another version of the generator or compression net cannot be continued
         store.check_versions(members[0][1].config, members[0][0].config["init"])
@@ -453,7 +456,8 @@ def _checkpoint(store: ExplainStore, groups: list[_Group], schedule: Schedule, d
             store.save_explainer(layer, comp, g_state, d_state, generator_config=g.generator.config,
                                  discriminator_config=g.discriminator.config,
                                  meta={"iteration": done, "total_iterations": schedule.total, "scale": scale,
-                                       "alpha": alpha, "schedule": list(schedule.iterations), "gp_space": GP_SPACE})
+                                       "alpha": alpha, "schedule": list(schedule.iterations), "gp_space": GP_SPACE,
+                                       **g.image_fit})
     store.save_loop_state(tag, {"iteration": done, "device_type": groups[0].rngs[0].device.type,
                                 "groups": [g.state_dict() for g in groups], "stream": stream.state_dict(),
                                 "log_sums": log_sums, "log_count": log_count})

@@ -110,7 +110,7 @@ def random_explainer(like: Explainer, seed: int = 0) -> Explainer:
         comp = CompressionNet(**like.compression.config)
         gen = ProGenerator(**like.generator.config)
     p = next(like.parameters())
-    return Explainer(like.layer, comp, gen).to(p.device).eval()
+    return Explainer(like.layer, comp, gen, image_shape=like.image_shape, fit=like.fit).to(p.device).eval()
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from interpretgan.errors import ConfigError
 from interpretgan.models.base import TappedModel
+from interpretgan.models.external import external_model, is_reference
 
 _REGISTRY: dict[str, type[TappedModel]] = {}
 
@@ -27,11 +28,18 @@ def model_class(name: str) -> type[TappedModel]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown model '{name}'; registered models are: {', '.join(list_models())}") from None
+        raise ConfigError(f"unknown model '{name}'; registered models are: {', '.join(list_models())}, "
+                          "or a reference path/to/file.py:build or package.module:build") from None
 
 
 def create_model(name: str, **kwargs) -> TappedModel:
-    """Build a registered classifier; ``kwargs`` are its constructor's keyword arguments."""
+    """Build a registered classifier, or a user's (``file.py:build`` / ``package.module:build``,
+    :func:`interpretgan.models.external.external_model`); ``kwargs`` are its constructor's keyword arguments."""
+    if is_reference(name):
+        try:
+            return external_model(name, **kwargs)
+        except TypeError as err:
+            raise ConfigError(f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}") from None
     cls = model_class(name)
     try:
         model = cls(**kwargs)

@@ -37,15 +37,15 @@ class TappedNet(TappedModel):
     ``net`` is held, not copied, as the submodule ``net``: training this model trains ``net``, its
     state_dict keys are ``net.<key>``, and ``self.net.state_dict()`` is the user's own.
     ``forward(x) = net(x)``; taps are read by hooks under ``net`` (the ``tap_root``), at the paths the
-    user gave. ``config`` holds ``in_channels``, ``input_shape``, ``layers``
-    (``{name: path}``), ``num_classes`` when the logits are ``(N, K)``, and ``image_size`` when
-    inputs are square (what the explainers need).
+    user gave. ``config`` holds ``in_channels``, ``input_shape``, ``layers`` (``{name: path}`` as
+    requested, which :func:`tap` rebuilds from; :meth:`tap_paths` adds the forward order and the
+    logits), ``num_classes`` when the logits are ``(N, K)``, and ``image_size`` when inputs are square.
     """
 
-    def __init__(self, net: nn.Module, paths: dict[str, str], input_shape: tuple[int, int, int],
-                 num_classes: int | None) -> None:
+    def __init__(self, net: nn.Module, requested: dict[str, str], paths: dict[str, str],
+                 input_shape: tuple[int, int, int], num_classes: int | None) -> None:
         c, h, w = input_shape
-        config: dict = {"in_channels": c, "input_shape": [c, h, w], "layers": dict(paths)}
+        config: dict = {"in_channels": c, "input_shape": [c, h, w], "layers": dict(requested)}
         if h == w:
             config["image_size"] = h
         if num_classes is not None:
@@ -54,13 +54,14 @@ class TappedNet(TappedModel):
         del self.normalize  # the registered families' input normalisation; here it lives in net, if anywhere
         self.net = net
         self._input_shape = (c, h, w)
+        self._paths = dict(paths)
 
     @property
     def tap_root(self) -> nn.Module:
         return self.net
 
     def tap_paths(self) -> dict[str, str]:
-        return dict(self.config["layers"])
+        return dict(self._paths)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -69,8 +70,15 @@ class TappedNet(TappedModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def with_layers(self, layers: Sequence[str], names: Sequence[str] | None = None) -> TappedNet:
+        """The same net (held, not copied) tapped at other module paths; keeps the reference it was built from."""
+        other = tap(self.net, layers, self._input_shape, names)
+        if hasattr(self, "registry_name"):
+            other.registry_name = self.registry_name
+        return other
+
     def extra_repr(self) -> str:
-        return "layers: " + ", ".join(n if n == p else f"{n}={p or '(the whole net)'}" for n, p in self.config["layers"].items())
+        return "layers: " + ", ".join(n if n == p else f"{n}={p or '(the whole net)'}" for n, p in self._paths.items())
 
 
 def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names: Sequence[str] | None = None) -> TappedNet:
@@ -95,11 +103,9 @@ def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names
         raise ConfigError(f"tap() needs a model instance, got the class {net.__name__}; pass {net.__name__}(...)")
     if not isinstance(net, nn.Module):
         raise ConfigError(f"tap() needs a torch.nn.Module, got {type(net).__name__}")
-    paths = _check_paths(net, layers)
-    given = _check_names([LOGITS if p == "" else p for p in paths] if names is None else names, paths)
+    named = requested_layers(net, layers, names)
     shape = _check_shape(input_shape)
 
-    named = dict(zip(given, paths))
     whole = "<the whole net>"  # no layer name can hold a space or '<', so this key is free
     device, dtype = probe_device(net)
     try:
@@ -119,18 +125,30 @@ def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names
                               f"'{order[LOGITS]}' does not output the net's logits; give it another name")
         order[LOGITS] = ""
     num_classes = int(logits.shape[1]) if logits.dim() == 2 else None
-    return TappedNet(net, order, shape, num_classes)
+    return TappedNet(net, named, order, shape, num_classes)
 
 
-def _check_paths(net: nn.Module, layers: Sequence[str]) -> list[str]:
+def requested_layers(net: nn.Module | None, layers: Sequence[str], names: Sequence[str] | None = None) -> dict[str, str]:
+    """``{name: path}`` as :func:`tap` records it in ``config["layers"]``, checked (paths only when ``net`` is given)."""
+    paths = _check_paths(net, layers)
+    given = _check_names([LOGITS if p == "" else p for p in paths] if names is None else names, paths)
+    return dict(zip(given, paths))
+
+
+def _check_paths(net: nn.Module | None, layers: Sequence[str]) -> list[str]:
     if isinstance(layers, str):
         raise ConfigError(f"layers must be a list of module paths, got the string '{layers}'; write ['{layers}']")
     paths = list(layers)
     if not paths:
+        if net is None:
+            raise ConfigError("layers is empty; expected module paths such as 'features.2'")
         top = ", ".join(name for name, _ in net.named_children()) or "none"
         raise ConfigError(f"layers is empty; expected module paths of {type(net).__name__} (its top-level modules: {top})")
     for i, path in enumerate(paths):
-        module_at(net, path)
+        if net is not None:
+            module_at(net, path)
+        elif not isinstance(path, str):
+            raise ConfigError(f"a layer is a module path string such as 'features.0', got {type(path).__name__} {path!r}")
         if path in paths[:i]:
             raise ConfigError(f"module path '{path}' is listed twice in layers; expected each at most once")
     return paths

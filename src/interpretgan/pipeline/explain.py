@@ -29,12 +29,13 @@ from interpretgan.devices import eval_mode
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, saved_compression_config
 from interpretgan.explain.explainer import GP_SPACE, LEGACY_GP_SPACE, Explainer, load_explainer, save_explainer
+from interpretgan.explain.fit import gan_side
 from interpretgan.explain.loop import train_explainers
 from interpretgan.explain.metrics import adversarial_drift, evaluate_explainers
 from interpretgan.explain.progan import num_scales, saved_generator_config
 from interpretgan.explain.show import explanation_grid
 from interpretgan.io import load_state, read_json, save_state, write_json
-from interpretgan.models import TappedModel
+from interpretgan.models import TappedModel, TappedNet
 from interpretgan.pipeline.runs import Run, RunRecords, find_run, load_model, require_same_config, save_model
 
 log = logging.getLogger(__name__)
@@ -149,9 +150,11 @@ def create_explain_run(classifier_run: Run | str | Path, cfg: ExplainConfig, roo
     """
     cls_run = classifier_run if isinstance(classifier_run, Run) else Run.open(classifier_run, kind="train")
     classifier = load_model(cls_run.path, "cpu")
+    if isinstance(classifier, TappedNet) and cfg.layers and not set(cfg.layers) <= set(classifier.layer_names):
+        classifier = classifier.with_layers(cfg.layers)  # a user's model: the layers are module paths, tapped now
     layers = classifier.check_layers(cfg.layers or classifier.layer_names)
     cfg.validate()
-    cfg.iterations_per_scale(num_scales(int(classifier.config["image_size"])), n_train=1)  # its length, before a folder exists
+    cfg.iterations_per_scale(num_scales(gan_side(*classifier.input_shape[1:])), n_train=1)  # its length, before a folder exists
     extra = {"classifier_run": str(cls_run.path.resolve()), "classifier_model": getattr(classifier, "registry_name", None),
              "image_size": int(classifier.config["image_size"]), "resolved_layers": layers}
     run = Run.create(root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra})

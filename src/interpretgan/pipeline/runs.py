@@ -185,6 +185,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
     checkpoint describes another model (a checkpoint copied from another run).
     """
     from interpretgan.models import create_model
+    from interpretgan.models.external import is_reference, normalise_reference
 
     path = Path(path)
     directory = path / "ckpt" if (path / "ckpt").is_dir() else path
@@ -195,6 +196,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
     if not (isinstance(spec, dict) and isinstance(spec.get("model"), str) and isinstance(spec.get("kwargs"), dict)):
         raise RunError(f"{spec_path} is not a model description; expected a JSON object with 'model' and 'kwargs'")
     if expected is not None:
+        if is_reference(expected[0]):  # a run made with a relative path names the same file
+            expected = (normalise_reference(expected[0]), expected[1])
         differ = [k for k, v in expected[1].items() if json.dumps(spec["kwargs"].get(k)) != json.dumps(v, default=list)]
         if spec["model"] != expected[0] or differ:
             raise RunError(f"{spec_path} describes model '{spec['model']}' with {spec['kwargs']} but the run's config.json "
@@ -272,8 +275,15 @@ class Stages:
 
 
 def changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The keys whose values differ between two dicts (a key missing on one side reads as None), sorted."""
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    """The keys whose values differ between two dicts, sorted; nested dicts are compared the same way,
+    and a key missing on one side reads as None (an option added since, left unset, changes nothing)."""
+    return sorted(k for k in a.keys() | b.keys() if not _same(a.get(k), b.get(k)))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return not changed_keys(a, b)
+    return a == b
 
 
 def require_same_config(run: Run, stored: dict[str, Any], wanted: dict[str, Any], held: str) -> None:

@@ -53,7 +53,8 @@ def load_train_data(cfg: TrainConfig, data_root: Any = None, verify: bool = True
 
 def build_model(cfg: TrainConfig, data: TrainData) -> TappedModel:
     torch.manual_seed(cfg.seed)
-    return create_model(cfg.model, **cfg.model_options(data.num_classes, data.channels))
+    weights = {} if cfg.weights is None else {"weights": cfg.weights}
+    return create_model(cfg.model, **cfg.model_options(data.num_classes, data.channels), **weights)
 
 
 @torch.no_grad()
@@ -221,6 +222,8 @@ def train_classifier(
 
     if last_epoch < cfg.epochs:
         return {"interrupted_at_epoch": last_epoch, "model": model.eval()}
+    if cfg.epochs == 0:  # the starting weights as they are: the checkpoint the loop writes after an epoch
+        _checkpoint(store, model, optimizer, scheduler, objective, shuffle_gen, 0)
     model.eval()
     final = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes)
     results = {
