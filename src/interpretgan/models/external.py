@@ -4,7 +4,7 @@ The reference names a callable that takes no arguments and returns the ``nn.Modu
 the class itself). Run folders store the reference and the weights (safetensors), never pickled
 code, so a checkpoint is rebuilt by calling the user's code again:
 
->>> f = create_model("examples/own_model.py:LeNet", layers=["features.2", "features.5"], input_shape=(1, 32, 32))
+>>> f = create_model("examples/own_model.py:LeNet", layers=["features.2", "features.5"], input_shape=(1, 28, 28))
 
 A file reference is stored with its absolute path (a run is found from any working directory);
 its folder is on ``sys.path`` while the file is imported, so that it can import its neighbours.
