@@ -20,6 +20,13 @@ PRESET_NAMES = ("smoke", "cpu", "paper")
 OBJECTIVES = ("natural", "trades", "atta", "trades+atta", "pgd-at")
 INNER_LOSSES = ("ce", "kl")  # --inner-loss
 KL_TARGETS = ("shared", "separate")  # --kl-target; the first is the default
+FITS = ("resize", "pad")  # --fit (explain.fit); the first is the default
+
+
+def is_reference(model: Any) -> bool:
+    """A ``--model`` that names the user's own callable (``file.py:build`` / ``package.module:build``,
+    :mod:`interpretgan.models.external`); registry names never hold a colon."""
+    return isinstance(model, str) and ":" in model
 
 # CIFAR-10 channel statistics (the data README); normalisation lives inside the models.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -150,7 +157,7 @@ class TrainConfig(_Config):
             raise ConfigError(f"unknown objective '{self.objective}'; expected one of {', '.join(OBJECTIVES)}")
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"unknown pooling '{self.pool}'; expected 'max' or 'avg'")
-        if self.weights is not None and ":" not in self.model:
+        if self.weights is not None and not is_reference(self.model):
             raise ConfigError(f"--weights applies to a --model reference (file.py:build); '{self.model}' is a registered model")
         if self.epochs == 0 and self.weights is None:
             raise ConfigError("--epochs 0 keeps the starting weights, so it needs --weights FILE.safetensors")
@@ -184,15 +191,19 @@ class TrainConfig(_Config):
         info = dataset_info(self.dataset)
         return self.model, self.model_options(info.num_classes, info.channels)
 
+    def build_options(self, num_classes: int, channels: int) -> dict[str, Any]:
+        """:meth:`model_options` plus the starting ``weights``: what ``create_model`` builds this run's model from."""
+        return {**self.model_options(num_classes, channels), **({} if self.weights is None else {"weights": self.weights})}
+
     def model_options(self, num_classes: int, channels: int) -> dict[str, Any]:
         """Keyword arguments for ``create_model`` (dataset facts + ``model_kwargs``).
 
         A reference (``file.py:build``) gets no ``pool`` and its ``layers`` as ``{name: path}``, the
         form its checkpoint stores (``ckpt/model.json``), so that the two compare equal.
         """
-        if ":" in self.model:
+        if is_reference(self.model):
             opts = dict(in_channels=channels, num_classes=num_classes, image_size=self.image_size, **self.model_kwargs)
-            if isinstance(opts.get("layers"), list):
+            if isinstance(opts.get("layers"), list):  # named as tap() names them: by path, "" as the logits
                 opts["layers"] = {"logits" if p == "" else p: p for p in opts["layers"]}
             return opts
         opts: dict[str, Any] = dict(pool=self.pool, in_channels=channels, num_classes=num_classes, image_size=self.image_size)
@@ -346,7 +357,7 @@ class ExplainConfig(_Config):
         for name in ("betas", "scale_epochs"):
             for v in getattr(self, name):
                 check_finite(f"--{name.replace('_', '-')}", v)
-        if self.fit not in (None, "resize", "pad"):
+        if self.fit not in (None, *FITS):
             raise ConfigError(f"--fit must be resize or pad, got '{self.fit}'")
         check_seed(self.seed)
         for name in ("latent_dim", "gan_channels", "gan_channel_base", "mbstd_group", "batch_size",

@@ -84,7 +84,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the dataset's, 32 for MNIST)")
 
 
-def classifier_run_arg(args: argparse.Namespace, layers: list[str] | None = None) -> Any:
+def classifier_run_arg(args: argparse.Namespace) -> Any:
     """The train run a command works on: its positional RUN (``pretrained:NAME`` too), or the run that
     holds ``--model REF --weights FILE`` as they are (made once per weights file under the runs root)."""
     given = [o for o in ("weights", "dataset", "image_size") if getattr(args, o, None) is not None]
@@ -104,7 +104,7 @@ def classifier_run_arg(args: argparse.Namespace, layers: list[str] | None = None
 
     root = check_runs_root(runs_root(getattr(args, "out", None)))
     run = reference_run(root, args.model, args.weights, dataset=args.dataset or "mnist", image_size=args.image_size,
-                        layers=layers, device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
+                        device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
                         progress=not args.no_progress)
     print(f"model run folder: {run.path}")
     return run.path

@@ -16,8 +16,7 @@ from interpretgan.cli.common import (
     run_arg,
     split_list,
 )
-from interpretgan.config import INNER_LOSSES, KL_TARGETS, OBJECTIVES, PRESET_NAMES
-from interpretgan.errors import ConfigError
+from interpretgan.config import INNER_LOSSES, KL_TARGETS, OBJECTIVES, PRESET_NAMES, is_reference
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -25,14 +24,12 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
             "eps", "attack_step", "attack_steps", "inner_loss", "kl_target", "beta", "checkpoint_every")
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "weights", None) is not None:
-        from pathlib import Path
+        from interpretgan.pipeline.train import weights_file
 
-        if not Path(args.weights).is_file():
-            raise ConfigError(f"--weights {args.weights} does not exist; expected the model's state_dict as a safetensors file")
-        out["weights"] = str(Path(args.weights).resolve())
+        out["weights"] = weights_file(args.weights)
     if getattr(args, "layers", None):
         out["model_kwargs"] = {"layers": split_list(args.layers)}
-    if ":" in out.get("model", ""):
+    if is_reference(out.get("model")):
         from interpretgan.models.external import normalise_reference
 
         out["model"] = normalise_reference(out["model"])  # runs store the file's absolute path
@@ -65,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_train_data(cfg, args.data_root, verify=not args.no_verify, download=args.download)
     created = run is None
     if run is None:
-        model = cfg.model.rpartition(":")[2] if ":" in cfg.model else f"{cfg.model}-{cfg.pool}"
+        model = cfg.model.rpartition(":")[2] if is_reference(cfg.model) else f"{cfg.model}-{cfg.pool}"
         desc = f"{cfg.dataset}-{model}-{cfg.objective}-{cfg.preset}"
         run = Run.create(runs_root(args.out), desc, "train", cfg.to_dict())
     print(f"run folder: {run.path}")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from interpretgan.config import FITS
 from interpretgan.errors import ConfigError
-
-FITS = ("resize", "pad")
 
 
 def gan_side(height: int, width: int) -> int:

@@ -32,11 +32,6 @@ from interpretgan.models.wrap import TappedNet, tap
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def is_reference(name: Any) -> bool:
-    """True for ``file.py:build`` / ``package.module:build``; registry names never hold a colon."""
-    return isinstance(name, str) and ":" in name
-
-
 def _split(ref: str) -> tuple[str, str, bool]:
     """``(file or module, attribute path, is_file)``, or one sentence on what a reference looks like."""
     where, _, attr = ref.rpartition(":")

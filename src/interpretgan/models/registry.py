@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from interpretgan.config import is_reference
 from interpretgan.errors import ConfigError
 from interpretgan.models.base import TappedModel
-from interpretgan.models.external import external_model, is_reference
+from interpretgan.models.external import external_model
 
 _REGISTRY: dict[str, type[TappedModel]] = {}
 

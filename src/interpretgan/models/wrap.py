@@ -103,9 +103,11 @@ def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names
         raise ConfigError(f"tap() needs a model instance, got the class {net.__name__}; pass {net.__name__}(...)")
     if not isinstance(net, nn.Module):
         raise ConfigError(f"tap() needs a torch.nn.Module, got {type(net).__name__}")
-    named = requested_layers(net, layers, names)
+    paths = _check_paths(net, layers)
+    given = _check_names([LOGITS if p == "" else p for p in paths] if names is None else names, paths)
     shape = _check_shape(input_shape)
 
+    named = dict(zip(given, paths))
     whole = "<the whole net>"  # no layer name can hold a space or '<', so this key is free
     device, dtype = probe_device(net)
     try:
@@ -128,27 +130,15 @@ def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names
     return TappedNet(net, named, order, shape, num_classes)
 
 
-def requested_layers(net: nn.Module | None, layers: Sequence[str], names: Sequence[str] | None = None) -> dict[str, str]:
-    """``{name: path}`` as :func:`tap` records it in ``config["layers"]``, checked (paths only when ``net`` is given)."""
-    paths = _check_paths(net, layers)
-    given = _check_names([LOGITS if p == "" else p for p in paths] if names is None else names, paths)
-    return dict(zip(given, paths))
-
-
-def _check_paths(net: nn.Module | None, layers: Sequence[str]) -> list[str]:
+def _check_paths(net: nn.Module, layers: Sequence[str]) -> list[str]:
     if isinstance(layers, str):
         raise ConfigError(f"layers must be a list of module paths, got the string '{layers}'; write ['{layers}']")
     paths = list(layers)
     if not paths:
-        if net is None:
-            raise ConfigError("layers is empty; expected module paths such as 'features.2'")
         top = ", ".join(name for name, _ in net.named_children()) or "none"
         raise ConfigError(f"layers is empty; expected module paths of {type(net).__name__} (its top-level modules: {top})")
     for i, path in enumerate(paths):
-        if net is not None:
-            module_at(net, path)
-        elif not isinstance(path, str):
-            raise ConfigError(f"a layer is a module path string such as 'features.0', got {type(path).__name__} {path!r}")
+        module_at(net, path)
         if path in paths[:i]:
             raise ConfigError(f"module path '{path}' is listed twice in layers; expected each at most once")
     return paths

@@ -184,8 +184,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
     ``expected``: the (registry name, keyword arguments) the run's config asks for; RunError when the
     checkpoint describes another model (a checkpoint copied from another run).
     """
+    from interpretgan.config import is_reference
     from interpretgan.models import create_model
-    from interpretgan.models.external import is_reference, normalise_reference
+    from interpretgan.models.external import normalise_reference
 
     path = Path(path)
     directory = path / "ckpt" if (path / "ckpt").is_dir() else path

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from interpretgan.config import TrainConfig, resolve_train_config
+from interpretgan.config import TrainConfig, is_reference, resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.io import load_state, load_tensors, save_state, write_json
 from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config, save_model
@@ -84,35 +84,39 @@ def check_model_options(cfg: TrainConfig) -> None:
     from interpretgan.models import create_model
 
     info = dataset_info(cfg.dataset)
-    weights = {} if cfg.weights is None else {"weights": cfg.weights}
-    with torch.device("cpu" if ":" in cfg.model else "meta"):
-        create_model(cfg.model, **cfg.model_options(info.num_classes, info.channels), **weights)
+    with torch.device("cpu" if is_reference(cfg.model) else "meta"):
+        create_model(cfg.model, **cfg.build_options(info.num_classes, info.channels))
+
+
+def weights_file(weights: str | Path) -> str:
+    """``--weights`` as runs store it (an absolute path), or one sentence when there is no such file."""
+    path = Path(weights)
+    if not path.is_file():
+        raise ConfigError(f"--weights {weights} does not exist; expected the model's state_dict as a safetensors file")
+    return str(path.resolve())
 
 
 def reference_run(root: str | Path, model: str, weights: str | Path, *, dataset: str = "mnist", image_size: int | None = None,
-                  layers: list[str] | None = None, device: str | torch.device = "cpu", data_root: Any = None,
-                  verify: bool = True, progress: bool = True) -> Run:
+                  device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
     """The train run that holds the user's classifier ``model`` (``file.py:build``) with ``weights`` as they are.
 
     A run with 0 epochs (``--weights`` and ``--epochs 0`` of ``interpretgan train``): it evaluates the
     clean accuracy and stores the reference and the weights, so that attack, explain and diagnose
     take it like any train run. Made once per weights file content (its description holds the
-    file's hash) and reused.
+    file's hash) and reused. Its layers are the logits; ``explain train --layers`` taps module paths.
     """
-    from interpretgan.models.external import is_reference, normalise_reference
+    from interpretgan.models.external import normalise_reference
 
     if not is_reference(model):
         raise ConfigError(f"--model '{model}' with --weights expected a reference path/to/file.py:build or "
                           "package.module:build; for a registered model pass its train run folder")
-    path = Path(weights)
-    if not path.is_file():
-        raise ConfigError(f"--weights {weights} does not exist; expected the model's state_dict as a safetensors file")
+    weights = weights_file(weights)
     model = normalise_reference(model)
-    overrides = {"model": model, "weights": str(path.resolve()), "epochs": 0, "image_size": image_size,
-                 "model_kwargs": {"layers": list(layers)} if layers else {}}  # not the presets' (registered models')
+    overrides = {"model": model, "weights": weights, "epochs": 0, "image_size": image_size,
+                 "model_kwargs": {}}  # not the presets' (they size the registered models)
     cfg = resolve_train_config(dataset, "natural", "cpu", overrides)
     check_model_options(cfg)
     data = load_train_data(cfg, data_root, verify)  # data problems end here, before a folder exists
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:10]
     stem = model.rpartition(":")[2].replace(".", "-")
     return fit_in(root, f"{cfg.dataset}-{stem}-weights-{digest}", cfg, device=device, data=data, progress=progress)

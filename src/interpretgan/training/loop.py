@@ -53,8 +53,7 @@ def load_train_data(cfg: TrainConfig, data_root: Any = None, verify: bool = True
 
 def build_model(cfg: TrainConfig, data: TrainData) -> TappedModel:
     torch.manual_seed(cfg.seed)
-    weights = {} if cfg.weights is None else {"weights": cfg.weights}
-    return create_model(cfg.model, **cfg.model_options(data.num_classes, data.channels), **weights)
+    return create_model(cfg.model, **cfg.build_options(data.num_classes, data.channels))
 
 
 @torch.no_grad()
