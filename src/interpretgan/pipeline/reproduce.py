@@ -110,7 +110,7 @@ DEMO_CHAIN: dict[str, ChainSpec] = {
 
 CIFAR_CHAIN: dict[str, ChainSpec] = {
     "smoke": ChainSpec("smoke", "smoke", n_eval=32, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
-    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here, AutoAttack about 14
+    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here, AutoAttack 11-12 (measured)
     # (experiments/2026-12-04-cifar10-cpu-autoattack).
     "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=1000),
     "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10"), autoattack_n=None),
