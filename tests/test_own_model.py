@@ -3,6 +3,7 @@ CLI, and inputs whose size is not the GAN's 4 * 2^k (28x28 MNIST) resized or pad
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import textwrap
@@ -285,3 +286,92 @@ def test_a_reference_drops_the_presets_model_options(lenet_file):
     assert cfg.model_kwargs == {} and cfg.model == f"{lenet_file.resolve()}:build"
     with pytest.raises(ConfigError, match=r"^LeNet does not run on one input of shape \(3, 32, 32\)"):
         check_model_options(cfg)  # the 1-channel LeNet and CIFAR-10: one sentence, before any folder
+
+
+# --- reproduce --model: the MNIST chain with the user's classifier ------------------------------------
+def test_reproduce_own_model_chain_writes_its_report(lenet_file, tmp_path):
+    """The chain of the user's LeNet at a smoke scale on the shipped digits (28 x 28): both models trained,
+    attacked (the dataset's four attacks and AutoAttack), explained and diagnosed; a report with its own
+    robust-accuracy table and no pooling table; a re-run resumes every stage; another weights file or
+    settings refuse the folder."""
+    from dataclasses import replace
+
+    from interpretgan.errors import ConfigError as Refused
+    from interpretgan.models.external import normalise_reference
+    from interpretgan.pipeline.reproduce import MNIST_CHAIN, OwnModel, reproduce
+    from interpretgan.report.build import OWN_MNIST_CHECKS
+
+    spec = replace(MNIST_CHAIN["smoke"], n_eval=32, autoattack_n=16, n_boot=50)
+    own = OwnModel(normalise_reference(f"{lenet_file}:build"), ("features.2", "features.5"), image_size=28, fit="pad")
+    folder = tmp_path / "own"
+    res = reproduce("mnist", "smoke", out=folder, dataset="mnist-sample", spec=spec, own=own, progress=False)
+    results = json.loads(res["results"].read_text())
+    acc = results["tables"]["robust_accuracy"]
+    aa = "autoattack-nofab-apgd5-square50"
+    for kind in ("natural", "adversarial"):
+        assert list(acc[kind]["attacks"]) == ["pgd40", "pgd100", "mpgd40", "fgsm", aa]
+        assert acc[kind]["n"] == 32 and acc[kind]["n_attacks"][aa] == 16
+        assert all(0 <= a <= acc[kind]["clean"] for a in acc[kind]["attacks"].values())
+        t1 = results["tables"][f"table1_{kind}"]
+        assert t1["names"] == ["features.2", "features.5", "logits"] and t1["n"] == 32
+        assert all(p is None for p in t1["paper"]["accuracy"])  # no paper row for the user's model
+        assert results["tables"][f"table1_{kind}_autoattack"]["n"] == 16
+        assert set(results["tables"][f"index_change_{kind}"]["names"]) == {"features.2", "features.5"}
+    assert "table2" not in results["tables"] and results["comparisons"] == []
+    assert results["autoattack"]["pooling"] is None and results["model"]["model"] == own.model
+    assert set(results["targets"]) == set(OWN_MNIST_CHECKS)
+    md = res["report_md"].read_text()
+    assert md.startswith("# InterpretGAN on your classifier: build on mnist-sample (smoke preset)")
+    assert "Table 2" not in md and "| model | clean accuracy (attacked subset) | PGD-40 | PGD-100 | MPGD-40 | FGSM |" in md
+    assert "names Conv1, Conv2" not in md  # the paper's SmallCNN layers are not the user's
+    explain_run = next(folder.glob("*-explain-natural"))
+    assert json.loads((explain_run / "ckpt" / "features.5" / "explainer.json").read_text())["fit"] == "pad"
+    # a re-run resumes: every stage keeps its first time
+    again = reproduce("mnist", "smoke", out=folder, dataset="mnist-sample", spec=spec, own=own, progress=False)
+    assert again["seconds"] == res["seconds"]
+    # the folder belongs to these settings: other layers or another weights file are refused
+    weights = tmp_path / "w.safetensors"
+    torch.manual_seed(0)
+    save_file(create_model(own.model, input_shape=(1, 28, 28)).net.state_dict(), str(weights))
+    for other in (replace(own, layers=("features.2",)), replace(own, weights=str(weights))):
+        with pytest.raises(Refused, match="holds another job"):
+            reproduce("mnist", "smoke", out=folder, dataset="mnist-sample", spec=spec, own=other, progress=False)
+
+
+def test_own_model_training_configs(lenet_file, tmp_path):
+    """With --weights the natural model is the user's weights as they are (0 epochs); the trades+atta model is
+    trained from scratch; the presets' model options give way to the user's layers."""
+    from interpretgan.pipeline.reproduce import CIFAR_CHAIN, OwnModel
+
+    weights = tmp_path / "w.safetensors"
+    save_file(create_model(f"{lenet_file}:build", input_shape=(1, 28, 28)).net.state_dict(), str(weights))
+    own = OwnModel(f"{lenet_file}:build", ("features.2",), weights=str(weights), image_size=28)
+    cfgs = own.train_configs("cifar10", CIFAR_CHAIN["cpu"])
+    assert cfgs["natural"].epochs == 0 and cfgs["natural"].weights == str(weights)
+    assert cfgs["adversarial"].objective == "trades+atta" and cfgs["adversarial"].weights is None
+    assert cfgs["adversarial"].epochs == 9  # the cifar10 cpu preset's schedule
+    for cfg in cfgs.values():
+        assert cfg.model_kwargs == {"layers": ["features.2"]} and cfg.image_size == 28
+    assert own.record()["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_cli_reproduce_own_model_bad_input_is_one_sentence(lenet_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(lenet_file.parent)
+    out = tmp_path / "chain"
+    cases = [
+        (["mnist", "--layers", "features.2"], "--layers goes with --model REF"),
+        (["mnist", "--model", "lenet.py:build"], "reproduce --model needs --layers"),
+        (["mnist", "--model", "lenet.py:build", "--layers", "features.9", "--image-size", "28"],
+         "unknown module path 'features.9' in LeNet"),
+        (["mnist", "--model", "lenet.py:build", "--layers", "features.2"], "LeNet does not run on one input of shape (1, 32, 32)"),
+        (["celeba", "--model", "lenet.py:build", "--layers", "features.2"], "reproduce --model covers mnist and cifar10"),
+        (["mnist", "--model", "lenet.py:build", "--layers", "features.2", "--image-size", "28", "--weights", "no.safetensors"],
+         "--weights no.safetensors does not exist"),
+        (["mnist", "--model", "lenet.py:build", "--layers", "features.2", "--image-size", "28", "--data-root", str(tmp_path / "none")],
+         "is not a folder"),
+    ]
+    for argv, message in cases:
+        assert main(["reproduce", *argv, "--preset", "smoke", "--out", str(out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not out.exists()  # nothing made

@@ -94,11 +94,12 @@ def test_accuracy_and_vulnerability_claims(tmp_path):
     assert c["layers"][2]["difference"] == pytest.approx(0.80) and c["layers"][2]["ci"][0] > 0.7
     assert accuracy_claim(nat, _diag([0.9, 0.21, 0.85], []))["holds"] is None  # conv2: 21 % vs 20 % decides nothing
     assert accuracy_claim(nat, _diag([0.3, 0.9, 0.85], []))["holds"] is False  # conv1 below the natural model's
-    v = vulnerability_claim(adv, _diag([0.9, 0.9, 0.85], ["conv1", "fc1"]))
+    pgd = {"attack": "pgd40"}  # D* of the paper's MNIST chain
+    v = vulnerability_claim(adv, {**_diag([0.9, 0.9, 0.85], ["conv1", "fc1"]), **pgd})
     assert v["vulnerable"] == ["conv1"] and v["same_as_pgd40"] is False and v["paper"] is None
     assert [x["vulnerable"] for x in v["layers"]] == [True, False, False] and v["layers"][0]["ci"] == [0.0, 0.1]
-    v_nat = vulnerability_claim(nat, nat, ("conv1", "conv2"))
-    assert v_nat["same_as_pgd40"] is True and v_nat["same_as_paper"] is True
+    v_nat = vulnerability_claim(nat, {**nat, **pgd}, ("conv1", "conv2"))
+    assert v_nat["same_as_pgd40"] is True and v_nat["same_as_paper"] is True and v_nat["pgd_attack"] == "pgd40"
 
     r = Report("t")
     autoattack_section(r, {"spec": "autoattack", "n": 300, "pooling": None, "accuracy": c,
@@ -108,6 +109,19 @@ def test_accuracy_and_vulnerability_claims(tmp_path):
     assert "at every layer, under AutoAttack (n = 300 and 300): holds.**" in md
     assert "adversarial: conv1 (not the same as under PGD-40: conv1, fc1)" in md
     assert "natural: conv1, conv2 (the same as under PGD-40: conv1, conv2); the paper names conv1, conv2 (matched)" in md
+    # a chain whose D* is another attack (CIFAR-10's PGD-20) names it
+    r = Report("t")
+    autoattack_section(r, {"spec": "autoattack", "n": 300, "pooling": None, "accuracy": c,
+                           "vulnerable": {"adversarial": vulnerability_claim(adv, {**adv, "attack": "pgd20"})}})
+    md = r.to_markdown(tmp_path)
+    assert "adversarial: conv1 (the same as under PGD-20: conv1)" in md and "PGD-40" not in md
+
+
+def test_attack_labels():
+    from interpretgan.report.tables import attack_label
+
+    assert [attack_label(a) for a in ("pgd40", "mpgd20", "fgsm", "autoattack-nofab-apgd5-square50")] == [
+        "PGD-40", "MPGD-20", "FGSM", "autoattack-nofab-apgd5-square50"]
 
 
 def test_mnist_claims_need_autoattack_results():

@@ -6,8 +6,27 @@ import argparse
 import time
 from typing import Any
 
-from interpretgan.cli.common import add_common, device_of
-from interpretgan.config import PRESET_NAMES
+from interpretgan.cli.common import add_common, device_of, split_list
+from interpretgan.config import FITS, PRESET_NAMES
+from interpretgan.errors import ConfigError
+
+
+def own_model_arg(args: argparse.Namespace) -> Any:
+    """``--model REF --layers ... [--weights --image-size --fit]`` as an OwnModel (None without ``--model``)."""
+    from interpretgan.pipeline.reproduce import OwnModel
+
+    given = [o for o in ("weights", "layers", "image_size", "fit") if getattr(args, o) is not None]
+    if args.model is None:
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} goes with --model REF (your classifier); the paper's "
+                              "chains fix their own models")
+        return None
+    from interpretgan.models.external import normalise_reference
+    from interpretgan.pipeline.train import weights_file
+
+    return OwnModel(normalise_reference(args.model), tuple(split_list(args.layers or "")),
+                    weights=None if args.weights is None else weights_file(args.weights), image_size=args.image_size,
+                    fit=args.fit)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -15,7 +34,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=device_of(args.device), data_root=args.data_root,
-                    verify=not args.no_verify, progress=not args.no_progress)
+                    verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args))
     print(f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
           f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:")
     for stage, seconds in res["seconds"].items():
@@ -32,5 +51,13 @@ def add_parser(sub: Any) -> None:
     add_common(p, out_help="the chain's own folder (default: $INTERPRETGAN_RUNS or ./runs, then reproduce-TARGET-PRESET)")
     p.add_argument("target", choices=("mnist", "cifar10", "celeba"))
     p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    p.add_argument("--model", metavar="REF", help="mnist or cifar10 with your classifier in place of the paper's: "
+                                                  "path/to/file.py:build or package.module:build (default folder: "
+                                                  "reproduce-TARGET-CALLABLE-PRESET)")
+    p.add_argument("--layers", help="with --model: the module paths to explain, comma-separated, in forward order")
+    p.add_argument("--weights", help="with --model: your trained state_dict (safetensors), the natural model as it is "
+                                     "(default: train one); the trades+atta model is trained from scratch")
+    p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the preset's, 32)")
+    p.add_argument("--fit", choices=FITS, help="with --model: how inputs reach the GAN's 4*2^k side (default: resize)")
     p.set_defaults(func=cmd_reproduce)
 

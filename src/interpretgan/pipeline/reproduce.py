@@ -16,6 +16,11 @@ rebuilt at the end of every run.
   AutoAttack column in a stage of its own.
 * **celeba**: VGG16 gender classifier, PGD-20 (eps 2/255), explainers, Fig. 4/5-style grids,
   per-layer accuracy on D*, baselines.
+* **mnist or cifar10 with** ``--model file.py:build --layers ...`` (:class:`OwnModel`,
+  :func:`run_own_chain`): the MNIST chain with the user's classifier in place of the paper's:
+  natural (or the user's ``--weights``) and trades+atta training of it, the dataset's four attacks
+  and AutoAttack on both, both explained and diagnosed (Table 1), grids, transitions and baselines.
+  No pooling table: the user's net has no max / avg variant.
 
 The ``cpu`` presets attack a seeded subset of the test set (:attr:`ChainSpec.n_eval`), and run
 AutoAttack on its first :attr:`ChainSpec.autoattack_n` images; the report states the sizes and
@@ -27,6 +32,7 @@ records the spec's AutoAttack fields in its ``config.json``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -34,11 +40,12 @@ import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from interpretgan.config import resolve_explain_config, resolve_train_config
+from interpretgan.config import TrainConfig, resolve_explain_config, resolve_train_config
+from interpretgan.data import dataset_info, load_dataset
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
 from interpretgan.errors import ConfigError
 from interpretgan.io import read_json, write_json
@@ -47,7 +54,7 @@ from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.pipeline.explain import explain_in
 from interpretgan.pipeline.runs import Run, Stages, runs_root
 from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
-from interpretgan.pipeline.train import fit_in
+from interpretgan.pipeline.train import check_model_options, fit_in
 from interpretgan.report.build import build_report
 
 log = logging.getLogger(__name__)
@@ -125,12 +132,52 @@ CELEBA_CHAIN: dict[str, ChainSpec] = {
 CHAINS: dict[str, dict[str, ChainSpec]] = {"mnist": MNIST_CHAIN, "cifar10": CIFAR_CHAIN, "celeba": CELEBA_CHAIN}
 
 
-def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, dataset: str) -> Path:
-    """The chain's folder (``--out``, else ``<runs root>/reproduce-<target>-<preset>``), checked for a matching config."""
-    folder = Path(out) if out is not None else runs_root() / f"reproduce-{target}-{preset}"
+@dataclass(frozen=True)
+class OwnModel:
+    """``reproduce --model``: the user's classifier in place of the paper's, on the target's dataset and preset.
+
+    ``model``: ``file.py:build`` or ``package.module:build`` (a file by its absolute path, as runs store
+    it); ``layers``: the module paths to explain, in forward order; ``weights``: a trained state_dict
+    (safetensors, absolute path) that stands as the natural model as it is, instead of training one;
+    ``image_size``: the input side (None: the preset's); ``fit``: how inputs reach the GAN's 4 * 2^k
+    side (None: resize). The adversarially trained model is always trained here, from scratch.
+    """
+
+    model: str
+    layers: tuple[str, ...]
+    weights: str | None = None
+    image_size: int | None = None
+    fit: str | None = None
+
+    def stem(self) -> str:
+        """The callable's name, for folder and run names (``build``, ``nets-LeNet``)."""
+        return self.model.rpartition(":")[2].replace(".", "-")
+
+    def record(self) -> dict[str, Any]:
+        """What the chain's ``config.json`` stores: the fields and the weights file's sha256, so that a
+        changed file refuses the folder instead of resuming it."""
+        digest = None if self.weights is None else hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
+        return {**asdict(self), "weights_sha256": digest}
+
+    def train_configs(self, dataset: str, spec: ChainSpec) -> dict[str, TrainConfig]:
+        """``{"natural", "adversarial"}``: the preset's natural and trades+atta schedules for this model
+        (the presets' ``model_kwargs`` size the registered models, so they give way to ``layers``)."""
+        ref = {"model": self.model, "model_kwargs": {"layers": list(self.layers)}, "image_size": self.image_size}
+        natural = {**spec.natural, **ref, **({} if self.weights is None else {"weights": self.weights, "epochs": 0})}
+        return {"natural": resolve_train_config(dataset, "natural", spec.train_preset, natural),
+                "adversarial": resolve_train_config(dataset, "trades+atta", spec.train_preset, {**spec.adversarial, **ref})}
+
+
+def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, dataset: str,
+            own: OwnModel | None = None, before_create: Callable[[], Any] | None = None) -> Path:
+    """The chain's folder (``--out``, else ``<runs root>/reproduce-<target>[-<own model>]-<preset>``), checked
+    for a matching config; ``before_create`` runs when the folder is new, before anything is written
+    (checks that must end a command with nothing made)."""
+    name = f"reproduce-{target}-{preset}" if own is None else f"reproduce-{target}-{own.stem()}-{preset}"
+    folder = Path(out) if out is not None else runs_root() / name
     # JSON round trip: tuples read back as lists, so the stored config compares equal.
     config = json.loads(json.dumps({"kind": "reproduce", "target": target, "preset": preset, "dataset": dataset,
-                                    "spec": asdict(spec)}))
+                                    "spec": asdict(spec), **({} if own is None else {"model": own.record()})}))
     path = folder / "config.json"
     if path.is_file():
         stored = read_json(path)
@@ -146,6 +193,8 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
             raise ConfigError(f"{folder} holds another job ({what}, or other settings); expected reproduce {target} "
                               f"{preset} with the same settings, or an empty folder (use another --out)")
     else:
+        if before_create is not None:
+            before_create()
         folder.mkdir(parents=True, exist_ok=True)
         write_json(path, config)
     return folder
@@ -256,16 +305,82 @@ def autoattack_stages(stages: Stages, folder: Path, spec: ChainSpec, natural: Ru
         attack_run(natural, [spec.autoattack], n=n, progress=progress, **io)), settings=settings)
     arms = {pool: stages.run(f"autoattack {pool}", evaluate_arm, adv[pool], [spec.autoattack], n_eval=n,
                              progress=progress, **io, settings=settings) for pool in ("max", "avg")}
-    diag = {kind: stages.run(f"diagnose {kind} (AutoAttack)", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
+    return {"natural": nat, "arms": arms, "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
+
+
+def _autoattack_diagnoses(stages: Stages, folder: Path, spec: ChainSpec, explained: dict[str, Run],
+                          **io: Any) -> dict[str, Any]:
+    """Stages ``diagnose {kind} (AutoAttack)``: Table 1 of each explain run with D* from AutoAttack (the set
+    an ``autoattack`` stage stored in the classifier run)."""
+    n = spec.autoattack_images()
+    settings = {"attack": spec.autoattack, "n": n, "n_boot": spec.n_boot}
+    return {kind: stages.run(f"diagnose {kind} (AutoAttack)", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
         [r], attack=spec.autoattack, n_compute=n or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{k}-autoattack",
-        **io)), settings={**settings, "n_boot": spec.n_boot}) for kind, run in explained.items()}
-    return {"natural": nat, "arms": arms, "diagnosis": diag}
+        **io)), settings=settings) for kind, run in explained.items()}
 
 
 def _diagnose(stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any) -> dict[str, Any]:
     """Table 1 of one explain run into ``folder/diagnose-<kind>`` (D*: the attack stage's set)."""
     return stages.run(f"diagnose {kind}", lambda: _diagnosis_summary(diagnose_run(
         [run], attack=attack, n_compute=spec.n_eval or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{kind}", **io)))
+
+
+def check_own_model(own: OwnModel, target: str, spec: ChainSpec, dataset: str) -> dict[str, TrainConfig]:
+    """The own-model chain's training configs, with the model built from them once: a bad reference,
+    layer, size or weights file ends here, before the chain's folder exists."""
+    if target not in POOLING_ATTACKS:
+        raise ConfigError(f"reproduce --model covers {' and '.join(POOLING_ATTACKS)} (the datasets with an "
+                          f"adversarial training preset); got '{target}'")
+    if not own.layers:
+        raise ConfigError("reproduce --model needs --layers: the module paths whose explainers Table 1 compares")
+    cfgs = own.train_configs(dataset, spec)
+    check_model_options(cfgs["natural"])
+    return cfgs
+
+
+def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, dataset: str, device: Any = "cpu",
+                  data_root: Any = None, verify: bool = True, progress: bool = True) -> dict[str, Any]:
+    """The MNIST chain's stages with the user's classifier (:class:`OwnModel`): natural (or ``own.weights``)
+    and trades+atta training, the dataset's :data:`POOLING_ATTACKS` on both (the first is D*), both
+    explained and diagnosed, grids and baselines; AutoAttack's column and Table 1 under it when the
+    spec enables it. Returns the outputs the report needs (``"models"``: per model its accuracies)."""
+    device = torch.device(device)
+    stages = Stages(folder)
+    io = dict(device=device, data_root=data_root, verify=verify)
+    cfgs = own.train_configs(dataset, spec)  # checked by reproduce() before the folder was made
+    models = {kind: _train(stages, f"train {kind}", folder, f"{own.stem()}-{cfg.objective}", cfg, progress=progress, **io)
+              for kind, cfg in cfgs.items()}
+    ecfg = resolve_explain_config(dataset, spec.explain_preset, {**spec.explain, "fit": own.fit})
+    explained = {kind: _explain(stages, f"explain {kind}", folder, f"explain-{kind}", run, ecfg, progress=progress, **io)
+                 for kind, run in models.items()}
+    attacks = POOLING_ATTACKS[target]
+    arms = {kind: stages.run(f"attack {kind}", lambda r=run: _arm_summary(attack_run(
+        r, list(attacks), n=spec.n_eval, progress=progress, **io))) for kind, run in models.items()}
+    diag, figs = {}, {}
+    for kind, run in explained.items():
+        diag[kind] = _diagnose(stages, kind, run, folder, attacks[0], spec, **io)
+        figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, attacks[0], spec.n_show, **io)
+    out: dict[str, Any] = {"models": arms, "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")}
+                                                          for k, r in explained.items()},
+                           "diagnosis": diag, "figures": figs, "own": own.record()}
+    n = spec.autoattack_images()
+    if n != 0:
+        settings = {"attack": spec.autoattack, "n": n}
+        for kind, run in models.items():
+            extra = stages.run(f"autoattack {kind}", evaluate_arm, run, [spec.autoattack], n_eval=n, progress=progress,
+                               **io, settings=settings)
+            arms[kind] = merge_arm(arms[kind], extra)
+        out["autoattack"] = {"spec": spec.autoattack, "n": n,
+                             "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
+    out["seconds"] = stages.seconds()
+    return out
+
+
+def _arm_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """An :func:`~interpretgan.pipeline.study.evaluate_arm` dict of ``attack_run``'s results, with the first
+    attack's (D*'s) label transitions as :func:`_attack_summary` gives them."""
+    return {**_attack_summary(res), "attacks": {k: v["accuracy"] for k, v in res["attacks"].items()},
+            "n_attacks": {k: res["n"] for k in res["attacks"]}}
 
 
 def _classifier_summary(run: Run, attack: dict[str, Any]) -> dict[str, Any]:
@@ -290,10 +405,11 @@ def _diagnosis_summary(res: dict[str, Any]) -> dict[str, Any]:
 
 def reproduce(target: str, preset: str, *, out: str | Path | None = None, device: Any = "cpu", data_root: Any = None,
               verify: bool = True, progress: bool = True, spec: ChainSpec | None = None,
-              dataset: str | None = None, miniature: bool = False) -> dict[str, Any]:
+              dataset: str | None = None, miniature: bool = False, own: OwnModel | None = None) -> dict[str, Any]:
     """Run (or resume) the chain ``target`` at ``preset``; write the report; return the paths and results.
 
     ``miniature``: the spec is a schedule far below the preset's (``demo --train``); the report says so.
+    ``own``: the user's classifier in place of the paper's (:func:`run_own_chain`).
 
     Returns ``{"folder", "report_md", "report_html", "results", "seconds", "outputs"}``.
     """
@@ -305,9 +421,18 @@ def reproduce(target: str, preset: str, *, out: str | Path | None = None, device
         spec = CHAINS[target][preset]
     dataset = dataset or target
     device = torch.device(device)
-    folder = _folder(target, preset, out, spec, dataset)
+    if own is not None:
+        check_own_model(own, target, spec, dataset)
+    def check_data() -> None:  # a missing or corrupt dataset ends here, before the folder exists
+        for split in dataset_info(dataset).splits:
+            load_dataset(dataset, split, root=data_root, verify=verify)
+
+    folder = _folder(target, preset, out, spec, dataset, own, before_create=check_data)
     log.info("reproduce %s (%s preset) in %s", target, preset, folder)
-    if target == "mnist":
+    if own is not None:
+        outputs = run_own_chain(folder, spec, own, target=target, dataset=dataset, device=device, data_root=data_root,
+                                verify=verify, progress=progress)
+    elif target == "mnist":
         outputs = run_mnist_chain(folder, spec, dataset=dataset, device=device, data_root=data_root, verify=verify,
                                   progress=progress)
     elif target == "cifar10":

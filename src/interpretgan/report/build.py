@@ -16,7 +16,7 @@ from interpretgan.io import write_json
 from interpretgan.report.claims import autoattack_section, mnist_claims, pooling_claim, pooling_text
 from interpretgan.report.document import Report
 from interpretgan.report.markdown import pooling_rows, transitions_rows, vulnerability_rows
-from interpretgan.report.tables import pct, pct_interval
+from interpretgan.report.tables import attack_label, pct, pct_interval
 
 
 def comparison(table: str, name: str, ours: float, paper: float | None, ci: list[float] | None = None) -> dict[str, Any]:
@@ -129,13 +129,13 @@ def _quality(report: Report, title: str, q: dict[str, Any]) -> dict[str, Any]:
             "random_frechet": [q["layers"][n].get("random_frechet") for n in layers]}
 
 
-def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: str) -> None:
+def _diagnosis_section(report: Report, title: str, d: dict[str, Any]) -> None:
     headers, rows = vulnerability_rows(d["table"])
     report.table(headers, rows, caption=f"{title}: Acc_i and Vul_i (Eq. 5) on {d['attack']}, n = {d['n']}; "
                                         f"f's accuracy on D* {pct(d['input_accuracy'])}; the intervals resample D* "
                                         "only (one explainer training: its own variance is not in them)")
-    # The paper names vulnerable layers for its MNIST models only (Section 5.1).
-    named = ", and for MNIST names Conv1, Conv2, Conv4 and FC1" if dataset.startswith("mnist") else ""
+    # The paper names vulnerable layers for its MNIST SmallCNN only (Section 5.1): d["paper_row"] says it is that model.
+    named = ", and for MNIST names Conv1, Conv2, Conv4 and FC1" if d.get("paper_row") else ""
     report.text(f"Vulnerable layers (bold; our rule: Vul_i above an even share of the total drop, the paper states "
                 f"none{named}): {', '.join(d['table']['vulnerable']) or 'none'}.")
     ticks = "; black ticks: the paper" if "paper" in d["table"] else ""
@@ -145,7 +145,7 @@ def _diagnosis_section(report: Report, title: str, d: dict[str, Any], dataset: s
 def build_report(target: str, folder: Path, o: dict[str, Any]) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``results.json`` into ``folder``; return their paths."""
     builders = {"mnist": _mnist, "cifar10": _cifar, "celeba": _celeba}
-    report, results = builders[target](o)
+    report, results = (_own if o.get("own") else builders[target])(o)
     results.update(target=target, preset=o["preset"], dataset=o["dataset"], environment=o["environment"],
                    n_eval=o["spec"]["n_eval"], stage_seconds=o["seconds"], total_seconds=sum(o["seconds"].values()))
     comps = results.get("comparisons", [])
@@ -180,7 +180,7 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     results: dict[str, Any] = {"tables": {}, "comparisons": [], "files": {}}
     r.heading("Table 1: per-layer accuracy and vulnerability")
     for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained (trades+atta, max)")):
-        _diagnosis_section(r, title, diag[kind], o["dataset"])
+        _diagnosis_section(r, title, diag[kind])
         res = _table1_results(diag[kind])
         results["tables"][f"table1_{kind}"] = res
         results["comparisons"] += _table1_comparisons(kind, res)
@@ -190,16 +190,7 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
            f"(paper: 89.5 % to 95.1 %); the natural model's {pct(min(acc_nat))} to {pct(max(acc_nat))} "
            f"(paper: 3.0 % to 52.6 %).")
 
-    r.heading("Explanations of natural and adversarial inputs (Fig. 3)")
-    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained")):
-        r.figure(o["figures"][kind]["grid"], f"{title}: natural (nat.) and PGD-40 (adv.) inputs, explanation per layer "
-                                             "with f's label and probability")
-    r.text("The last row of each Table 1 above gives, per layer, the fraction of fooled examples whose explanation "
-           "f classifies as the adversarial label: the drift toward the adversarial class, layer by layer.")
-
-    r.heading("Explainer quality")
-    results["explainer_quality"] = {k: _quality(r, t, o["explainers"][k]["quality"])
-                                    for k, t in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained"))}
+    _explanations(r, o, results, "PGD-40")
 
     r.heading("Table 2: max vs average pooling (trades+atta)")
     headers, rows = pooling_rows(o["table2"])
@@ -213,15 +204,47 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     r.text(f"Average pooling is at least as robust as max pooling under {len(at_least)} of {len(t2['names'])} attacks"
            f" ({', '.join(at_least) or 'none'}).")
 
-    claims = mnist_claims(o)
-    if claims is not None:  # only a chain that ran AutoAttack says anything about it (not the demo)
-        autoattack_section(r, claims)
-        results["autoattack"] = claims
-        for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained (trades+atta, max)")):
-            d = o["autoattack"]["diagnosis"][kind]
-            _diagnosis_section(r, f"{title}, under AutoAttack", d, o["dataset"])
-            results["tables"][f"table1_{kind}_autoattack"] = _table1_results(d)
+    _under_autoattack(r, o, results, "Adversarially trained (trades+atta, max)")
+    _index_change(r, diag, results, "PGD-40")
+    _transitions(r, o["dataset"], nat["attack"], "PGD-40")
+    _baselines(r, o, results)
+    q = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
+    results["targets"] = _checks(r, MNIST_CHECKS, nat["attack"]["clean"], arms["max"]["attacks"]["pgd40"], q,
+                                 results["tables"])
+    return r, results
 
+
+_KINDS = (("natural", "Naturally trained"), ("adversarial", "Adversarially trained"))
+
+
+def _explanations(r: Report, o: dict[str, Any], results: dict[str, Any], attack: str) -> None:
+    """The explanation grids (Fig. 3) and the explainers' quality tables of both explained models."""
+    r.heading("Explanations of natural and adversarial inputs (Fig. 3)")
+    for kind, title in _KINDS:
+        r.figure(o["figures"][kind]["grid"], f"{title}: natural (nat.) and {attack} (adv.) inputs, explanation per layer "
+                                             "with f's label and probability")
+    r.text("The last row of each Table 1 above gives, per layer, the fraction of fooled examples whose explanation "
+           "f classifies as the adversarial label: the drift toward the adversarial class, layer by layer.")
+    r.heading("Explainer quality")
+    results["explainer_quality"] = {k: _quality(r, t, o["explainers"][k]["quality"]) for k, t in _KINDS}
+
+
+def _under_autoattack(r: Report, o: dict[str, Any], results: dict[str, Any], adversarial_title: str) -> None:
+    """The paper's claims under AutoAttack and Table 1 of both models under it; nothing when the chain ran
+    no AutoAttack (the demo)."""
+    claims = mnist_claims(o)
+    if claims is None:
+        return
+    autoattack_section(r, claims)
+    results["autoattack"] = claims
+    for kind, title in (("natural", "Naturally trained"), ("adversarial", adversarial_title)):
+        d = o["autoattack"]["diagnosis"][kind]
+        _diagnosis_section(r, f"{title}, under AutoAttack", d)
+        results["tables"][f"table1_{kind}_autoattack"] = _table1_results(d)
+
+
+def _index_change(r: Report, diag: dict[str, Any], results: dict[str, Any], attack: str) -> None:
+    """The max-pool index change of both models (with the paper's values where it has them)."""
     r.heading("Max-pool index change (x vs x*)")
     rows = []
     for kind in ("natural", "adversarial"):
@@ -232,24 +255,30 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
                          pct(e.get("paper")), pct(e.get("difference"), signed=True)])
             if e.get("paper") is not None:
                 results["comparisons"].append(comparison("index change (natural)", name, e["fraction"], e["paper"]))
+    if not rows:
+        r.text("No max-pooling layer among the explained ones: no index change to report.")
+        return
     r.table(["model", "pooling layer", "windows whose argmax moved", "windows", "of windows with a feature", "such windows",
              "paper", "difference"], rows,
-            caption="PGD-40 examples against their natural images (the paper reports the natural model); 'with a feature': "
+            caption=f"{attack} examples against their natural images (the paper reports the natural model); 'with a feature': "
                     "windows whose natural maximum is positive (all-zero windows tie, and any leak moves their argmax)")
 
-    r.heading("Label transitions")
-    headers, rows = transitions_rows({"most_frequent_wrong": nat["attack"]["most_frequent_wrong"]}, o["dataset"])
-    r.table(headers, rows, caption="Naturally trained model under PGD-40: the most frequent adversarial label per class")
-    r.figure(nat["attack"]["figure"], "Naturally trained model: label transitions under PGD-40 (Fig. 7)")
-    results["transitions"] = {"natural": nat["attack"]["most_frequent_wrong"]}
 
+def _transitions(r: Report, dataset: str, attacked: dict[str, Any], attack: str) -> None:
+    """The naturally trained model's label transitions under D*'s attack (Fig. 7)."""
+    r.heading("Label transitions")
+    headers, rows = transitions_rows({"most_frequent_wrong": attacked["most_frequent_wrong"]}, dataset)
+    r.table(headers, rows, caption=f"Naturally trained model under {attack}: the most frequent adversarial label per class")
+    r.figure(attacked["figure"], f"Naturally trained model: label transitions under {attack} (Fig. 7)")
+
+
+def _baselines(r: Report, o: dict[str, Any], results: dict[str, Any]) -> None:
+    """The Captum baselines figures of both models, and the files the report's figures came from."""
     r.heading("Baselines (Captum) beside the explanations")
-    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained")):
+    for kind, title in _KINDS:
         r.figure(o["figures"][kind]["baselines"], f"{title}: InterpretGAN per layer, then DeepLIFT, saliency, input x "
                                                   "gradient, integrated gradients and occlusion of f's label")
-    results["files"] = {"figures": o["figures"], "diagnosis": {k: d["files"] for k, d in diag.items()}}
-    results["targets"] = _mnist_checks(r, o, results)
-    return r, results
+    results["files"] = {"figures": o["figures"], "diagnosis": {k: d["files"] for k, d in o["diagnosis"].items()}}
 
 
 #: The MNIST report's checks, each a threshold that chance-level models (10 % on MNIST) and collapsed
@@ -265,16 +294,21 @@ MNIST_CHECKS: dict[str, float] = {
 }
 
 
-def _mnist_checks(r: Report, o: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
-    """Each check of :data:`MNIST_CHECKS` with its value and verdict, as a table in the report."""
-    q = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
-    t1 = results["tables"]
-    margin = min(e["consistency"] - e["random_consistency"] for layers in q.values() for e in layers.values())
-    values = [o["natural"]["attack"]["clean"], o["arms"]["max"]["attacks"]["pgd40"],
-              min(e["consistency"] for e in q["natural"].values()), min(e["consistency"] for e in q["adversarial"].values()),
-              margin, min(a - n for a, n in zip(t1["table1_adversarial"]["ours"]["accuracy"],
-                                                t1["table1_natural"]["ours"]["accuracy"]))]
-    out = {name: {"threshold": th, "value": v, "pass": v >= th} for (name, th), v in zip(MNIST_CHECKS.items(), values)}
+#: The same checks of a chain of the user's classifier on MNIST (one trades+atta model, no max / avg pair).
+OWN_MNIST_CHECKS: dict[str, float] = {name.replace(" (max)", ""): th for name, th in MNIST_CHECKS.items()}
+
+
+def _checks(r: Report, checks: dict[str, float], clean: float, pgd40: float, quality: dict[str, dict[str, Any]],
+            tables: dict[str, Any]) -> dict[str, Any]:
+    """Each of ``checks`` (:data:`MNIST_CHECKS`' six, in order) with its value and verdict, as a table in the
+    report: from the natural model's clean and the trades+atta model's PGD-40 accuracy, both models'
+    explainer ``quality`` per layer and their Table 1 results (``tables``)."""
+    margin = min(e["consistency"] - e["random_consistency"] for layers in quality.values() for e in layers.values())
+    values = [clean, pgd40, min(e["consistency"] for e in quality["natural"].values()),
+              min(e["consistency"] for e in quality["adversarial"].values()),
+              margin, min(a - n for a, n in zip(tables["table1_adversarial"]["ours"]["accuracy"],
+                                                tables["table1_natural"]["ours"]["accuracy"]))]
+    out = {name: {"threshold": th, "value": v, "pass": v >= th} for (name, th), v in zip(checks.items(), values)}
     r.heading("Checks")
     r.text("Thresholds a working run meets and chance-level numbers cannot (the lowest value over layers where a check "
            "says 'every layer').")
@@ -346,11 +380,62 @@ def _celeba(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
             [["VGG16, natural", pct(nat["attack"]["clean"], 2), pct(nat["attack"]["accuracy"], 2),
               pct_interval(binomial_interval(nat["attack"]["accuracy"], nat["attack"]["n"]))]])
     r.heading("Per-layer accuracy on D*")
-    _diagnosis_section(r, "VGG16 gender", d, o["dataset"])
+    _diagnosis_section(r, "VGG16 gender", d)
     r.heading("Explanations (Fig. 4/5)")
     r.figure(o["figures"]["natural"]["grid"], "Natural (nat.) and PGD-20 (adv.) faces, explanation per layer")
     r.figure(o["figures"]["natural"]["baselines"], "InterpretGAN per layer beside the Captum baselines")
     r.heading("Explainer quality")
     results: dict[str, Any] = {"tables": {"per_layer_natural": _table1_results(d)}, "comparisons": []}
     results["explainer_quality"] = {"natural": _quality(r, "VGG16 gender", o["explainers"]["natural"]["quality"])}
+    return r, results
+
+
+def _own(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
+    """The report of ``reproduce --model``: the MNIST report's sections for the user's classifier, with a
+    robust-accuracy table in place of the pooling table (its checks only on MNIST, where they are calibrated)."""
+    own, models, diag = o["own"], o["models"], o["diagnosis"]
+    attack = attack_label(diag["natural"]["attack"])
+    what = f"{o['preset']} preset" + (", miniature" if o.get("miniature") else "")
+    r = Report(f"InterpretGAN on your classifier: {own['model'].rpartition(':')[2]} on {o['dataset']} ({what})")
+    _setup(r, o, f"The paper's MNIST chain (Sections 4-5) with your classifier `{own['model']}` in place of the paper's, "
+                 f"explained at {', '.join(f'`{p}`' for p in own['layers'])}")
+    r.heading("Weights")
+    if own["weights"]:
+        r.text(f"The naturally trained model is your weights `{own['weights']}` (sha256 {own['weights_sha256'][:16]}…) as "
+               "they are; the adversarially trained one (trades+atta) was trained from scratch in this folder.")
+    else:
+        r.text(f"Both models were trained from scratch in this folder by the chain's own stages (`{o['preset']}` preset, "
+               "natural and trades+atta; stage times above).")
+
+    r.heading("Classifiers")
+    names = list(models["natural"]["attacks"])
+    rows = [[title, pct(models[kind]["clean"], 2),
+             *[f"{pct(models[kind]['attacks'][a], 2)} {pct_interval(binomial_interval(models[kind]['attacks'][a], models[kind]['n_attacks'][a]))}"
+               for a in names]] for kind, title in _KINDS]
+    sizes = ", ".join(f"{attack_label(a)}: n = {models['natural']['n_attacks'][a]}" for a in names
+                      if models["natural"]["n_attacks"][a] != models["natural"]["n"])
+    r.table(["model", "clean accuracy (attacked subset)", *map(attack_label, names)], rows,
+            caption=f"Robust accuracy with 95 % Wilson intervals on n = {models['natural']['n']} test images"
+                    + (f" ({sizes})" if sizes else "") + f"; D* of Table 1: {attack}")
+    results: dict[str, Any] = {"tables": {"robust_accuracy": {k: {"clean": m["clean"], "n": m["n"], "attacks": m["attacks"],
+                                                                  "n_attacks": m["n_attacks"]} for k, m in models.items()}},
+                               "comparisons": [], "model": own}
+
+    r.heading("Table 1: per-layer accuracy and vulnerability")
+    for kind, title in (("natural", "Naturally trained"), ("adversarial", "Adversarially trained (trades+atta)")):
+        _diagnosis_section(r, title, diag[kind])
+        results["tables"][f"table1_{kind}"] = _table1_results(diag[kind])
+    acc = {k: results["tables"][f"table1_{k}"]["ours"]["accuracy"] for k in ("natural", "adversarial")}
+    r.text(f"The adversarially trained model's Acc_i ranges {pct(min(acc['adversarial']))} to {pct(max(acc['adversarial']))}; "
+           f"the natural model's {pct(min(acc['natural']))} to {pct(max(acc['natural']))} (the paper's SmallCNN: 89.5 % to "
+           "95.1 % and 3.0 % to 52.6 %).")
+    _explanations(r, o, results, attack)
+    _under_autoattack(r, o, results, "Adversarially trained (trades+atta)")
+    _index_change(r, diag, results, attack)
+    _transitions(r, o["dataset"], models["natural"], attack)
+    _baselines(r, o, results)
+    if o["dataset"].startswith("mnist") and "pgd40" in models["adversarial"]["attacks"]:
+        q = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
+        results["targets"] = _checks(r, OWN_MNIST_CHECKS, models["natural"]["clean"], models["adversarial"]["attacks"]["pgd40"],
+                                     q, results["tables"])
     return r, results

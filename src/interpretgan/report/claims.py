@@ -20,7 +20,7 @@ from typing import Any
 from interpretgan.attacks.specs import is_autoattack
 from interpretgan.diagnose.pooling import binomial_interval, difference_interval
 from interpretgan.report.document import Report
-from interpretgan.report.tables import pct, pct_interval
+from interpretgan.report.tables import attack_label, pct, pct_interval
 
 #: The layers the paper calls vulnerable in its MNIST SmallCNN (Section 5.1).
 PAPER_VULNERABLE_MNIST = ("conv1", "conv2", "conv4", "fc1")
@@ -83,8 +83,9 @@ def vulnerability_claim(under_aa: dict[str, Any], under_pgd: dict[str, Any] | No
     t = under_aa["table"]
     aa = list(t["vulnerable"])
     pgd = list(under_pgd["table"]["vulnerable"]) if under_pgd else None
+    # "pgd40" keys: the paper's D* on MNIST; "pgd_attack" names the chain's own (PGD-20 on CIFAR-10)
     return {"attack": under_aa["attack"], "n": under_aa["n"], "vulnerable": aa, "vulnerable_pgd40": pgd,
-            "paper": list(paper) if paper else None,
+            "pgd_attack": under_pgd["attack"] if under_pgd else None, "paper": list(paper) if paper else None,
             "same_as_pgd40": None if pgd is None else set(aa) == set(pgd),
             "same_as_paper": None if not paper else set(aa) == set(paper),
             "layers": [{"layer": n, "vulnerability": t["vulnerability"][n],
@@ -92,14 +93,18 @@ def vulnerability_claim(under_aa: dict[str, Any], under_pgd: dict[str, Any] | No
 
 
 def mnist_claims(o: dict[str, Any]) -> dict[str, Any] | None:
-    """Claims (a), (b) and (c) of the MNIST chain under AutoAttack; None when it ran no AutoAttack (the demo)."""
+    """Claims (a), (b) and (c) of the MNIST chain under AutoAttack; None when it ran no AutoAttack (the demo).
+
+    A chain of the user's classifier (``o["own"]``) has no pooling table, so no (a), and no paper layers for (c).
+    """
     aa = o.get("autoattack")
     if not aa:
         return None
-    diag = aa["diagnosis"]
-    return {"spec": aa["spec"], "n": aa["n"], "pooling": pooling_claim(o["table2"]),
+    diag, own = aa["diagnosis"], bool(o.get("own"))
+    return {"spec": aa["spec"], "n": aa["n"], "pooling": None if own else pooling_claim(o["table2"]),
             "accuracy": accuracy_claim(diag["natural"], diag["adversarial"]),
-            "vulnerable": {k: vulnerability_claim(diag[k], o["diagnosis"].get(k), PAPER_VULNERABLE_MNIST if k == "natural" else None)
+            "vulnerable": {k: vulnerability_claim(diag[k], o["diagnosis"].get(k),
+                                                  PAPER_VULNERABLE_MNIST if k == "natural" and not own else None)
                            for k in ("natural", "adversarial")}}
 
 
@@ -135,6 +140,7 @@ def autoattack_section(r: Report, claims: dict[str, Any]) -> None:
               f"{pct(x['natural'])} {pct_interval(x['natural_ci'])}", pct(x["difference"], signed=True),
               pct_interval(x["ci"]), _word(x["holds"])] for x in acc["layers"]],
             caption=f"Acc_i on D* from {acc['attack']} (Wilson intervals; Newcombe's for the difference)")
+    pgd = next((attack_label(c["pgd_attack"]) for c in claims["vulnerable"].values() if c.get("pgd_attack")), "PGD-40")
     rows = []
     for kind, c in claims["vulnerable"].items():
         for x in c["layers"]:
@@ -144,9 +150,9 @@ def autoattack_section(r: Report, claims: dict[str, Any]) -> None:
     r.text("**(c) Which layers are vulnerable under AutoAttack** (our rule: Vul_i above an even share of the total drop): "
            + "; ".join(f"{kind}: {', '.join(c['vulnerable']) or 'none'}"
                        + ("" if c["same_as_pgd40"] is None else
-                          f" ({'the same as' if c['same_as_pgd40'] else 'not the same as'} under PGD-40: "
+                          f" ({'the same as' if c['same_as_pgd40'] else 'not the same as'} under {pgd}: "
                           f"{', '.join(c['vulnerable_pgd40']) or 'none'})")
                        + ("" if c["paper"] is None else
                           f"; the paper names {', '.join(c['paper'])} ({'matched' if c['same_as_paper'] else 'not matched'})")
                        for kind, c in claims["vulnerable"].items()) + ".")
-    r.table(["model", "layer", "Vul_i under AutoAttack (bootstrap 95 %)", "vulnerable", "vulnerable under PGD-40"], rows)
+    r.table(["model", "layer", "Vul_i under AutoAttack (bootstrap 95 %)", "vulnerable", f"vulnerable under {pgd}"], rows)

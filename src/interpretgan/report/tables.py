@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,15 @@ def pct_interval(interval: Sequence[float] | None, digits: int = 1) -> str:
     if not interval:
         return ""
     return f"[{interval[0] * 100:.{digits}f}, {interval[1] * 100:.{digits}f}]"
+
+
+def attack_label(name: str) -> str:
+    """An attack's results key as the reports write it: ``pgd40`` -> ``PGD-40``, ``fgsm`` -> ``FGSM``; other
+    names (AutoAttack's specs) as they are."""
+    m = re.fullmatch(r"([a-z]+)(\d*)", name)
+    if m is None:
+        return name
+    return m[1].upper() + (f"-{m[2]}" if m[2] else "")
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
