@@ -17,7 +17,7 @@ import tempfile
 
 import torch
 
-from interpretgan.config import resolve_train_config
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.pipeline.runs import Run
 from interpretgan.pipeline.train import fit
 from interpretgan.training import load_train_data
@@ -25,7 +25,9 @@ from interpretgan.training import load_train_data
 
 def epoch_seconds(objective: str, n: int, device: torch.device, tmp: str, data=None):
     dataset = "mnist" if os.environ.get("INTERPRETGAN_DATA") else "mnist-sample"
-    cfg = resolve_train_config(dataset, objective, "paper", {"epochs": 1, "n_train": n, "n_test": 200, "attack_steps": 10})
+    cfg = resolve_train_config(
+        dataset, objective, "paper", {"epochs": 1, "n_train": n, "n_test": 200, "attack_steps": 10}
+    )
     data = data or load_train_data(cfg)
     run = Run.create(tmp, objective, "train", cfg.to_dict())
     fit(cfg, run, device=device, data=data, progress=False)

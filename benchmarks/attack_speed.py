@@ -65,7 +65,11 @@ def bare_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="batch 32, 3 repeats (2 for APGD), 1 warm-up (under a minute on 2 idle CPU cores)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="batch 32, 3 repeats (2 for APGD), 1 warm-up (under a minute on 2 idle CPU cores)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=None, help="default 256 (32 with --quick)")
     ap.add_argument("--repeats", type=int, default=7)
@@ -141,8 +145,11 @@ def main() -> None:
     print(f"speedup vs captum x{result['speedup_vs_captum']:.2f} (goal >= 1.5), "
           f"overhead vs bare {100 * result['overhead_vs_bare']:+.1f}% (goal <= +10%)")
     if result["apgd_speedup_vs_art"] is not None:
-        print(f"APGD-CE-{APGD_STEPS}: ours {result['apgd_ce100_s'] * 1000:.0f} ms, ART {result['art_apgd_ce100_s'] * 1000:.0f} ms, "
-              f"speedup x{result['apgd_speedup_vs_art']:.2f} (goal >= 2)")
+        print(
+            f"APGD-CE-{APGD_STEPS}: ours {result['apgd_ce100_s'] * 1000:.0f} ms, "
+            f"ART {result['art_apgd_ce100_s'] * 1000:.0f} ms, "
+            f"speedup x{result['apgd_speedup_vs_art']:.2f} (goal >= 2)"
+        )
     print(json.dumps(result))
 
 
@@ -167,8 +174,11 @@ def apgd_versus_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
     with torch.no_grad():
         y = model(x).argmax(1)
     x_np, y_np = x.cpu().numpy(), y.cpu().numpy()  # ART takes numpy arrays: its copies are part of its cost
-    times = measure({"apgd_ours": lambda: ours_attack(model, x, y), "apgd_art": lambda: art_attack.generate(x_np, y_np)},
-                    repeats, warmup)
+    times = measure(
+        {"apgd_ours": lambda: ours_attack(model, x, y), "apgd_art": lambda: art_attack.generate(x_np, y_np)},
+        repeats,
+        warmup,
+    )
     ours, art = statistics.median(times["apgd_ours"]), statistics.median(times["apgd_art"])
     return {keys[0]: ours, keys[1]: art, keys[2]: art / ours, "apgd_timings_s": times}
 

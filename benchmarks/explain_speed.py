@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from interpretgan.config import resolve_explain_config
+from interpretgan.config.presets import resolve_explain_config
 from interpretgan.data import load_dataset
 from interpretgan.explain import train_explainers
 from interpretgan.models import create_model
@@ -38,8 +38,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 iterations per scale (under a minute on 2 CPU cores)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
-    ap.add_argument("--scale-iterations", default=None, help="iterations per scale, e.g. 50,50,50,50 (default: the preset's)")
-    ap.add_argument("--fuse", action="store_true", help="joint loop with all layers' G and D stacked (grouped convolutions)")
+    ap.add_argument(
+        "--scale-iterations", default=None, help="iterations per scale, e.g. 50,50,50,50 (default: the preset's)"
+    )
+    ap.add_argument(
+        "--fuse", action="store_true", help="joint loop with all layers' G and D stacked (grouped convolutions)"
+    )
     ap.add_argument("--classifier", default=None, help="a trained SmallCNN run folder (default: seeded random weights)")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -58,23 +62,32 @@ def main() -> None:
         torch.nn.init.normal_(f.stages["fc3"].weight, std=0.3)  # TRADES' zero last layer would give one label
         f = f.to(device).eval()
     train = load_dataset(dataset, "train", image_size=32)
-    print(f"{dataset}: {len(train)} training images, preset {args.preset}, schedule {cfg.scale_iterations or cfg.scale_epochs}, "
-          f"batch {cfg.batch_size}, G/D channels <= {cfg.gan_channels}, device {device}, torch threads {torch.get_num_threads()}",
-          flush=True)
+    print(
+        f"{dataset}: {len(train)} training images, preset {args.preset}, "
+        f"schedule {cfg.scale_iterations or cfg.scale_epochs}, batch {cfg.batch_size}, "
+        f"G/D channels <= {cfg.gan_channels}, device {device}, torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
 
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("joint", "separate"):
             # fusing stacks the layers of the one joint loop; separate loops have one layer each
             joint = mode == "joint"
-            mode_cfg = resolve_explain_config(dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint})
+            mode_cfg = resolve_explain_config(
+                dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint}
+            )
             run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
             _sync(device)
             t0 = time.perf_counter()
             summary = train_explainers(f, train, mode_cfg, RunStore(run), device=device, progress=False)
             _sync(device)
             seconds[mode] = time.perf_counter() - t0
-            print(f"{mode}: {len(summary['layers'])} layers x {summary['iterations']} iterations in {seconds[mode]:.1f} s", flush=True)
+            print(
+                f"{mode}: {len(summary['layers'])} layers x {summary['iterations']} iterations "
+                f"in {seconds[mode]:.1f} s",
+                flush=True,
+            )
     result = {
         "joint_seconds": seconds["joint"],
         "separate_seconds": seconds["separate"],

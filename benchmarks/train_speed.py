@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from interpretgan.config import resolve_train_config
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.data import iterate_batches
 from interpretgan.pipeline.runs import Run
 from interpretgan.pipeline.train import fit
@@ -59,11 +59,16 @@ def main() -> None:
     args = ap.parse_args()
     n, repeats = (10000, 2) if args.quick else (args.n, args.repeats)
     dataset = "mnist" if os.environ.get("INTERPRETGAN_DATA") else "mnist-sample"
-    cfg = resolve_train_config(dataset, "natural", "cpu", {"epochs": 1, "n_train": n, "n_test": 500, "lr_milestones": []})
+    cfg = resolve_train_config(
+        dataset, "natural", "cpu", {"epochs": 1, "n_train": n, "n_test": 500, "lr_milestones": []}
+    )
     data = load_train_data(cfg)
     device = torch.device(args.device)
     x, y = data.train.x.to(device), data.train.y.to(device)
-    print(f"{dataset}: {len(y)} training images at 32x32, batch {cfg.batch_size}, device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"{dataset}: {len(y)} training images at 32x32, batch {cfg.batch_size}, device {device}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     ours, bare = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interpretgan.attacks import make_attack
-from interpretgan.config import resolve_explain_config
+from interpretgan.config.presets import resolve_explain_config
 from interpretgan.data import load_dataset
 from interpretgan.diagnose import diagnose
 from interpretgan.errors import ConfigError

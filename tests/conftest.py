@@ -20,12 +20,18 @@ class TinyNet(TappedModel):
     """A two-stage CNN small enough to train in a fraction of a second (tests only)."""
 
     def __init__(self, *, pool="max", in_channels=1, num_classes=4, image_size=16, dropout=0.0):
-        super().__init__(dict(pool=pool, in_channels=in_channels, num_classes=num_classes, image_size=image_size, dropout=dropout))
-        self.stages = nn.ModuleDict({
-            "conv1": nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), make_pool(pool)),
-            "fc1": nn.Sequential(nn.Flatten(), nn.Linear(8 * (image_size // 2) ** 2, 32), nn.ReLU(), nn.Dropout(dropout)),
-            "fc2": nn.Linear(32, num_classes),
-        })
+        super().__init__(
+            dict(pool=pool, in_channels=in_channels, num_classes=num_classes, image_size=image_size, dropout=dropout)
+        )
+        self.stages = nn.ModuleDict(
+            {
+                "conv1": nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), make_pool(pool)),
+                "fc1": nn.Sequential(
+                    nn.Flatten(), nn.Linear(8 * (image_size // 2) ** 2, 32), nn.ReLU(), nn.Dropout(dropout)
+                ),
+                "fc2": nn.Linear(32, num_classes),
+            }
+        )
 
 
 def synthetic_digits(n: int, size: int = 16, num_classes: int = 4, seed: int = 0, split: str = "train") -> ArrayDataset:
@@ -104,7 +110,9 @@ def trained(one_thread) -> TinyCNN:
 
 @pytest.fixture
 def tiny_data() -> TrainData:
-    return TrainData(synthetic_digits(192, seed=0), synthetic_digits(64, seed=1, split="test"), num_classes=4, channels=1)
+    return TrainData(
+        synthetic_digits(192, seed=0), synthetic_digits(64, seed=1, split="test"), num_classes=4, channels=1
+    )
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +127,7 @@ def data_root() -> Path:
 def sample_explain_run(tmp_path_factory):
     """A SmallCNN on the embedded MNIST sample (random weights with a non-zero last layer) and a
     smoke explain run of all its layers: the input of the diagnosis, baselines and report tests."""
-    from interpretgan.config import resolve_explain_config
+    from interpretgan.config.presets import resolve_explain_config
     from interpretgan.models import create_model
     from interpretgan.pipeline.explain import create_explain_run, train_run
     from interpretgan.pipeline.runs import Run, save_model
@@ -132,7 +140,9 @@ def sample_explain_run(tmp_path_factory):
         cls_run = Run.create(root, "cls", "train", {"dataset": "mnist-sample", "model": "smallcnn", "pool": "max",
                                                    "objective": "natural"})
         save_model(cls_run.ckpt_dir, f)
-        cfg = resolve_explain_config("mnist-sample", "smoke", {"scale_iterations": [2], "n_test": 40, "eval_batch_size": 20})
+        cfg = resolve_explain_config(
+            "mnist-sample", "smoke", {"scale_iterations": [2], "n_test": 40, "eval_batch_size": 20}
+        )
         run = create_explain_run(cls_run, cfg, root / "explain")
         train_run(run, progress=False)
     return run

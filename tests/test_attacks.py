@@ -62,7 +62,9 @@ def build(name: str, eps: float, targeted: bool = False, seed: int = 0, **kw) ->
         assert not targeted
         if name == "autoattack":
             kw.setdefault("queries", 20)  # Square's 5,000 default is for real evaluations
-        return make_attack(name, eps=eps, steps=kw.pop("steps", 10), generator=torch.Generator().manual_seed(seed), **kw)
+        return make_attack(
+            name, eps=eps, steps=kw.pop("steps", 10), generator=torch.Generator().manual_seed(seed), **kw
+        )
     return make_attack(name, eps=eps, steps=kw.pop("steps", 10), targeted=targeted,
                        generator=torch.Generator().manual_seed(seed), **kw)
 
@@ -173,12 +175,20 @@ def test_fgsm_is_one_pgd_step_and_mpgd_one_step_is_pgd(trained, data, targeted):
 def test_accuracy_falls_with_steps_and_with_eps(trained, data):
     x, y = data
     clean = accuracy(trained, x, y)
-    by_steps = [accuracy(trained, PGD(0.2, 0.05, s, random_start=True, generator=torch.Generator().manual_seed(0))(trained, x, y), y)
-                for s in (1, 10, 40)]
+    by_steps = [
+        accuracy(
+            trained, PGD(0.2, 0.05, s, random_start=True, generator=torch.Generator().manual_seed(0))(trained, x, y), y
+        )
+        for s in (1, 10, 40)
+    ]
     assert by_steps[0] >= by_steps[1] >= by_steps[2]
     assert by_steps[0] > by_steps[2]
-    by_eps = [accuracy(trained, make_attack("pgd", eps=e, steps=10, generator=torch.Generator().manual_seed(0))(trained, x, y), y)
-              for e in (0.0, 0.05, 0.1, 0.2, 0.3)]
+    by_eps = [
+        accuracy(
+            trained, make_attack("pgd", eps=e, steps=10, generator=torch.Generator().manual_seed(0))(trained, x, y), y
+        )
+        for e in (0.0, 0.05, 0.1, 0.2, 0.3)
+    ]
     assert by_eps[0] == clean
     assert all(a >= b for a, b in zip(by_eps, by_eps[1:])), by_eps
     assert clean > 0.95 and by_eps[-1] < 0.2, by_eps  # the paper's eps=0.3 breaks a natural model
@@ -254,7 +264,9 @@ def test_generator_on_another_device_is_refused(trained, data):
 def test_targeted_attack_raises_the_target_probability(trained, data):
     x, y = data
     target = (y + 1) % K
-    x_adv = make_attack("pgd", eps=0.2, steps=20, targeted=True, generator=torch.Generator().manual_seed(0))(trained, x, target)
+    x_adv = make_attack("pgd", eps=0.2, steps=20, targeted=True, generator=torch.Generator().manual_seed(0))(
+        trained, x, target
+    )
     with torch.no_grad():
         before = F.softmax(trained(x), 1).gather(1, target[:, None]).squeeze(1)
         after = F.softmax(trained(x_adv), 1).gather(1, target[:, None]).squeeze(1)
@@ -403,7 +415,10 @@ def test_evaluation_resumes_bitwise(trained, data, tmp_path):
     stopped = Interrupting(trained, budget=4 + 2 * 6 + 3)
     with pytest.raises(Interrupted):
         evaluate_attacks(stopped, x8, y, _attacks(), work_dir=tmp_path / "resumed", **kw)
-    assert sorted(p.name for p in (tmp_path / "resumed" / "pgd.chunks").glob("*.safetensors")) == ["000000.safetensors", "000001.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "resumed" / "pgd.chunks").glob("*.safetensors")) == [
+        "000000.safetensors",
+        "000001.safetensors",
+    ]
     resumed = evaluate_attacks(trained, x8, y, _attacks(), work_dir=tmp_path / "resumed", **kw)
     for name in _attacks():
         a, b = whole["adversarial"][name], resumed["adversarial"][name]
@@ -423,7 +438,9 @@ def test_evaluation_resumes_bitwise(trained, data, tmp_path):
     assert counting.calls == 4 and again["attacks"] == whole["attacks"]
     # ... but not for other settings
     with pytest.raises(RunError, match="pgd.safetensors"):
-        evaluate_attacks(trained, x8, y, {"pgd": make_attack("pgd", eps=0.2, steps=5)}, work_dir=tmp_path / "whole", **kw)
+        evaluate_attacks(
+            trained, x8, y, {"pgd": make_attack("pgd", eps=0.2, steps=5)}, work_dir=tmp_path / "whole", **kw
+        )
     with pytest.raises(RunError):
         evaluate_attacks(trained, x8, y, _attacks(), work_dir=tmp_path / "whole", **{**kw, "seed": 4})
     # ... nor for other weights (a run trained further since): the model is fingerprinted
@@ -445,7 +462,9 @@ def test_evaluation_resumes_bitwise(trained, data, tmp_path):
 
 def test_evaluation_numbers_and_saved_sets(trained, data, tmp_path):
     x, y = data
-    out = evaluate_attacks(trained, x, y, _attacks(), batch_size=100, device=torch.device("cpu"), num_classes=K, work_dir=tmp_path)
+    out = evaluate_attacks(
+        trained, x, y, _attacks(), batch_size=100, device=torch.device("cpu"), num_classes=K, work_dir=tmp_path
+    )
     counts = torch.bincount(y, minlength=K).tolist()
     assert out["n"] == len(y) and out["clean_accuracy"] == accuracy(trained, x, y)
     for name, res in out["attacks"].items():

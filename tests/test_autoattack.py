@@ -91,7 +91,9 @@ def test_apgd_needs_no_step_size_where_pgd_does(trained, batch):
     x, y = batch
     apgd = robust(trained, APGD(EPS, 40, generator=gen())(trained, x, y), y).float().mean()
     # PGD-40 with a step 50x too small stops short, and with a step as large as the ball oscillates
-    small = robust(trained, PGD(EPS, EPS / 200, 40, random_start=True, generator=gen())(trained, x, y), y).float().mean()
+    small = (
+        robust(trained, PGD(EPS, EPS / 200, 40, random_start=True, generator=gen())(trained, x, y), y).float().mean()
+    )
     large = robust(trained, PGD(EPS, EPS, 40, random_start=True, generator=gen())(trained, x, y), y).float().mean()
     assert float(apgd) < float(small) - 0.2 and float(apgd) <= float(large), (apgd, small, large)
 

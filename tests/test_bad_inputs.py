@@ -167,21 +167,45 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     ("1-attack-alpha-nan", ["attack", "{cls}", "--alpha", "nan", "--n", "8"], None, None),
     # 3. tracebacks instead of a sentence
     ("3-out-is-a-file", [*TRAIN, "--out", "{runs}/00000-cls/config.json"], None, None),
-    ("3-out-not-writable", [*TRAIN, "--out", "{runs}/sub"], None,
-     lambda mp, runs: _deny_writes(mp, runs / "sub", errno.EACCES)),
+    (
+        "3-out-not-writable",
+        [*TRAIN, "--out", "{runs}/sub"],
+        None,
+        lambda mp, runs: _deny_writes(mp, runs / "sub", errno.EACCES),
+    ),
     ("3-disk-full-at-start", TRAIN, None, lambda mp, runs: _deny_writes(mp, runs, errno.ENOSPC)),
     ("3-disk-full-at-checkpoint", TRAIN, None, _disk_full_at_checkpoint),
-    ("3-attack-read-only-run", ["attack", "{cls}", "--attack", "fgsm", "--n", "8"], None,
-     lambda mp, runs: _deny_writes(mp, runs / CLS, errno.EROFS)),
+    (
+        "3-attack-read-only-run",
+        ["attack", "{cls}", "--attack", "fgsm", "--n", "8"],
+        None,
+        lambda mp, runs: _deny_writes(mp, runs / CLS, errno.EROFS),
+    ),
     ("3-config-list-eval", ["eval", "{cls}"], lambda runs: (runs / CLS / "config.json").write_text("[1, 2]"), None),
-    ("3-config-list-resume", ["train", "--resume", "{cls}"],
-     lambda runs: (runs / CLS / "config.json").write_text("[1, 2]"), None),
-    ("3-config-list-attack", ["attack", "{cls}", "--n", "8"],
-     lambda runs: (runs / CLS / "config.json").write_text("[1, 2]"), None),
-    ("3-config-wrong-type-resume", ["train", "--resume", "{cls}"],
-     lambda runs: _edit_json(runs / CLS / "config.json", epochs="ten"), None),
-    ("3-config-wrong-type-eval", ["eval", "{cls}"],
-     lambda runs: _edit_json(runs / CLS / "config.json", lr="fast"), None),
+    (
+        "3-config-list-resume",
+        ["train", "--resume", "{cls}"],
+        lambda runs: (runs / CLS / "config.json").write_text("[1, 2]"),
+        None,
+    ),
+    (
+        "3-config-list-attack",
+        ["attack", "{cls}", "--n", "8"],
+        lambda runs: (runs / CLS / "config.json").write_text("[1, 2]"),
+        None,
+    ),
+    (
+        "3-config-wrong-type-resume",
+        ["train", "--resume", "{cls}"],
+        lambda runs: _edit_json(runs / CLS / "config.json", epochs="ten"),
+        None,
+    ),
+    (
+        "3-config-wrong-type-eval",
+        ["eval", "{cls}"],
+        lambda runs: _edit_json(runs / CLS / "config.json", lr="fast"),
+        None,
+    ),
     ("3-config-model-vs-ckpt-resume", ["train", "--resume", "{cls}"], _config_model, None),
     ("3-eval-other-models-ckpt", ["eval", "{cls}"], _other_model_ckpt, None),
     ("3-state-of-other-model", ["train", "--resume", "{cls}"], _other_model_state, None),
@@ -199,18 +223,40 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     ("4-attack-bad-spec", ["attack", "{cls}", "--attack", "pgd-x"], None, None),
     ("4-attack-autoattack-steps", ["attack", "{cls}", "--attack", "autoattack-5"], None, None),
     ("4-diagnose-autoattack-steps", ["diagnose", "{exp}", "--attack", "autoattack-5", "--n", "8"], None, None),
-    ("4-study-autoattack-spec", ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke", "--autoattack",
-                                 "autoattack-5"], None, None),
-    ("4-study-autoattack-n", ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke", "--autoattack-n",
-                              "many"], None, None),
-    ("4-study-autoattack-n-negative", ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke",
-                                       "--autoattack-n", "-3"], None, None),
-    ("4-explain-train-mismatched-classifier", ["explain", "train", "{cls}", "--preset", "smoke"], _other_model_ckpt, None),
+    (
+        "4-study-autoattack-spec",
+        ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke", "--autoattack", "autoattack-5"],
+        None,
+        None,
+    ),
+    (
+        "4-study-autoattack-n",
+        ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke", "--autoattack-n", "many"],
+        None,
+        None,
+    ),
+    (
+        "4-study-autoattack-n-negative",
+        ["study", "pooling", "--dataset", "mnist-sample", "--preset", "smoke", "--autoattack-n", "-3"],
+        None,
+        None,
+    ),
+    (
+        "4-explain-train-mismatched-classifier",
+        ["explain", "train", "{cls}", "--preset", "smoke"],
+        _other_model_ckpt,
+        None,
+    ),
     ("4-explain-show-n-drift-0", ["explain", "show", "{exp}", "--n-drift", "0"], None, None),
     ("4-explain-show-n-0", ["explain", "show", "{exp}", "--n", "0"], None, None),
     # 5. a data root that does not exist
     ("5-data-check-missing-root", ["data", "check", "--data-root", "{tmp}/does/not/exist"], None, None),
-    ("5-train-missing-root", ["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", "{tmp}/nope"], None, None),
+    (
+        "5-train-missing-root",
+        ["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", "{tmp}/nope"],
+        None,
+        None,
+    ),
     # 9. minor
     ("9-explain-batch-size-1", ["explain", "train", "{cls}", "--preset", "smoke", "--batch-size", "1"], None, None),
     # what held before issue 28, kept
@@ -219,8 +265,12 @@ CASES: list[tuple[str, list[str], Callable | None, Callable | None]] = [
     ("kept-unknown-layer", ["explain", "train", "{cls}", "--preset", "smoke", "--layers", "fc9"], None, None),
     ("kept-not-a-run", ["eval", "{runs}/nope"], None, None),
     ("kept-corrupt-config", ["eval", "{cls}"], lambda runs: (runs / CLS / "config.json").write_text("{"), None),
-    ("kept-truncated-weights", ["eval", "{cls}"],
-     lambda runs: (runs / CLS / "ckpt" / "model.safetensors").write_bytes(b"\x10\x00"), None),
+    (
+        "kept-truncated-weights",
+        ["eval", "{cls}"],
+        lambda runs: (runs / CLS / "ckpt" / "model.safetensors").write_bytes(b"\x10\x00"),
+        None,
+    ),
 ]
 
 
@@ -305,8 +355,11 @@ def test_real_mnist_shuffled_against_its_labels_stops_the_run(data_root, how, bl
     from interpretgan.data import load_dataset
 
     root = _damaged_mnist(data_root, tmp_path / "data", how)
-    line = refused(["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", str(root), "--no-progress", "-q"],
-                   runs, capsys)  # (the cache outside it may gain the official train split)
+    line = refused(
+        ["train", "--dataset", "mnist", "--preset", "smoke", "--data-root", str(root), "--no-progress", "-q"],
+        runs,
+        capsys,
+    )  # (the cache outside it may gain the official train split)
     assert blamed in line and "not the official data" in line and "--no-verify" in line
     assert load_dataset("mnist", "test", root=root, verify=False).meta["verdict"] == "skipped checks"
 

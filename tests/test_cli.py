@@ -48,7 +48,9 @@ def test_train_eval_attack_on_the_embedded_sample(runs, capsys):
     assert main(["attack", str(run), "--attack", "mpgd-2", "--n", "40", "--no-progress", "-q"]) == 0
     settings = json.loads((folder / "settings.json").read_text())
     assert set(settings["attacks"]) == {"pgd3", "fgsm", "mpgd2"}
-    assert main(["attack", str(run), "--attack", "pgd-3", "--n", "40", "--batch-size", "16", "--no-progress", "-q"]) == 2
+    assert (
+        main(["attack", str(run), "--attack", "pgd-3", "--n", "40", "--batch-size", "16", "--no-progress", "-q"]) == 2
+    )
     assert "pgd3.safetensors" in capsys.readouterr().err
     assert json.loads((folder / "settings.json").read_text()) == settings
     # another seed draws another subset: its own folder
@@ -91,12 +93,17 @@ def test_demo_train_smoke_writes_every_promised_file_and_resumes(runs, capsys):
     from html.parser import HTMLParser
     from pathlib import Path
 
-    from interpretgan.pipeline.reproduce import DEMO_CHAIN, reproduce
+    from interpretgan.pipeline.chains import DEMO_CHAIN
+    from interpretgan.pipeline.reproduce import reproduce
     from interpretgan.report.browser import check_in_browser, find_browser
 
     assert main(["demo", "--train", "--preset", "smoke", "--no-progress", "-q"]) == 0
     out = capsys.readouterr().out
-    listed = {line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("  ")}
+    listed = {
+        line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1])
+        for line in out.splitlines()
+        if line.startswith("  ")
+    }
     assert {"explanation grid (natural model)", "Table 1 (natural model)", "report (HTML)", "results"} <= set(listed)
     for label, p in listed.items():
         assert p.exists(), (label, p)
@@ -150,8 +157,8 @@ def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
     not ten minutes into a demo), and its report states the lambda it departs from the paper with."""
     from dataclasses import asdict
 
-    from interpretgan.config import resolve_explain_config, resolve_train_config
-    from interpretgan.pipeline.reproduce import DEMO_CHAIN
+    from interpretgan.config.presets import resolve_explain_config, resolve_train_config
+    from interpretgan.pipeline.chains import DEMO_CHAIN
     from interpretgan.report.build import _weights
     from interpretgan.report.document import Report
 
@@ -168,7 +175,7 @@ def test_demo_train_cpu_schedule_is_valid_and_names_its_lambda(tmp_path):
 
 
 def test_demo_uses_the_embedded_sample_when_the_data_root_has_no_mnist(runs, tmp_path, monkeypatch):
-    from interpretgan import demo
+    from interpretgan.pipeline import demo
 
     seen = {}
 
@@ -212,7 +219,7 @@ def test_explain_train_and_show(runs, capsys, tmp_path):
         assert message in err and err.count("\n") == 0
     # --resume keeps the run's recorded settings: options that would change them are refused
     assert main(["explain", "train", "--resume", str(exp_run), "--layers", "conv1", "--seed", "3"]) == 2
-    assert "--layers, --seed would be ignored" in capsys.readouterr().err
+    assert "--seed, --layers would be ignored" in capsys.readouterr().err
     assert sorted(runs.iterdir()) == folders  # no run folder made by a refused command
     # a classifier of a dataset that is not at hand: refused before an explain run folder is made
     import shutil
@@ -230,9 +237,27 @@ def test_diagnose_and_baselines_commands(sample_explain_run, tmp_path, capsys):
     assert main(["diagnose", str(sample_explain_run.path), "--attack", "fgsm", "--n", "32", "--n-boot", "50",
                  "--out-dir", str(tmp_path / "d"), "-q"]) == 0
     out = capsys.readouterr().out
-    assert "| Acc_i |" in out and "max-pool index change conv2" in out and (tmp_path / "d" / "vulnerability.png").is_file()
-    assert main(["baselines", str(sample_explain_run.path), "--attack", "fgsm", "--n", "1", "--methods", "saliency,occlusion",
-                 "--out-dir", str(tmp_path / "b"), "-q"]) == 0
+    assert (
+        "| Acc_i |" in out and "max-pool index change conv2" in out and (tmp_path / "d" / "vulnerability.png").is_file()
+    )
+    assert (
+        main(
+            [
+                "baselines",
+                str(sample_explain_run.path),
+                "--attack",
+                "fgsm",
+                "--n",
+                "1",
+                "--methods",
+                "saliency,occlusion",
+                "--out-dir",
+                str(tmp_path / "b"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "b" / "baselines-fgsm.png").is_file()
     assert main(["diagnose", str(tmp_path / "nope")]) == 2
     assert "is not an interpretgan run folder" in capsys.readouterr().err
@@ -261,11 +286,18 @@ def test_data_check_exit_status_says_whether_every_dataset_passed(tmp_path, caps
 
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (raw / f"{stem}.gz").write_bytes(gzip.compress(b"not an idx file"))
     assert main(["data", "check", "--data-root", str(tmp_path)]) == 1
     capsys.readouterr()
-    assert main(["data", "check", "--data-root", str(tmp_path), "--json"]) == 1  # the JSON report too: scripts read the status
+    assert (
+        main(["data", "check", "--data-root", str(tmp_path), "--json"]) == 1
+    )  # the JSON report too: scripts read the status
     rows = {r["name"]: r["ok"] for r in json.loads(capsys.readouterr().out)}
     assert rows == {"mnist": False, "mnist-sample": True}
     # a root that does not exist is a mistake (issue 28), not an empty report; with no root at all,
@@ -276,3 +308,36 @@ def test_data_check_exit_status_says_whether_every_dataset_passed(tmp_path, caps
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["data", "check", "--data-root", str(empty), "--json"]) == 0
+
+
+@pytest.mark.parametrize("command, cls", [(["train"], "TrainConfig"), (["explain", "train"], "ExplainConfig")])
+def test_config_options_are_declared_once_on_the_dataclass(command, cls):
+    """Each field declared with config.option() is an option of its command with that field's help and choices,
+    and what the user gives comes back as field values (lists parsed; a bad list is one sentence)."""
+    import dataclasses
+
+    import interpretgan.config as config
+    from interpretgan.cli import build_parser
+    from interpretgan.cli.common import config_overrides
+    from interpretgan.errors import ConfigError
+
+    cls = getattr(config, cls)
+    declared = [f for f in dataclasses.fields(cls) if f.metadata.get("cli")]
+    assert len(declared) >= 6
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command[0]]
+    if len(command) > 1:
+        sub = sub._subparsers._group_actions[0].choices[command[1]]
+    actions = {a.dest: a for a in sub._actions}
+    for f in declared:
+        assert actions[f.name].help == f.metadata["help"] and f.metadata["help"]
+        assert actions[f.name].choices == f.metadata["choices"]
+    if cls is config.ExplainConfig:
+        args = parser.parse_args([*command, "run", "--scale-iterations", "2, 3", "--layers", "conv1,fc1", "--seed", "4"])
+        assert config_overrides(args, cls) == {"seed": 4, "layers": ["conv1", "fc1"], "scale_iterations": [2, 3]}
+        args = parser.parse_args([*command, "run", "--scale-iterations", "2,x"])
+        with pytest.raises(ConfigError, match="^--scale-iterations '2,x' is not a comma-separated list of integers"):
+            config_overrides(args, cls)
+    else:
+        args = parser.parse_args([*command, "--pool", "avg", "--lr", "0.5", "--n-test", "10"])
+        assert config_overrides(args, cls) == {"pool": "avg", "lr": 0.5, "n_test": 10}

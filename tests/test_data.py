@@ -328,10 +328,17 @@ def test_mnist_content_checks_look_at_the_images_too(monkeypatch: pytest.MonkeyP
     # ... but every MNIST file has an official md5: content that passes every check still stops
     x, y = written["test"]
     idx = [0, 1, 15, 29]
-    monkeypatch.setitem(mnist.FINGERPRINTS, "test", (hashlib.sha256(x[idx].tobytes()).hexdigest()[:16], y[idx].tolist()))
-    with pytest.raises(DataError, match=r"md5 differs, though its counts, pixel mean and fingerprint match.*--no-verify"):
+    monkeypatch.setitem(
+        mnist.FINGERPRINTS, "test", (hashlib.sha256(x[idx].tobytes()).hexdigest()[:16], y[idx].tolist())
+    )
+    with pytest.raises(
+        DataError, match=r"md5 differs, though its counts, pixel mean and fingerprint match.*--no-verify"
+    ):
         load_dataset("mnist", "test", root=tmp_path, cache_dir=tmp_path / "c")
-    assert load_dataset("mnist", "test", root=tmp_path, verify=False, cache_dir=tmp_path / "c").meta["verdict"] == "skipped checks"
+    assert (
+        load_dataset("mnist", "test", root=tmp_path, verify=False, cache_dir=tmp_path / "c").meta["verdict"]
+        == "skipped checks"
+    )
 
 
 def test_mnist_test_images_in_place_of_the_train_images_blame_the_images(tmp_path: Path) -> None:
@@ -438,12 +445,17 @@ def test_cifar_content_checks_look_at_the_test_images(monkeypatch: pytest.Monkey
     with pytest.raises(DataError, match=r"is not the official data: .*fingerprint of images \[0, 1, 2, 3\]"):
         load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
     idx = [0, 1, 2, 3]
-    monkeypatch.setitem(cifar10.FINGERPRINTS, "test", (hashlib.sha256(images[idx].tobytes()).hexdigest()[:16], [9, 9, 9, 9]))
+    monkeypatch.setitem(
+        cifar10.FINGERPRINTS, "test", (hashlib.sha256(images[idx].tobytes()).hexdigest()[:16], [9, 9, 9, 9])
+    )
     with pytest.raises(DataError, match=r"labels of images \[0, 1, 2, 3\] is \["):  # images shuffled against labels
         load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c")
     monkeypatch.setitem(cifar10.FINGERPRINTS, "test", (hashlib.sha256(images[idx].tobytes()).hexdigest()[:16],
                                                        [labels[i] for i in idx]))
-    assert load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"] == "ok (content checks)"
+    assert (
+        load_dataset("cifar10", "test", root=tmp_path, cache_dir=tmp_path / "c").meta["verdict"]
+        == "ok (content checks)"
+    )
 
 
 class _Join:

@@ -82,7 +82,12 @@ def test_vulnerability_of_some_layers_only_compares_neighbours():
     assert t["n_model_layers"] == 5  # the drop to fc1 spans conv1..fc1
     assert t["vulnerable"] == ["conv1", "conv2"]  # 0.25 > (1 - 0.25) / 5
     assert defined_drops(["conv2", "conv3"], LAYERS) == [False, True]
-    assert vulnerability_table(correct, ["conv1", "conv2", "conv3"], model_layers=LAYERS, n_boot=0)["vulnerability"]["conv3"] == 0.25
+    assert (
+        vulnerability_table(correct, ["conv1", "conv2", "conv3"], model_layers=LAYERS, n_boot=0)["vulnerability"][
+            "conv3"
+        ]
+        == 0.25
+    )
     with pytest.raises(ConfigError, match="unknown layer"):
         defined_drops(["conv1", "conv9"], LAYERS)
     with pytest.raises(ConfigError, match="not in the classifier's order"):
@@ -111,8 +116,16 @@ def test_vulnerability_table_rejects_bad_shapes():
 
 
 def test_combine_runs_and_paper_difference():
-    t1 = {"layers": ["conv1", "conv2"], "accuracy": {"conv1": 0.5, "conv2": 0.3}, "vulnerability": {"conv1": 0.5, "conv2": 0.2}}
-    t2 = {"layers": ["conv1", "conv2"], "accuracy": {"conv1": 0.7, "conv2": 0.3}, "vulnerability": {"conv1": 0.3, "conv2": 0.4}}
+    t1 = {
+        "layers": ["conv1", "conv2"],
+        "accuracy": {"conv1": 0.5, "conv2": 0.3},
+        "vulnerability": {"conv1": 0.5, "conv2": 0.2},
+    }
+    t2 = {
+        "layers": ["conv1", "conv2"],
+        "accuracy": {"conv1": 0.7, "conv2": 0.3},
+        "vulnerability": {"conv1": 0.3, "conv2": 0.4},
+    }
     c = combine_runs([t1, t2])
     assert c["accuracy_mean"] == pytest.approx({"conv1": 0.6, "conv2": 0.3})
     assert c["accuracy_sd"]["conv1"] == pytest.approx(2 ** 0.5 * 0.1) and c["accuracy_sd"]["conv2"] == 0
@@ -144,7 +157,9 @@ def test_maxpool_index_change_counts_moved_maxima_exactly():
     model = _OnePool()
     out = maxpool_index_change(model, x, x_adv, batch_size=1)
     # ... but only the windows with a feature (natural maximum > 0) count in fraction_active
-    assert out == {"pool": {"fraction": 3 / 8, "changed": 3, "windows": 8, "fraction_active": 2 / 4, "active_windows": 4}}
+    assert out == {
+        "pool": {"fraction": 3 / 8, "changed": 3, "windows": 8, "fraction_active": 2 / 4, "active_windows": 4}
+    }
     assert maxpool_index_change(model, x, x)["pool"]["fraction"] == 0.0
     assert maxpool_index_change(model, torch.zeros_like(x), x_adv)["pool"]["fraction_active"] is None  # no feature
     assert not model.pool._forward_pre_hooks  # hooks removed
@@ -193,7 +208,9 @@ def test_diagnose_run_writes_table1_files(sample_explain_run, tmp_path):
     assert stored["table"]["accuracy"] == pytest.approx(table["accuracy"])
     md = (tmp_path / "diag" / "vulnerability.md").read_text()
     assert "Acc_i (paper)" in md and "Max-pool index change" in md
-    assert f"| Acc_i | {pct(table['accuracy']['conv1'])} | {pct(table['accuracy']['conv2'])} |" in md  # our row, in order
+    assert (
+        f"| Acc_i | {pct(table['accuracy']['conv1'])} | {pct(table['accuracy']['conv2'])} |" in md
+    )  # our row, in order
     for key in ("figure", "transitions"):
         assert (tmp_path / "diag" / res["files"][key].split("/")[-1]).stat().st_size > 1000
     # Two runs of the same classifier: mean +/- sd (identical runs: sd 0).
@@ -259,10 +276,26 @@ def test_binomial_interval_and_pooling_table():
     # AutoAttack's own stage on 50 of the images, merged in: a column with no paper value, its interval from 50
     for pool in arms.values():
         for a in pool.values():
-            a.update(merge_arm(a, {"clean": 0.9, "n": 50, "folder": "f", "attacks": {"autoattack-nofab": a["attacks"]["pgd100"] - 0.05}}))
+            a.update(
+                merge_arm(
+                    a,
+                    {
+                        "clean": 0.9,
+                        "n": 50,
+                        "folder": "f",
+                        "attacks": {"autoattack-nofab": a["attacks"]["pgd100"] - 0.05},
+                    },
+                )
+            )
     t = pooling_table(arms, "mnist", "smallcnn")
     assert t["attacks"][-1] == "autoattack-nofab" and t["rows"]["max"]["autoattack-nofab"]["paper"] is None
-    assert t["n"] == 100 and t["n_attacks"] == {"pgd40": 100, "pgd100": 100, "mpgd40": 100, "fgsm": 100, "autoattack-nofab": 50}
+    assert t["n"] == 100 and t["n_attacks"] == {
+        "pgd40": 100,
+        "pgd100": 100,
+        "mpgd40": 100,
+        "fgsm": 100,
+        "autoattack-nofab": 50,
+    }
     assert t["rows"]["max"]["autoattack-nofab"]["ci"] == pytest.approx(binomial_interval(0.66, 50))
     assert t["rows"]["max"]["clean"]["mean"] == pytest.approx(0.975)  # the arm's clean accuracy, not the subset's
     d = t["avg_minus_max"]["autoattack-nofab"]

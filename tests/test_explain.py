@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interpretgan.config import ExplainConfig, explain_preset, resolve_explain_config
+from interpretgan.config import ExplainConfig
+from interpretgan.config.presets import explain_preset, resolve_explain_config
 from interpretgan.errors import ConfigError
 from interpretgan.explain import (
     Explainer,
@@ -249,7 +250,15 @@ def test_smallcnn_compression_nets_follow_table_4():
     torch.manual_seed(0)
     f = create_model("smallcnn")
     cfgs = compression_configs(f, f.layer_names, 32, width=0.25)
-    table4 = {"conv1": [64, 128, 256], "conv2": [64, 128], "conv3": [128, 256], "conv4": [], "fc1": [], "fc2": [], "fc3": []}
+    table4 = {
+        "conv1": [64, 128, 256],
+        "conv2": [64, 128],
+        "conv3": [128, 256],
+        "conv4": [],
+        "fc1": [],
+        "fc2": [],
+        "fc3": [],
+    }
     shapes = f.tap_shapes(32)
     x = torch.rand(3, 1, 32, 32)
     taps = f.taps(x)
@@ -272,7 +281,13 @@ def test_vgg16_compression_nets_follow_table_5_and_output_the_latent():
         net = build_compression(f, layer, 24, width=0.125)
         assert net(taps[layer]).shape == (2, 24), layer
     # Table 5 at 128x128; the generic rule agrees except block5's single unpooled convolution.
-    shapes = {"block1": (64, 64, 64), "block2": (128, 32, 32), "block3": (256, 16, 16), "block4": (512, 8, 8), "block5": (512, 4, 4)}
+    shapes = {
+        "block1": (64, 64, 64),
+        "block2": (128, 32, 32),
+        "block3": (256, 16, 16),
+        "block4": (512, 8, 8),
+        "block5": (512, 4, 4),
+    }
     for layer, shape in shapes.items():
         expected = PAPER_STAGES["vgg16"][layer]
         assert generic_stages(shape) == (() if layer == "block5" else expected)
@@ -340,7 +355,9 @@ def test_presets_resolve_and_validate(dataset, preset):
     assert cfg.seed == 3 and cfg.preset == preset and cfg.lr == 1e-3 and cfg.betas == [0.0, 0.99]
     assert cfg.gp_weight == 10.0 and cfg.drift == 0.001 and cfg.interp_weight == 1.0
     values = explain_preset(dataset, preset)
-    assert {k: getattr(cfg, k) for k in values if k != "log_every"} == {k: v for k, v in values.items() if k != "log_every"}
+    assert {k: getattr(cfg, k) for k in values if k != "log_every"} == {
+        k: v for k, v in values.items() if k != "log_every"
+    }
     assert cfg.log_every == 7 != values["log_every"]
     assert ExplainConfig.from_dict(cfg.to_dict()) == cfg
     # presets grow in size: smoke < cpu < paper in GAN width, latent size and compression width
@@ -441,7 +458,9 @@ def test_log_records_never_span_two_scales(tmp_path, tiny_data, caplog):
     from interpretgan.pipeline.explain import _warn_unfinished
 
     run, _ = _train(tmp_path, tiny_data, "records", _cfg(), stop_after_iterations=9)  # scales of 3, 4, 4; log every 2
-    records = [(r["iteration"], r["scale"]) for r in run.read_metrics() if r.get("event") == "train" and r["layer"] == "fc1"]
+    records = [
+        (r["iteration"], r["scale"]) for r in run.read_metrics() if r.get("event") == "train" and r["layer"] == "fc1"
+    ]
     assert records == [(2, 0), (3, 0), (4, 1), (6, 1), (7, 1), (8, 2)]
     # a grid of this unfinished run is drawn with a warning naming how far each layer got
     with caplog.at_level("WARNING"):
@@ -467,7 +486,16 @@ def test_joint_and_separate_training_write_the_same_checkpoints(tmp_path, tiny_d
     strip_loop = lambda rs: sorted(({k: v for k, v in r.items() if k not in ("seconds", "loop")} for r in rs), key=key)  # noqa: E731
     assert strip_loop(joint.read_metrics()) == strip_loop(separate.read_metrics())
     train = [r for r in joint.read_metrics() if r["event"] == "train"]
-    assert [r["iteration"] for r in train if r["layer"] == "fc1"] == [2, 3, 4, 6, 7, 8, 10, 11]  # every 2 and each scale's end
+    assert [r["iteration"] for r in train if r["layer"] == "fc1"] == [
+        2,
+        3,
+        4,
+        6,
+        7,
+        8,
+        10,
+        11,
+    ]  # every 2 and each scale's end
     assert {"critic_loss", "gp", "interp", "consistency", "fake_std", "alpha", "side"} <= train[0].keys()
 
 
@@ -489,7 +517,9 @@ def test_fused_joint_training_matches_unfused(tmp_path, tiny_data):
     fused, _ = _train(tmp_path, tiny_data, "fused2", _cfg(scale_iterations=[2, 2, 2], fuse=True))
     a, b = _weights(plain, layers), _weights(fused, layers)
     diffs = torch.cat([(a[layer][k] - b[layer][k]).abs().flatten() for layer in a for k in a[layer]])
-    assert (diffs > 1e-5 + 1e-5 * torch.cat([b[layer][k].abs().flatten() for layer in b for k in b[layer]])).float().mean() < 0.01
+    assert (
+        diffs > 1e-5 + 1e-5 * torch.cat([b[layer][k].abs().flatten() for layer in b for k in b[layer]])
+    ).float().mean() < 0.01
     assert diffs.max() < 2 * 2 * 1.42e-3
 
 
@@ -521,7 +551,9 @@ def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tin
         del spec["compression"]["init"]
         write_json(spec_path, spec)
         before = {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()}
-        with pytest.raises(RunError, match="conv1 was checkpointed by an earlier version of the compression nets' initialisation"):
+        with pytest.raises(
+            RunError, match="conv1 was checkpointed by an earlier version of the compression nets' initialisation"
+        ):
             train_explainers(_classifier(), tiny_data.train, cfg, RunStore(part), progress=False, resume=True)
         assert {p.relative_to(part.ckpt_dir): p.read_bytes() for p in part.ckpt_dir.rglob("*") if p.is_file()} == before
     from interpretgan.explain.explainer import load_explainer
@@ -601,7 +633,9 @@ def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny
     assert list(load_explainers(run, finished=True)[1]) == ["conv1", "fc1"]
     part = Run.create(tmp_path, "part", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
     save_model(part.ckpt_dir, f, name="classifier")
-    train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(part), progress=False, stop_after_iterations=3)
+    train_explainers(
+        f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(part), progress=False, stop_after_iterations=3
+    )
     with pytest.raises(RunError, match="has not finished training layer conv1 \\(iteration 3 of"):
         load_explainers(part, finished=True)
 
@@ -639,7 +673,10 @@ def test_frechet_distance_known_values():
     # 1-D: (0 - 1)^2 + 1 + 4 - 2 * sqrt(1 * 4) = 2
     assert frechet_distance(torch.zeros(1), torch.eye(1), torch.ones(1), 4 * torch.eye(1)) == pytest.approx(2.0)
     a = torch.randn(4, 4, dtype=torch.float64)
-    c1, c2 = a @ a.T + torch.eye(4, dtype=torch.float64), torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
+    c1, c2 = (
+        a @ a.T + torch.eye(4, dtype=torch.float64),
+        torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)),
+    )
     import numpy as np
     from scipy import linalg
 
@@ -728,16 +765,27 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     paper_fgsm = repr(make_attack("fgsm", eps=0.3))
     # passed over: a set at another radius, one made by other weights, one made with other attack
     # settings, one of the training split; and a smaller test set loses to the larger one
-    for eps, model, name, split, made in ((0.1, f, "test-40-eps0.1", ds, None), (0.3, other, "test-40-eps0.25-other", ds, None),
-                                          (0.3, f, "test-40-alpha-eps0.3", ds, paper_fgsm.replace("alpha=0.3", "alpha=0.1")),
-                                          (0.3, f, "train-60-eps0.3", train, paper_fgsm),
-                                          (0.3, f, "test-20-eps0.3", ds.subset(20, seed=0), paper_fgsm),
-                                          (0.3, f, "test-40-eps0.3", ds, paper_fgsm)):
+    for eps, model, name, split, made in (
+        (0.1, f, "test-40-eps0.1", ds, None),
+        (0.3, other, "test-40-eps0.25-other", ds, None),
+        (0.3, f, "test-40-alpha-eps0.3", ds, paper_fgsm.replace("alpha=0.3", "alpha=0.1")),
+        (0.3, f, "train-60-eps0.3", train, paper_fgsm),
+        (0.3, f, "test-20-eps0.3", ds.subset(20, seed=0), paper_fgsm),
+        (0.3, f, "test-40-eps0.3", ds, paper_fgsm),
+    ):
         folder = cls_run.path / "attacks" / name
         evaluate_attacks(model, split.x, split.y, {"fgsm": make_attack("fgsm", eps=eps)}, batch_size=20, device="cpu",
                          num_classes=10, work_dir=folder)
-        write_json(folder / "settings.json", {"split": "train" if split is train else "test", "n": len(split), "seed": 0,
-                                              "eps": eps, **({"attacks": {"fgsm": made}} if made else {})})
+        write_json(
+            folder / "settings.json",
+            {
+                "split": "train" if split is train else "test",
+                "n": len(split),
+                "seed": 0,
+                "eps": eps,
+                **({"attacks": {"fgsm": made}} if made else {}),
+            },
+        )
     stored = show_run(run, attack="fgsm", n=3, out_dir=tmp_path / "shown")
     assert stored["source"] == str(folder / "fgsm.safetensors")
     t = load_tensors(tmp_path / "shown" / "explanations-fgsm.safetensors")

@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from interpretgan.cli import main
-from interpretgan.config import ExplainConfig, resolve_train_config
+from interpretgan.config import ExplainConfig
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.explain.explainer import explain, load_explainer
 from interpretgan.explain.fit import from_gan, gan_side, to_gan
@@ -103,14 +104,21 @@ def test_a_module_reference_and_a_class(tmp_path, monkeypatch):
     sys.modules.pop("ownpkg", None)
 
 
-@pytest.mark.parametrize("attr, message", [
-    ("missing", r"has no 'missing' \(of --model .*\); its callables are: .*LeNet.*build"),
-    ("NUMBER", r"'NUMBER' in '.*lenet.py' is a int, not callable"),
-    ("INSTANCE", r"'INSTANCE' in '.*lenet.py' is a module instance; --model needs a function or class"),
-    ("not_a_module", r"^.*lenet.py:not_a_module\(\) returned a int, not a torch.nn.Module$"),
-    ("needs_args", r"^calling .*lenet.py:needs_args\(\) failed: TypeError: .*; --model needs a callable that takes no arguments$"),
-    ("broken", r"^calling .*:broken\(\) failed: ValueError: no such width;"),
-])
+@pytest.mark.parametrize(
+    "attr, message",
+    [
+        ("missing", r"has no 'missing' \(of --model .*\); its callables are: .*LeNet.*build"),
+        ("NUMBER", r"'NUMBER' in '.*lenet.py' is a int, not callable"),
+        ("INSTANCE", r"'INSTANCE' in '.*lenet.py' is a module instance; --model needs a function or class"),
+        ("not_a_module", r"^.*lenet.py:not_a_module\(\) returned a int, not a torch.nn.Module$"),
+        (
+            "needs_args",
+            r"^calling .*lenet.py:needs_args\(\) failed: TypeError: .*; "
+            r"--model needs a callable that takes no arguments$",
+        ),
+        ("broken", r"^calling .*:broken\(\) failed: ValueError: no such width;"),
+    ],
+)
 def test_bad_references_are_one_sentence(lenet_file, attr, message):
     with pytest.raises(ConfigError, match=message) as err:
         create_model(f"{lenet_file}:{attr}", input_shape=(1, 28, 28))
@@ -121,7 +129,9 @@ def test_bad_files_modules_and_weights_are_one_sentence(lenet_file, tmp_path):
     ref = f"{lenet_file}:build"
     with pytest.raises(ConfigError, match=r"^model file 'nowhere.py' \(of --model nowhere.py:build\) does not exist"):
         create_model("nowhere.py:build", input_shape=(1, 28, 28))
-    with pytest.raises(ConfigError, match=r"^module 'no_such_pkg.nets' \(of --model no_such_pkg.nets:build\) is not importable"):
+    with pytest.raises(
+        ConfigError, match=r"^module 'no_such_pkg.nets' \(of --model no_such_pkg.nets:build\) is not importable"
+    ):
         create_model("no_such_pkg.nets:build", input_shape=(1, 28, 28))
     with pytest.raises(ConfigError, match=r"^model reference 'a b:build' is not of the form"):
         create_model("a b:build", input_shape=(1, 28, 28))
@@ -129,8 +139,11 @@ def test_bad_files_modules_and_weights_are_one_sentence(lenet_file, tmp_path):
     bad.write_text("def build(:\n")
     with pytest.raises(ConfigError, match=r"^importing model file '.*bad.py' \(of --model .*\) failed: SyntaxError"):
         create_model(f"{bad}:build", input_shape=(1, 28, 28))
-    with pytest.raises(ConfigError, match=r"^unknown module path 'features.9' in LeNet: 'features' has no submodule '9'; "
-                                          r"candidate paths are: features.0, features.1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^unknown module path 'features.9' in LeNet: 'features' has no submodule '9'; "
+        r"candidate paths are: features.0, features.1",
+    ):
         create_model(ref, layers=["features.9"], input_shape=(1, 28, 28))
     with pytest.raises(ConfigError, match=r"^LeNet does not run on one input of shape \(1, 32, 32\)"):
         create_model(ref, input_shape=(1, 32, 32))
@@ -140,12 +153,17 @@ def test_bad_files_modules_and_weights_are_one_sentence(lenet_file, tmp_path):
     torch.manual_seed(0)
     state = create_model(ref, input_shape=(1, 28, 28)).net.state_dict()
     save_file({**state, "features.0.weight": torch.zeros(3, 1, 5, 5)}, str(tmp_path / "shape.safetensors"))
-    with pytest.raises(ConfigError, match=r"^weights .*shape.safetensors do not fit LeNet \(0 missing, 0 unexpected, 1 of another "
-                                          r"shape; 'features.0.weight' is \(3, 1, 5, 5\) where LeNet has \(6, 1, 5, 5\)\); "
-                                          r"expected its state_dict\(\) as safetensors$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^weights .*shape.safetensors do not fit LeNet \(0 missing, 0 unexpected, 1 of another "
+        r"shape; 'features.0.weight' is \(3, 1, 5, 5\) where LeNet has \(6, 1, 5, 5\)\); "
+        r"expected its state_dict\(\) as safetensors$",
+    ):
         create_model(ref, input_shape=(1, 28, 28), weights=tmp_path / "shape.safetensors")
     save_file({f"net.{k}": v for k, v in state.items()}, str(tmp_path / "prefixed.safetensors"))
-    with pytest.raises(ConfigError, match=r"\(8 missing, 8 unexpected, 0 of another shape; missing 'features.0.weight'\)"):
+    with pytest.raises(
+        ConfigError, match=r"\(8 missing, 8 unexpected, 0 of another shape; missing 'features.0.weight'\)"
+    ):
         create_model(ref, input_shape=(1, 28, 28), weights=tmp_path / "prefixed.safetensors")
     save_file(state, str(tmp_path / "good.safetensors"))
     f = create_model(ref, input_shape=(1, 28, 28), weights=tmp_path / "good.safetensors")
@@ -153,11 +171,16 @@ def test_bad_files_modules_and_weights_are_one_sentence(lenet_file, tmp_path):
 
 
 def test_train_config_rules_for_weights():
-    with pytest.raises(ConfigError, match=r"^--weights applies to a --model reference \(file.py:build\); 'smallcnn' is a registered model$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^--weights applies to a --model reference \(file.py:build\); 'smallcnn' is a registered model$",
+    ):
         resolve_train_config("mnist", "natural", "smoke", {"weights": "w.safetensors"})
     with pytest.raises(ConfigError, match=r"^--epochs 0 keeps the starting weights, so it needs --weights"):
         resolve_train_config("mnist", "natural", "smoke", {"epochs": 0})
-    cfg = resolve_train_config("mnist", "natural", "smoke", {"model": "nets.py:build", "model_kwargs": {"layers": ["features.2", ""]}})
+    cfg = resolve_train_config(
+        "mnist", "natural", "smoke", {"model": "nets.py:build", "model_kwargs": {"layers": ["features.2", ""]}}
+    )
     assert cfg.model_options(10, 1) == {"in_channels": 1, "num_classes": 10, "image_size": 32,
                                         "layers": {"features.2": "features.2", "logits": ""}}
 
@@ -185,17 +208,32 @@ def test_gan_side_and_the_two_fits():
 def test_explainers_of_a_12px_model_train_save_and_load(tmp_path, fit):
     """A 12x12 classifier: the GAN grows to 16x16, the explanations come back at 12x12, and the files say how."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 6 * 6, 4))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)
+    )
     from interpretgan.models import tap
 
     f = tap(net.eval(), ["2"], input_shape=(1, 12, 12))
     train, test = synthetic_digits(128, size=12), synthetic_digits(16, size=12, split="test")
-    cfg = ExplainConfig(dataset="synthetic", preset="smoke", latent_dim=8, gan_channels=8, gan_channel_base=64,
-                        batch_size=8, scale_iterations=[2, 2, 2], log_every=2, checkpoint_every=6, layers=["2"], fit=fit)
+    cfg = ExplainConfig(
+        dataset="synthetic",
+        preset="smoke",
+        latent_dim=8,
+        gan_channels=8,
+        gan_channel_base=64,
+        batch_size=8,
+        scale_iterations=[2, 2, 2],
+        log_every=2,
+        checkpoint_every=6,
+        layers=["2"],
+        fit=fit,
+    )
     run = Run.create(tmp_path, "own", "explain", cfg.to_dict())
     memory = train_explainers(f, train, cfg, RunStore(run), progress=False)["explainers"]["2"]
     meta = json.loads((run.ckpt_dir / "2" / "explainer.json").read_text())
-    assert meta["image_shape"] == [12, 12] and meta["fit"] == (fit or "resize") and meta["generator"]["image_size"] == 16
+    assert (
+        meta["image_shape"] == [12, 12] and meta["fit"] == (fit or "resize") and meta["generator"]["image_size"] == 16
+    )
     loaded = load_explainer(run.ckpt_dir / "2")
     x = test.x.float() / 255
     a, b = explain(f, {"2": memory}, x)["2"], explain(f, {"2": loaded}, x)["2"]
@@ -234,7 +272,10 @@ def test_cli_own_model_train_attack_explain_diagnose(lenet_file, tmp_path, monke
     assert json.loads((explain_run / "ckpt" / "features.5" / "explainer.json").read_text())["fit"] == "pad"
     assert main(["diagnose", str(explain_run), "--attack", "pgd-3", "--n", "32", "--n-boot", "0", "-q"]) == 0
     res = json.loads((explain_run / "diagnose-pgd3" / "diagnose.json").read_text())
-    assert res["table"]["layers"] == ["features.2", "features.5"] and set(res["index_change"]) == {"features.2", "features.5"}
+    assert res["table"]["layers"] == ["features.2", "features.5"] and set(res["index_change"]) == {
+        "features.2",
+        "features.5",
+    }
     # bad input: one sentence, nothing made
     before = sorted(p.name for p in runs.iterdir())
     assert main(["attack", *model[:2], "--n", "8", *common]) == 2
@@ -265,7 +306,8 @@ def test_the_compression_rule_for_any_tap_shape(shape, stages):
 
 
 def test_a_user_model_gets_the_generic_rule_even_with_paper_layer_names(lenet_file):
-    """The paper's Tables 4-5 are for the registered smallcnn and vgg16; a reference gets the rule, whatever its names."""
+    """The paper's Tables 4-5 are for the registered smallcnn and vgg16; a reference gets the rule, whatever
+    its names."""
     from interpretgan.explain.compression import compression_configs
 
     f = create_model(f"{lenet_file}:build", layers=["features.0", "classifier.0"], names=["conv1", "fc1"],
@@ -298,8 +340,9 @@ def test_reproduce_own_model_chain_writes_its_report(lenet_file, tmp_path):
 
     from interpretgan.errors import ConfigError as Refused
     from interpretgan.models.external import normalise_reference
-    from interpretgan.pipeline.reproduce import MNIST_CHAIN, OwnModel, reproduce
-    from interpretgan.report.build import OWN_MNIST_CHECKS
+    from interpretgan.pipeline.chains import MNIST_CHAIN, OwnModel
+    from interpretgan.pipeline.reproduce import reproduce
+    from interpretgan.report.sections import OWN_MNIST_CHECKS
 
     spec = replace(MNIST_CHAIN["smoke"], n_eval=32, autoattack_n=16, n_boot=50)
     own = OwnModel(normalise_reference(f"{lenet_file}:build"), ("features.2", "features.5"), image_size=28, fit="pad")
@@ -322,7 +365,9 @@ def test_reproduce_own_model_chain_writes_its_report(lenet_file, tmp_path):
     assert set(results["targets"]) == set(OWN_MNIST_CHECKS)
     md = res["report_md"].read_text()
     assert md.startswith("# InterpretGAN on your classifier: build on mnist-sample (smoke preset)")
-    assert "Table 2" not in md and "| model | clean accuracy (attacked subset) | PGD-40 | PGD-100 | MPGD-40 | FGSM |" in md
+    assert (
+        "Table 2" not in md and "| model | clean accuracy (attacked subset) | PGD-40 | PGD-100 | MPGD-40 | FGSM |" in md
+    )
     assert "names Conv1, Conv2" not in md  # the paper's SmallCNN layers are not the user's
     explain_run = next(folder.glob("*-explain-natural"))
     assert json.loads((explain_run / "ckpt" / "features.5" / "explainer.json").read_text())["fit"] == "pad"
@@ -341,7 +386,7 @@ def test_reproduce_own_model_chain_writes_its_report(lenet_file, tmp_path):
 def test_own_model_training_configs(lenet_file, tmp_path):
     """With --weights the natural model is the user's weights as they are (0 epochs); the trades+atta model is
     trained from scratch; the presets' model options give way to the user's layers."""
-    from interpretgan.pipeline.reproduce import CIFAR_CHAIN, OwnModel
+    from interpretgan.pipeline.chains import CIFAR_CHAIN, OwnModel
 
     weights = tmp_path / "w.safetensors"
     save_file(create_model(f"{lenet_file}:build", input_shape=(1, 28, 28)).net.state_dict(), str(weights))
@@ -361,14 +406,46 @@ def test_cli_reproduce_own_model_bad_input_is_one_sentence(lenet_file, tmp_path,
     cases = [
         (["mnist", "--layers", "features.2"], "--layers goes with --model REF"),
         (["mnist", "--model", "lenet.py:build"], "reproduce --model needs --layers"),
-        (["mnist", "--model", "lenet.py:build", "--layers", "features.9", "--image-size", "28"],
-         "unknown module path 'features.9' in LeNet"),
-        (["mnist", "--model", "lenet.py:build", "--layers", "features.2"], "LeNet does not run on one input of shape (1, 32, 32)"),
-        (["celeba", "--model", "lenet.py:build", "--layers", "features.2"], "reproduce --model covers mnist and cifar10"),
-        (["mnist", "--model", "lenet.py:build", "--layers", "features.2", "--image-size", "28", "--weights", "no.safetensors"],
-         "--weights no.safetensors does not exist"),
-        (["mnist", "--model", "lenet.py:build", "--layers", "features.2", "--image-size", "28", "--data-root", str(tmp_path / "none")],
-         "is not a folder"),
+        (
+            ["mnist", "--model", "lenet.py:build", "--layers", "features.9", "--image-size", "28"],
+            "unknown module path 'features.9' in LeNet",
+        ),
+        (
+            ["mnist", "--model", "lenet.py:build", "--layers", "features.2"],
+            "LeNet does not run on one input of shape (1, 32, 32)",
+        ),
+        (
+            ["celeba", "--model", "lenet.py:build", "--layers", "features.2"],
+            "reproduce --model covers mnist and cifar10",
+        ),
+        (
+            [
+                "mnist",
+                "--model",
+                "lenet.py:build",
+                "--layers",
+                "features.2",
+                "--image-size",
+                "28",
+                "--weights",
+                "no.safetensors",
+            ],
+            "--weights no.safetensors does not exist",
+        ),
+        (
+            [
+                "mnist",
+                "--model",
+                "lenet.py:build",
+                "--layers",
+                "features.2",
+                "--image-size",
+                "28",
+                "--data-root",
+                str(tmp_path / "none"),
+            ],
+            "is not a folder",
+        ),
     ]
     for argv, message in cases:
         assert main(["reproduce", *argv, "--preset", "smoke", "--out", str(out), "-q"]) == 2

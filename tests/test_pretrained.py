@@ -19,7 +19,7 @@ from interpretgan.diagnose.pooling import binomial_interval
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.explainer import explain
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
-from interpretgan.pretrained import zoo as zoo_module
+from interpretgan.pipeline import zoo as zoo_module
 
 CLASSIFIERS = ("mnist-smallcnn-max-natural", "mnist-smallcnn-max-trades+atta", "mnist-smallcnn-avg-trades+atta")
 EXPLAINERS = {"mnist-smallcnn-max-natural-explainers": "mnist-smallcnn-max-natural",
@@ -56,9 +56,9 @@ def _one_line_error(capsys) -> str:
 
 # --- what ships --------------------------------------------------------------------------------------
 def test_the_zoo_ships_every_entry_intact_and_within_30_mb():
-    assert pretrained.zoo.names() == sorted([*CLASSIFIERS, *EXPLAINERS])
+    assert zoo_module.names() == sorted([*CLASSIFIERS, *EXPLAINERS])
     total = 0
-    for name in pretrained.zoo.names():
+    for name in zoo_module.names():
         prov = pretrained.verify(name)  # every file against its sha256
         assert prov["command"] == "interpretgan reproduce mnist --preset cpu" and len(prov["commit"]) == 40
         assert prov["figures"]["mnist"]["n"] == 10000 and prov["figures"]["mnist-sample"]["n"] == 1000
@@ -200,7 +200,11 @@ def test_zoo_figures_match_their_provenance(measured):
 def test_demo_on_the_zoo_names_its_weights_and_passes_its_checks(runs, capsys):
     assert main(["demo", "--preset", "smoke", "--no-progress", "-q"]) == 0
     out = capsys.readouterr().out
-    listed = {line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith("  ")}
+    listed = {
+        line.split(": ", 1)[0].strip(): Path(line.split(": ", 1)[1])
+        for line in out.splitlines()
+        if line.startswith("  ")
+    }
     folder = listed["demo folder"]
     assert folder.name.endswith("demo-mnist-sample-pretrained")
     stages = json.loads((folder / "stages.json").read_text())
@@ -221,8 +225,8 @@ def test_refresh_rebuilds_a_zoo_from_a_reproduce_folder(data_root, tmp_path):
     """A smoke `reproduce mnist` folder refreshed into a new zoo: every entry with verified hashes, figures on
     both test sets, explainers shipped without their critic and loadable; a non-reproduce folder is refused
     and leaves the old zoo as it was."""
+    from interpretgan.pipeline.refresh import refresh_zoo
     from interpretgan.pipeline.reproduce import reproduce
-    from interpretgan.pretrained.refresh import refresh_zoo
 
     folder = tmp_path / "chain"
     reproduce("mnist", "smoke", out=folder, data_root=data_root, progress=False)

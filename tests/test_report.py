@@ -59,7 +59,9 @@ def _pooling(avg: float, mx: float, n: int) -> dict:
 
     arm = lambda a: {"clean": 0.99, "n": 1000, "folder": "f", "attacks": dict(pgd40=a, pgd100=a, mpgd40=a, fgsm=a)}  # noqa: E731
     aa = lambda a: {"clean": 0.99, "n": n, "folder": "g", "attacks": {"autoattack-nofab": a}}  # noqa: E731
-    return pooling_table({"max": {0: merge_arm(arm(0.9), aa(mx))}, "avg": {0: merge_arm(arm(0.9), aa(avg))}}, "mnist", "smallcnn")
+    return pooling_table(
+        {"max": {0: merge_arm(arm(0.9), aa(mx))}, "avg": {0: merge_arm(arm(0.9), aa(avg))}}, "mnist", "smallcnn"
+    )
 
 
 def test_pooling_claim_verdicts_follow_the_interval():
@@ -108,7 +110,9 @@ def test_accuracy_and_vulnerability_claims(tmp_path):
     assert "with AutoAttack's settings on n = 300 test images" in md
     assert "at every layer, under AutoAttack (n = 300 and 300): holds.**" in md
     assert "adversarial: conv1 (not the same as under PGD-40: conv1, fc1)" in md
-    assert "natural: conv1, conv2 (the same as under PGD-40: conv1, conv2); the paper names conv1, conv2 (matched)" in md
+    assert (
+        "natural: conv1, conv2 (the same as under PGD-40: conv1, conv2); the paper names conv1, conv2 (matched)" in md
+    )
     # a chain whose D* is another attack (CIFAR-10's PGD-20) names it
     r = Report("t")
     autoattack_section(r, {"spec": "autoattack", "n": 300, "pooling": None, "accuracy": c,

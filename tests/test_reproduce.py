@@ -24,7 +24,10 @@ def test_cifar10_smoke_chain_writes_table3(data_root, tmp_path, monkeypatch):
     assert t3["paper"]["max"] == [0.4697, 0.4569, 0.4706, 0.5046, None]
     claim = results["autoattack"]["vgg16"]["pooling"]
     assert claim["attack"] == aa and claim["ci"][0] <= claim["difference"] <= claim["ci"][1]
-    assert "Table 3 (vgg16): average pooling at least as robust as max pooling under AutoAttack" in res["report_md"].read_text()
+    assert (
+        "Table 3 (vgg16): average pooling at least as robust as max pooling under AutoAttack"
+        in res["report_md"].read_text()
+    )
     assert len(results["comparisons"]) == 8
     assert "Table 3: vgg16" in res["report_md"].read_text()
     # The report times each of the study's stages (training and attacks per pool), not one lump.
@@ -66,10 +69,11 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     judges the paper's claims under it (the report of the folder before says nothing of AutoAttack)."""
     from dataclasses import asdict, replace
 
-    from interpretgan.demo import ZOO
-    from interpretgan.pipeline.reproduce import ChainSpec, environment, evaluate_mnist_chain
+    from interpretgan.pipeline.chains import ChainSpec
+    from interpretgan.pipeline.demo import ZOO
+    from interpretgan.pipeline.reproduce import environment, evaluate_mnist_chain
     from interpretgan.pipeline.runs import Run, Stages
-    from interpretgan.pretrained.zoo import materialize
+    from interpretgan.pipeline.zoo import materialize
     from interpretgan.report.build import build_report
 
     folder = tmp_path / "chain"
@@ -82,14 +86,18 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     extra = dict(environment=environment(torch.device("cpu")), preset="smoke", dataset="mnist-sample", target="mnist")
 
     off = ChainSpec("smoke", "smoke", n_eval=32, n_boot=20, n_show=2)
-    o = evaluate_mnist_chain(Stages(folder), folder, off, *args, progress=False, device=torch.device("cpu"), data_root=None, verify=True)
+    o = evaluate_mnist_chain(
+        Stages(folder), folder, off, *args, progress=False, device=torch.device("cpu"), data_root=None, verify=True
+    )
     assert "autoattack" not in o and o["table2"]["attacks"] == ["pgd40", "pgd100", "mpgd40", "fgsm"]
     md = build_report("mnist", folder, {**o, **extra, "spec": asdict(off)})["report_md"].read_text()
     assert "AutoAttack" not in md and "autoattack" not in md
 
     before = json.loads((folder / "stages.json").read_text())
     on = replace(off, autoattack_n=16, autoattack="autoattack-apgd5-square50")
-    o = evaluate_mnist_chain(Stages(folder), folder, on, *args, progress=False, device=torch.device("cpu"), data_root=None, verify=True)
+    o = evaluate_mnist_chain(
+        Stages(folder), folder, on, *args, progress=False, device=torch.device("cpu"), data_root=None, verify=True
+    )
     stages = json.loads((folder / "stages.json").read_text())
     assert set(stages) - set(before) == {"autoattack natural", "autoattack max", "autoattack avg",
                                          "diagnose natural (AutoAttack)", "diagnose adversarial (AutoAttack)"}
@@ -103,7 +111,12 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     assert diag["adversarial"]["input_accuracy"] == pytest.approx(o["arms"]["max"]["attacks"][aa])
     assert diag["natural"]["input_accuracy"] == pytest.approx(o["autoattack"]["natural"]["accuracy"])
     # the zoo's trades+atta model keeps most digits even under the ensemble; the natural one keeps almost none
-    assert o["autoattack"]["natural"]["accuracy"] <= 0.2 < o["arms"]["max"]["attacks"][aa] <= o["arms"]["max"]["attacks"]["fgsm"] + 1 / 16
+    assert (
+        o["autoattack"]["natural"]["accuracy"]
+        <= 0.2
+        < o["arms"]["max"]["attacks"][aa]
+        <= o["arms"]["max"]["attacks"]["fgsm"] + 1 / 16
+    )
 
     written = build_report("mnist", folder, {**o, **extra, "spec": asdict(on)})
     md, results = written["report_md"].read_text(), json.loads(written["results"].read_text())
@@ -112,7 +125,15 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     assert claims["pooling"]["attack"] == aa and claims["pooling"]["n"] == 16
     lo, hi = claims["pooling"]["ci"]
     assert lo < claims["pooling"]["difference"] < hi and claims["pooling"]["holds"] is None  # 16 images decide nothing
-    assert [x["layer"] for x in claims["accuracy"]["layers"]] == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "fc3"]
+    assert [x["layer"] for x in claims["accuracy"]["layers"]] == [
+        "conv1",
+        "conv2",
+        "conv3",
+        "conv4",
+        "fc1",
+        "fc2",
+        "fc3",
+    ]
     assert claims["accuracy"]["holds"] in (True, None)  # the robust model's explanations keep more digits
     assert set(claims["vulnerable"]) == {"natural", "adversarial"}
     assert claims["vulnerable"]["natural"]["vulnerable_pgd40"] == o["diagnosis"]["natural"]["table"]["vulnerable"]
@@ -125,7 +146,8 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
 
     from interpretgan.errors import ConfigError
     from interpretgan.io import read_json, write_json
-    from interpretgan.pipeline.reproduce import MNIST_CHAIN, _folder
+    from interpretgan.pipeline.chains import MNIST_CHAIN
+    from interpretgan.pipeline.reproduce import _folder
 
     spec = MNIST_CHAIN["cpu"]
     old = {k: v for k, v in asdict(spec).items() if k not in ("autoattack_n", "autoattack")}
@@ -144,14 +166,16 @@ def test_a_folder_made_before_autoattack_takes_its_fields(tmp_path):
 def test_autoattack_per_preset():
     """The demo runs the paper's attacks only; smoke presets a reduced ensemble; cpu a subset; paper everything."""
     from interpretgan.attacks.specs import parse_attack_spec
-    from interpretgan.demo import PRETRAINED_SPEC
-    from interpretgan.pipeline.reproduce import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
+    from interpretgan.pipeline.chains import CIFAR_CHAIN, DEMO_CHAIN, MNIST_CHAIN
+    from interpretgan.pipeline.demo import PRETRAINED_SPEC
     from interpretgan.pipeline.study import STUDY_AUTOATTACK
 
     assert PRETRAINED_SPEC.autoattack_images() == 0 and all(s.autoattack_images() == 0 for s in DEMO_CHAIN.values())
     for chain, n_cpu in ((MNIST_CHAIN, 300), (CIFAR_CHAIN, 1000)):
         steps = parse_attack_spec(chain["smoke"].autoattack, eps=0.3, alpha=0.01, steps=40)[1]
-        assert steps.steps <= 10 and steps.queries <= 100 and chain["smoke"].autoattack_images() <= chain["smoke"].n_eval
+        assert (
+            steps.steps <= 10 and steps.queries <= 100 and chain["smoke"].autoattack_images() <= chain["smoke"].n_eval
+        )
         assert chain["cpu"].autoattack == "autoattack" and chain["cpu"].autoattack_images() == n_cpu
         assert chain["paper"].autoattack_images() is None
     assert STUDY_AUTOATTACK["cpu"] == ("autoattack", 300) and STUDY_AUTOATTACK["paper"] == ("autoattack", None)

@@ -64,7 +64,9 @@ def test_checkpoint_of_other_shapes_is_one_sentence(tmp_path):
     save_model(tmp_path / "ckpt", create_model("smallcnn"))
     spec = tmp_path / "ckpt" / "model.json"
     spec.write_text(spec.read_text().replace('"num_classes": 10', '"num_classes": 4'))  # the weights hold 10 outputs
-    with pytest.raises(RunError, match=r"model.safetensors does not fit model 'smallcnn' with .*'num_classes': 4.*size mismatch"):
+    with pytest.raises(
+        RunError, match=r"model.safetensors does not fit model 'smallcnn' with .*'num_classes': 4.*size mismatch"
+    ):
         load_model(tmp_path)
 
 

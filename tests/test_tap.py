@@ -99,7 +99,12 @@ def test_lenet_taps_equal_manual_hooks_in_forward_order_then_logits():
     f = tap(net, paths, input_shape=(1, 28, 28))
     assert isinstance(f, TappedModel)
     assert f.layer_names == ["features.2", "features.5", "classifier.1", "logits"]  # forward order, logits last
-    assert f.tap_shapes() == {"features.2": (6, 12, 12), "features.5": (16, 4, 4), "classifier.1": (64,), "logits": (10,)}
+    assert f.tap_shapes() == {
+        "features.2": (6, 12, 12),
+        "features.5": (16, 4, 4),
+        "classifier.1": (64,),
+        "logits": (10,),
+    }
     assert f.config["image_size"] == 28 and f.config["in_channels"] == 1 and f.config["num_classes"] == 10
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     manual, logits = _manual_hooks(net, x, paths)
@@ -170,7 +175,9 @@ def test_f_post_of_an_untraceable_model_is_an_error_and_taps_still_work():
     f = tap(_seeded(Branchy()), ["features.5"], input_shape=(1, 28, 28))
     x = torch.rand(2, 1, 28, 28)
     assert f.taps(x)["features.5"].shape == (2, 16, 4, 4)
-    with pytest.raises(ConfigError, match=r"^f_post is not offered at 'features.5': .*torch.fx-traceable forward of Branchy"):
+    with pytest.raises(
+        ConfigError, match=r"^f_post is not offered at 'features.5': .*torch.fx-traceable forward of Branchy"
+    ):
         f.f_post("features.5", f.f_pre(x, "features.5"))
 
 
@@ -201,27 +208,43 @@ def test_bad_input_is_one_sentence():
     net = _seeded(LeNet())
     shape = (1, 28, 28)
     cases = [
-        (lambda: tap(net, ["features.9"], shape),
-         r"^unknown module path 'features.9' in LeNet: 'features' has no submodule '9'; candidate paths are: "
-         r"features.0, features.1, features.2, features.3, features.4, features.5$"),
-        (lambda: tap(net, ["feature.1"], shape), r"LeNet has no submodule 'feature'; candidate paths are: features, classifier$"),
-        (lambda: tap(LeNet, ["features.0"], shape), r"^tap\(\) needs a model instance, got the class LeNet; pass LeNet\(...\)$"),
+        (
+            lambda: tap(net, ["features.9"], shape),
+            r"^unknown module path 'features.9' in LeNet: 'features' has no submodule '9'; candidate paths are: "
+            r"features.0, features.1, features.2, features.3, features.4, features.5$",
+        ),
+        (
+            lambda: tap(net, ["feature.1"], shape),
+            r"LeNet has no submodule 'feature'; candidate paths are: features, classifier$",
+        ),
+        (
+            lambda: tap(LeNet, ["features.0"], shape),
+            r"^tap\(\) needs a model instance, got the class LeNet; pass LeNet\(...\)$",
+        ),
         (lambda: tap(lambda x: x, ["features.0"], shape), r"^tap\(\) needs a torch.nn.Module, got function$"),
         (lambda: tap(net, [], shape), r"^layers is empty; .*features, classifier\)$"),
         (lambda: tap(net, ["features.0", "features.0"], shape), r"^module path 'features.0' is listed twice"),
         (lambda: tap(net, "features.0", shape), r"^layers must be a list of module paths, got the string"),
         (lambda: tap(net, ["features.0"], (28, 28)), r"^input_shape must be \(C, H, W\)"),
         (lambda: tap(net, ["features.0"], (1, 32, 32)), r"^LeNet does not run on one input of shape \(1, 32, 32\): "),
-        (lambda: tap(net, ["features.0"], shape, names=["conv/1"]), r"^layer name 'conv/1' \(for 'features.0'\) is not usable"),
+        (
+            lambda: tap(net, ["features.0"], shape, names=["conv/1"]),
+            r"^layer name 'conv/1' \(for 'features.0'\) is not usable",
+        ),
         (lambda: tap(net, ["features.0", "features.3"], shape, names=["a", "a"]), r"^layer name 'a' is given twice"),
-        (lambda: tap(net, ["features.0"], shape, names=["logits"]), r"^layer name 'logits' is kept for the tap on the whole net"),
+        (
+            lambda: tap(net, ["features.0"], shape, names=["logits"]),
+            r"^layer name 'logits' is kept for the tap on the whole net",
+        ),
     ]
     for make, message in cases:
         with pytest.raises(ConfigError, match=message):
             make()
         assert _no_hooks(net)
     f = tap(net, ["features.2"], shape)
-    with pytest.raises(ConfigError, match=r"^unknown layer 'features.3' for LeNet; valid layers are: features.2, logits$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown layer 'features.3' for LeNet; valid layers are: features.2, logits$"
+    ):
         f.taps(torch.rand(1, *shape), ["features.3"])
 
 
@@ -293,16 +316,42 @@ _FINGERPRINT_MODELS = {
     "wrn34_10": dict(depth=10, widen=1, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)),
 }
 _FINGERPRINTS = {
-    "smallcnn": ("f9350fd2e5490ad0", {
-        "conv1": (14917.834, 14917.834), "conv2": (6046.2556, 6046.2556), "conv3": (8378.5512, 8378.5512),
-        "conv4": (1826.7494, 1826.7494), "fc1": (90.6786, 90.6786), "fc2": (38.852, 38.852), "fc3": (-4.2388, 10.4612)}),
-    "vgg16": ("f92dcc985b44044f", {
-        "block1": (500.0699, 500.0699), "block2": (361.1808, 361.1808), "block3": (146.1474, 146.1474),
-        "block4": (77.7124, 77.7124), "block5": (21.0941, 21.0941), "fc1": (2.2409, 2.2409), "fc2": (3.6055, 3.6055),
-        "fc3": (-1.6793, 4.7744)}),
-    "wrn34_10": ("79516a6a53b0dd3b", {
-        "conv1": (-868.5929, 20369.557), "block1": (-1999.4312, 20787.5555), "block2": (-56.1102, 1972.3258),
-        "block3": (-71.32, 736.605), "pool": (5.5738, 5.5738), "fc": (-1.3308, 3.2712)}),
+    "smallcnn": (
+        "f9350fd2e5490ad0",
+        {
+            "conv1": (14917.834, 14917.834),
+            "conv2": (6046.2556, 6046.2556),
+            "conv3": (8378.5512, 8378.5512),
+            "conv4": (1826.7494, 1826.7494),
+            "fc1": (90.6786, 90.6786),
+            "fc2": (38.852, 38.852),
+            "fc3": (-4.2388, 10.4612),
+        },
+    ),
+    "vgg16": (
+        "f92dcc985b44044f",
+        {
+            "block1": (500.0699, 500.0699),
+            "block2": (361.1808, 361.1808),
+            "block3": (146.1474, 146.1474),
+            "block4": (77.7124, 77.7124),
+            "block5": (21.0941, 21.0941),
+            "fc1": (2.2409, 2.2409),
+            "fc2": (3.6055, 3.6055),
+            "fc3": (-1.6793, 4.7744),
+        },
+    ),
+    "wrn34_10": (
+        "79516a6a53b0dd3b",
+        {
+            "conv1": (-868.5929, 20369.557),
+            "block1": (-1999.4312, 20787.5555),
+            "block2": (-56.1102, 1972.3258),
+            "block3": (-71.32, 736.605),
+            "pool": (5.5738, 5.5738),
+            "fc": (-1.3308, 3.2712),
+        },
+    ),
 }
 
 

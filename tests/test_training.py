@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from interpretgan.config import TrainConfig, resolve_train_config
+from interpretgan.config import TrainConfig
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.io import load_tensors, read_json
 from interpretgan.pipeline.runs import Run, load_model
@@ -51,7 +52,9 @@ def test_in_memory_training_writes_nothing_and_equals_the_run_folder(tmp_path, t
     assert sorted(tmp_path.rglob("*")) == before
     model = res.pop("model")
     assert not model.training
-    assert {k: v for k, v in res.items() if k != "train_seconds"} == {k: v for k, v in stored.items() if k != "train_seconds"}
+    assert {k: v for k, v in res.items() if k != "train_seconds"} == {
+        k: v for k, v in stored.items() if k != "train_seconds"
+    }
     weights = load_tensors(run.ckpt_dir / "model.safetensors")
     for k, v in model.state_dict().items():
         assert torch.equal(v, weights[k]), k
@@ -127,7 +130,11 @@ def test_objectives_inner_step_is_the_library_pgd_and_unchanged(tiny_data, objec
     obj.setup(model, tiny_data.train.x, pad, torch.device("cpu"), 0)
     idx = torch.arange(0, 64, 2)
     x, y = tiny_data.train.x[idx].float() / 255, tiny_data.train.y[idx]
-    aug = sample_crop_flip(len(idx), *x.shape[1:], pad, torch.Generator().manual_seed(3), torch.device("cpu")) if pad else None
+    aug = (
+        sample_crop_flip(len(idx), *x.shape[1:], pad, torch.Generator().manual_seed(3), torch.device("cpu"))
+        if pad
+        else None
+    )
     if aug is not None:
         x = aug.apply(x)
     captured = {}

@@ -19,7 +19,7 @@ import json
 import time
 
 from interpretgan.attacks.runner import attack_run
-from interpretgan.config import resolve_train_config
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.training import fit_in
 
 

@@ -66,7 +66,7 @@ done
 
 # The extra jobs, as many as the first four epochs (the CPU runs' attacks are done by then) leave time for.
 FIRST=${JOBS%% *}; FIRST=${FIRST%%:*}
-EPOCHS=$(python3 -c "from interpretgan.config import resolve_train_config as r; print(r('mnist', 'trades+atta', '$PRESET').epochs)")
+EPOCHS=$(python3 -c "from interpretgan.config.presets import resolve_train_config as r; print(r('mnist', 'trades+atta', '$PRESET').epochs)")
 until [ -z "$EXTRA" ] || [ "$(epochs_done "$FIRST")" -ge $((EPOCHS < 4 ? EPOCHS : 4)) ] || grep -q "ended at" "$R/$FIRST.log" \
   || [ "$(left)" -le 0 ]; do sleep 2; done
 if [ -n "$EXTRA" ]; then

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from interpretgan.attacks import make_attack
 from interpretgan.attacks.evaluate import evaluate_attacks
-from interpretgan.config import resolve_train_config
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.data import load_dataset
 from interpretgan.models import Normalize
 from interpretgan.runs import Run, load_tensors

@@ -13,7 +13,7 @@ import sys
 import time
 
 from interpretgan.pipeline.attack import attack_run
-from interpretgan.config import resolve_explain_config, resolve_train_config
+from interpretgan.config.presets import resolve_explain_config, resolve_train_config
 from interpretgan.pipeline.explain import explain_in
 from interpretgan.pipeline.runs import read_json
 from interpretgan.pipeline.train import fit_in

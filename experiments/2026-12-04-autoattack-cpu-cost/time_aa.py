@@ -4,7 +4,7 @@ import time
 
 import torch
 torch.set_num_threads(1)
-from interpretgan.pretrained.zoo import load
+from interpretgan.pretrained import load
 from interpretgan.data import load_dataset
 from interpretgan.attacks import PGD, AutoAttack
 m = load("mnist-smallcnn-max-trades+atta").eval()

@@ -95,11 +95,16 @@ def make_attack(
         return _make_parameter_free(ATTACKS[name], eps, alpha, steps, random_start, kw)
     unknown = sorted(set(kw) - _OPTIONS)
     if unknown:
-        raise ConfigError(f"unknown attack option '{unknown[0]}'; valid options are: eps, alpha, steps, random_start, {', '.join(sorted(_OPTIONS))}")
+        raise ConfigError(
+            f"unknown attack option '{unknown[0]}'; valid options are: eps, alpha, steps, random_start, "
+            f"{', '.join(sorted(_OPTIONS))}"
+        )
     cls = ATTACKS[name]
     if cls is FGSM:
         if (steps is not None and steps != 1) or (alpha is not None and alpha != eps) or random_start:
-            raise ConfigError("attack 'fgsm' is one step of size eps from x; leave steps, alpha and random_start unset (or use 'pgd')")
+            raise ConfigError(
+                "attack 'fgsm' is one step of size eps from x; leave steps, alpha and random_start unset (or use 'pgd')"
+            )
         kw.pop("generator", None)  # FGSM draws nothing
         if kw.pop("restarts", 1) != 1:
             raise ConfigError("attack 'fgsm' has no random start, so restarts would repeat it; leave restarts at 1")

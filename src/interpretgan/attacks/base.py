@@ -160,9 +160,13 @@ class Attack:
         if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
             raise ConfigError(f"attack restarts must be an integer >= 1, got {restarts!r}")
         if restarts > 1 and not random_start:
-            raise ConfigError(f"attack restarts={restarts} needs random_start: without it every restart repeats the first")
+            raise ConfigError(
+                f"attack restarts={restarts} needs random_start: without it every restart repeats the first"
+            )
         if targeted and not self.targetable:
-            raise ConfigError(f"attack '{self.name}' is untargeted (it picks its own target classes); leave targeted unset")
+            raise ConfigError(
+                f"attack '{self.name}' is untargeted (it picks its own target classes); leave targeted unset"
+            )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ConfigError(f"attack generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.eps = float(eps)
@@ -205,18 +209,30 @@ class Attack:
     # --- the threat model -------------------------------------------------------------------
     def _check_inputs(self, model: nn.Module, x: Tensor, y: Tensor) -> None:
         if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise ValueError(f"attack inputs x must be a floating tensor in [{self.clip_min}, {self.clip_max}], got {getattr(x, 'dtype', type(x))}")
+            raise ValueError(
+                f"attack inputs x must be a floating tensor in [{self.clip_min}, {self.clip_max}], "
+                f"got {getattr(x, 'dtype', type(x))}"
+            )
         soft = isinstance(y, Tensor) and y.dim() == 2 and y.is_floating_point()
-        if not isinstance(y, Tensor) or y.dim() not in (1, 2) or y.shape[0] != x.shape[0] or (y.dim() == 2 and not soft):
-            raise ValueError(f"attack labels y must be a tensor of shape ({x.shape[0]},), or soft targets ({x.shape[0]}, K), "
-                             f"got {getattr(y, 'shape', type(y))}")
+        if (
+            not isinstance(y, Tensor)
+            or y.dim() not in (1, 2)
+            or y.shape[0] != x.shape[0]
+            or (y.dim() == 2 and not soft)
+        ):
+            raise ValueError(
+                f"attack labels y must be a tensor of shape ({x.shape[0]},), or soft targets ({x.shape[0]}, K), "
+                f"got {getattr(y, 'shape', type(y))}"
+            )
         if not soft and (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
             raise ValueError(f"attack labels y must be integer class indices, got dtype {y.dtype}")
         if soft and (self.restarts > 1 or self.targeted):
             raise ValueError("soft targets y (N, K) are a loss's targets only: they cannot say which examples are "
                              "fooled, so restarts and targeted attacks need integer labels")
         if y.device != x.device:
-            raise ValueError(f"attack labels y are on {y.device} but inputs x are on {x.device}; move both to the model's device")
+            raise ValueError(
+                f"attack labels y are on {y.device} but inputs x are on {x.device}; move both to the model's device"
+            )
         if self.generator is not None and self.random_start:
             _check_generator(self.generator, x.device)
         if x.numel():
@@ -239,9 +255,14 @@ class Attack:
         x = x.detach()
         if start is not None:
             if type(self)._run is not Attack._run:
-                raise ConfigError(f"attack '{self.name}' chooses its own start; a start is taken by the projected-step attacks")
+                raise ConfigError(
+                    f"attack '{self.name}' chooses its own start; a start is taken by the projected-step attacks"
+                )
             if not isinstance(start, Tensor) or start.shape != x.shape:
-                raise ValueError(f"attack start must be a tensor shaped like x {tuple(x.shape)}, got {getattr(start, 'shape', type(start))}")
+                raise ValueError(
+                    f"attack start must be a tensor shaped like x {tuple(x.shape)}, "
+                    f"got {getattr(start, 'shape', type(start))}"
+                )
             return self._run(model, x, y, start=start.detach())
         x_adv = self._run(model, x, y)
         if self.restarts > 1:

@@ -215,20 +215,29 @@ def load_adversarial_set(path: Path | str) -> AdversarialSet:
     t = load_tensors(path)
     missing = [k for k in AdversarialSet._fields if k not in t]
     if missing:
-        raise DataError(f"adversarial set '{path}' lacks the key(s) {', '.join(missing)}; expected x_adv, y, pred, index")
+        raise DataError(
+            f"adversarial set '{path}' lacks the key(s) {', '.join(missing)}; expected x_adv, y, pred, index"
+        )
     return AdversarialSet(t["x_adv"], t["y"], t["pred"], t["index"])
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int) -> None:
+def check_evaluation_inputs(
+    x: Tensor, y: Tensor, attacks: Mapping[str, Attack], batch_size: int, num_classes: int
+) -> None:
     if not isinstance(x, Tensor) or x.dim() != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
-        raise ValueError(f"evaluate_attacks needs images (N, C, H, W) as uint8 or float, got {getattr(x, 'dtype', type(x))} of shape {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(
+            f"evaluate_attacks needs images (N, C, H, W) as uint8 or float, got {getattr(x, 'dtype', type(x))} "
+            f"of shape {tuple(getattr(x, 'shape', ()))}"
+        )
     if x.shape[0] == 0:
         raise ValueError("evaluate_attacks needs at least one image, got an empty tensor")
     if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"evaluate_attacks needs labels of shape ({x.shape[0]},), got {tuple(getattr(y, 'shape', ()))}")
+        raise ValueError(
+            f"evaluate_attacks needs labels of shape ({x.shape[0]},), got {tuple(getattr(y, 'shape', ()))}"
+        )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -243,7 +252,9 @@ def check_evaluation_inputs(x: Tensor, y: Tensor, attacks: Mapping[str, Attack],
         if not isinstance(attack, Attack):
             raise ConfigError(f"attack '{name}' must be an interpretgan Attack, got {type(attack).__name__}")
         if attack.targeted:
-            raise ConfigError(f"attack '{name}' is targeted; evaluate_attacks measures untargeted robustness against the true labels")
+            raise ConfigError(
+                f"attack '{name}' is targeted; evaluate_attacks measures untargeted robustness against the true labels"
+            )
 
 
 def _batch(x: Tensor, s: int, e: int, device: torch.device) -> Tensor:
@@ -303,7 +314,8 @@ def _check_metadata(path: Path, expected: dict[str, str]) -> None:
                            "delete it, or its attack folder, to recompute")
         if meta.get(key) != value:
             raise RunError(
-                f"'{path}' was made with {key}={meta.get(key)!r}, not {value!r}; use a fresh work_dir or delete the file to recompute"
+                f"'{path}' was made with {key}={meta.get(key)!r}, not {value!r}; use a fresh work_dir or delete "
+                "the file to recompute"
             )
 
 

@@ -25,5 +25,12 @@ class FGSM(PGD):
         clip_max: float = 1.0,
     ) -> None:
         super().__init__(
-            eps, alpha=eps, steps=1, random_start=False, targeted=targeted, loss=loss, clip_min=clip_min, clip_max=clip_max
+            eps,
+            alpha=eps,
+            steps=1,
+            random_start=False,
+            targeted=targeted,
+            loss=loss,
+            clip_min=clip_min,
+            clip_max=clip_max,
         )

@@ -35,7 +35,8 @@ AUTOATTACK_NAME = "autoattack-nofab"
 
 def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random_start: bool = True,
                       restarts: int = 1, loss: str = "ce") -> tuple[str, Attack]:
-    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"``, ``"fgsm"``, ``"apgd-ce"``, ``"square-1000"``, ``"autoattack"`` ... -> ``(name, attack)``.
+    """``"pgd"``, ``"pgd-100"``, ``"mpgd-40"``, ``"fgsm"``, ``"apgd-ce"``, ``"square-1000"``, ``"autoattack"`` ...
+    -> ``(name, attack)``.
 
     A number after pgd/mpgd sets its steps (else ``steps``); the name is ``pgd100``-style, with
     ``-cw`` for the margin loss and ``-r5`` for five restarts (FGSM, which has no random start,
@@ -67,7 +68,9 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
         return f"{kind}{k}{suffix}", make_attack(kind, eps=eps, alpha=alpha, steps=k, random_start=random_start,
                                                  loss=loss, restarts=restarts)
     if loss != "ce":
-        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{kind}' has its own loss, so leave --loss at ce")
+        raise ConfigError(
+            f"--loss {loss} applies to pgd, mpgd and fgsm; '{kind}' has its own loss, so leave --loss at ce"
+        )
     suffix = f"-r{restarts}" if restarts > 1 else ""
     if kind == "autoattack":
         if n is not None:
@@ -79,7 +82,9 @@ def parse_attack_spec(spec: str, *, eps: float, alpha: float, steps: int, random
         return f"square{q}{suffix}", make_attack("square", eps=eps, queries=q, restarts=restarts)
     k = int(n) if n else APGD_STEPS
     if kind == "apgd-t":
-        return f"apgd-t{k}{suffix}", make_attack("apgd-t", eps=eps, steps=k, random_start=random_start, restarts=restarts)
+        return f"apgd-t{k}{suffix}", make_attack(
+            "apgd-t", eps=eps, steps=k, random_start=random_start, restarts=restarts
+        )
     return f"{kind}{k}{suffix}", make_attack("apgd", eps=eps, steps=k, loss=kind.split("-")[1],
                                              random_start=random_start, restarts=restarts)
 
@@ -88,7 +93,9 @@ def _reduced_autoattack(spec: str, m: re.Match, *, eps: float, restarts: int, lo
     """``autoattack-apgd<N>-square<Q>``: the ensemble with ``N`` APGD iterations and ``Q`` Square queries, named
     ``autoattack-nofab-apgd<N>-square<Q>`` so that a table never passes it off as AutoAttack's own settings."""
     if loss != "ce":
-        raise ConfigError(f"--loss {loss} applies to pgd, mpgd and fgsm; '{spec}' has its own losses, so leave --loss at ce")
+        raise ConfigError(
+            f"--loss {loss} applies to pgd, mpgd and fgsm; '{spec}' has its own losses, so leave --loss at ce"
+        )
     steps = int(m.group(1)) if m.group(1) else APGD_STEPS
     queries = int(m.group(2)) if m.group(2) else SQUARE_QUERIES
     if steps < 1 or queries < 1:

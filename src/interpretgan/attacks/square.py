@@ -118,7 +118,9 @@ class Square(Attack):
                 if idx.numel() == 0:
                     break
                 m = idx.numel()
-                side = max(min(round(math.sqrt(square_fraction(i, self.queries, self.p_init) * h * w)), h - 1, w - 1), 1)
+                side = max(
+                    min(round(math.sqrt(square_fraction(i, self.queries, self.p_init) * h * w)), h - 1, w - 1), 1
+                )
                 top = torch.randint(0, h - side + 1, (m, 1, 1, 1), generator=self.generator, device=x.device)
                 left = torch.randint(0, w - side + 1, (m, 1, 1, 1), generator=self.generator, device=x.device)
                 window = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)  # (m, 1, h, w)

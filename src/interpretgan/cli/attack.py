@@ -41,7 +41,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-random-start", action="store_true")
     p.add_argument("--restarts", type=int, default=1, metavar="R",
                    help="random restarts (all but fgsm): an image is robust only if it survives all R (default: 1)")
-    p.add_argument("--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr")
+    p.add_argument(
+        "--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr"
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
     p.add_argument("--batch-size", type=int, default=500)

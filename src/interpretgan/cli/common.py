@@ -17,7 +17,9 @@ def add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool =
     p.add_argument("--data-root", help="dataset folder (default: $INTERPRETGAN_DATA)")
     p.add_argument("--no-verify", action="store_true", help="skip md5/content checks of the datasets")
     if download:
-        p.add_argument("--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources")
+        p.add_argument(
+            "--download", action="store_true", help="fetch missing MNIST/CIFAR-10 files from the official sources"
+        )
     if out:
         p.add_argument("--out", help=out_help)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
@@ -65,7 +67,7 @@ def remove_unresumable(path: Path | None) -> None:
 
 def run_arg(args: argparse.Namespace, value: Any, kind: str) -> Any:
     """A run-folder argument, with ``pretrained:NAME`` made into the zoo entry's run folder."""
-    from interpretgan.pretrained.zoo import resolve_run
+    from interpretgan.pipeline.zoo import resolve_run
 
     return resolve_run(value, kind, data_root=getattr(args, "data_root", None))
 
@@ -76,12 +78,19 @@ def split_list(text: str) -> list[str]:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """``--model REF --weights FILE`` (and the data it runs on): a classifier trained elsewhere, in place of a run folder."""
-    p.add_argument("--model", metavar="REF", help="your classifier instead of a run folder: path/to/file.py:build or "
-                                                  "package.module:build (a callable that takes no arguments and returns the nn.Module)")
+    """``--model REF --weights FILE`` (and the data it runs on): a classifier trained elsewhere, in place of a
+    run folder."""
+    p.add_argument(
+        "--model",
+        metavar="REF",
+        help="your classifier instead of a run folder: path/to/file.py:build or "
+        "package.module:build (a callable that takes no arguments and returns the nn.Module)",
+    )
     p.add_argument("--weights", help="with --model: its state_dict as a safetensors file")
     p.add_argument("--dataset", help="with --model: mnist, mnist-sample, cifar10 or celeba (default: mnist)")
-    p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the dataset's, 32 for MNIST)")
+    p.add_argument(
+        "--image-size", type=int, help="with --model: the side its inputs have (default: the dataset's, 32 for MNIST)"
+    )
 
 
 def classifier_run_arg(args: argparse.Namespace) -> Any:
@@ -90,7 +99,9 @@ def classifier_run_arg(args: argparse.Namespace) -> Any:
     given = [o for o in ("weights", "dataset", "image_size") if getattr(args, o, None) is not None]
     if args.model is None:
         if given:
-            raise ConfigError(f"--{given[0].replace('_', '-')} goes with --model REF; with a run folder it is recorded there")
+            raise ConfigError(
+                f"--{given[0].replace('_', '-')} goes with --model REF; with a run folder it is recorded there"
+            )
         if not args.run:
             raise ConfigError("expected a classifier run folder, pretrained:NAME, or --model REF --weights FILE")
         return run_arg(args, args.run, "train")
@@ -108,6 +119,46 @@ def classifier_run_arg(args: argparse.Namespace) -> Any:
                         progress=not args.no_progress)
     print(f"model run folder: {run.path}")
     return run.path
+
+
+def _config_fields(cls: type) -> list[tuple[Any, Any, bool]]:
+    """(field, scalar type, is a list) of each field of ``cls`` declared with :func:`interpretgan.config.option`:
+    ``int | None`` -> (int, False), ``list[str]`` -> (str, True)."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("cli"):
+            hint = hints[f.name]
+            is_list = typing.get_origin(hint) is list
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            out.append((f, args[0] if args else hint, is_list))
+    return out
+
+
+def add_config_options(p: argparse.ArgumentParser, cls: type) -> None:
+    """``--name`` for each field of the config dataclass ``cls`` declared with :func:`interpretgan.config.option`,
+    with the type, choices and help declared there; a list field takes comma-separated values."""
+    for f, kind, is_list in _config_fields(cls):
+        flag = f"--{f.name.replace('_', '-')}"
+        if is_list:
+            p.add_argument(flag, metavar="A,B,...", help=f.metadata["help"])
+        else:
+            p.add_argument(flag, type=kind, choices=f.metadata["choices"], help=f.metadata["help"])
+
+
+def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The options of :func:`add_config_options` that the user gave, as field values (lists parsed)."""
+    out: dict[str, Any] = {}
+    for f, kind, is_list in _config_fields(cls):
+        value = getattr(args, f.name, None)
+        if value is not None and is_list:
+            value = int_list(f"--{f.name.replace('_', '-')}", value) if kind is int else split_list(value)
+        if value is not None:
+            out[f.name] = value
+    return out
 
 
 def int_list(option: str, text: str) -> list[int]:

@@ -10,7 +10,7 @@ from interpretgan.cli.common import add_common, device_of
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from interpretgan.demo import run_demo
+    from interpretgan.pipeline.demo import run_demo
 
     t0 = time.perf_counter()
     out = run_demo(out=args.out, data_root=args.data_root, preset=args.preset, device=device_of(args.device),

@@ -18,7 +18,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     res = diagnose_run(runs, attack=args.attack, n_compute=args.n, n_boot=args.n_boot, seed=args.seed,
                        device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
                        out_dir=args.out_dir)
-    print(f"D*: {res['n']} examples ({res['runs'][0]['source']}); f's accuracy on D* {res['runs'][0]['input_accuracy']:.2%}")
+    print(
+        f"D*: {res['n']} examples ({res['runs'][0]['source']}); "
+        f"f's accuracy on D* {res['runs'][0]['input_accuracy']:.2%}"
+    )
     print(vulnerability_markdown(res["table"]))
     for name, e in res["index_change"].items():
         paper = f" (paper {e['paper']:.1%})" if "paper" in e else ""
@@ -62,7 +65,9 @@ def add_baselines_parser(sub: Any) -> None:
     p.add_argument("run", help="an explainer run folder")
     p.add_argument("--attack", default="pgd")
     p.add_argument("--n", type=int, default=4)
-    p.add_argument("--methods", help="comma-separated subset of deeplift,saliency,input_x_gradient,integrated_gradients,occlusion")
+    p.add_argument(
+        "--methods", help="comma-separated subset of deeplift,saliency,input_x_gradient,integrated_gradients,occlusion"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", help="where to write (default: the run folder)")
     p.set_defaults(func=cmd_baselines)

@@ -8,54 +8,47 @@ from typing import Any
 
 from interpretgan.cli.common import (
     add_common,
+    add_config_options,
     add_model_options,
     classifier_run_arg,
+    config_overrides,
     device_of,
-    int_list,
     log_to,
     refuse_with_resume,
     remove_unresumable,
     run_arg,
-    split_list,
 )
-from interpretgan.config import PRESET_NAMES
+from interpretgan.config import PRESET_NAMES, ExplainConfig
 from interpretgan.errors import ConfigError
 
 
 def cmd_explain_train(args: argparse.Namespace) -> int:
-    from interpretgan.config import resolve_explain_config
+    from interpretgan.config.presets import resolve_explain_config
     from interpretgan.data import load_dataset
     from interpretgan.pipeline.explain import create_explain_run, format_results, train_run
     from interpretgan.pipeline.runs import Run, check_runs_root, runs_root
 
     device = device_of(args.device)
     if args.resume:
-        refuse_with_resume(args, {"run": args.run, "preset": args.preset, "out": args.out, "layers": args.layers,
-                                   "separate": args.separate, "fuse": args.fuse, "seed": args.seed, "batch_size": args.batch_size,
-                                   "scale_iterations": args.scale_iterations, "n_train": args.n_train, "n_test": args.n_test,
-                                   "model": args.model, "weights": args.weights, "dataset": args.dataset,
-                                   "image_size": args.image_size, "fit": args.fit})
+        refuse_with_resume(args, {**config_overrides(args, ExplainConfig), "run": args.run, "preset": args.preset,
+                                  "out": args.out, "separate": args.separate, "fuse": args.fuse, "model": args.model,
+                                  "weights": args.weights, "dataset": args.dataset, "image_size": args.image_size})
         run = Run.open(args.resume, kind="explain")
         if (run.path / "results.json").is_file():
-            print(f"{run.path} finished training and evaluating its explainers before (results.json); nothing to resume")
+            print(
+                f"{run.path} finished training and evaluating its explainers before (results.json); nothing to resume"
+            )
             return 0
     else:
         check_runs_root(runs_root(args.out))
         if not args.run and not args.model:
-            raise ConfigError("explain train needs a classifier run folder, --model REF --weights FILE, or --resume EXPLAIN_RUN")
+            raise ConfigError(
+                "explain train needs a classifier run folder, --model REF --weights FILE, or --resume EXPLAIN_RUN"
+            )
         cls_run = Run.open(classifier_run_arg(args), kind="train")
-        overrides = {
-            "layers": split_list(args.layers) if args.layers else None,
-            "joint": False if args.separate else None,
-            "fuse": True if args.fuse else None,
-            "seed": args.seed,
-            "batch_size": args.batch_size,
-            "scale_iterations": int_list("--scale-iterations", args.scale_iterations) if args.scale_iterations else None,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "fit": args.fit,
-        }
-        if overrides["scale_iterations"] is not None:
+        overrides = {**config_overrides(args, ExplainConfig), "joint": False if args.separate else None,
+                     "fuse": True if args.fuse else None}
+        if "scale_iterations" in overrides:  # iterations replace the preset's epochs per scale
             overrides["scale_epochs"] = []
         cfg = resolve_explain_config(cls_run.config["dataset"], args.preset or "cpu", overrides)
         # Data problems end the command before a run folder is made (training then reads the cache).
@@ -115,17 +108,10 @@ def add_parser(sub: Any) -> None:
     add_model_options(q)
     q.add_argument("--resume", metavar="EXPLAIN_RUN", help="continue an interrupted explainer run")
     q.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
-    q.add_argument("--layers", help="comma-separated layer names (default: all); for your own model, module paths "
-                                    "such as features.2,features.5")
     q.add_argument("--separate", action="store_true", help="train the layers one after another (the paper's way)")
     q.add_argument("--fuse", action="store_true", help="run all layers' G and D as grouped convolutions (GPU)")
-    q.add_argument("--scale-iterations", help="iterations per scale, comma-separated (4x4 first)")
     q.add_argument("--no-eval", action="store_true", help="skip the consistency / Frechet evaluation")
-    q.add_argument("--fit", choices=("resize", "pad"),
-                   help="a classifier whose input side is not 4*2^k (28x28 MNIST): its images reach the GAN resized "
-                        "(default) or zero-padded to the next such side, and the explanations go back the same way")
-    for name, typ in (("seed", int), ("batch-size", int), ("n-train", int), ("n-test", int)):
-        q.add_argument(f"--{name}", type=typ)
+    add_config_options(q, ExplainConfig)
     q.set_defaults(func=cmd_explain_train)
     q = esub.add_parser("show", help="the paper's Fig. 3 grid (natural vs adversarial, one column per layer)")
     add_common(q, out=False)

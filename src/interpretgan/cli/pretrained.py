@@ -13,7 +13,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     from interpretgan.pretrained import list_pretrained
 
     if args.pretrained_command == "refresh":
-        from interpretgan.pretrained.refresh import refresh_zoo
+        from interpretgan.pipeline.refresh import refresh_zoo
 
         out = refresh_zoo(args.folder, commit=args.commit, data_root=args.data_root, verify=not args.no_verify,
                           device=device_of(args.device), progress=not args.no_progress, n_attack=args.n_attack)
@@ -42,10 +42,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("pretrained", help="the shipped zoo (use pretrained:NAME wherever a run folder is taken)")
     p.add_argument("--json", action="store_true", help="print the provenance records as JSON")
     psub = p.add_subparsers(dest="pretrained_command", metavar="SUBCOMMAND")
-    q = psub.add_parser("refresh", help="rebuild the zoo from a finished `reproduce mnist` folder (from a source checkout)")
+    q = psub.add_parser(
+        "refresh", help="rebuild the zoo from a finished `reproduce mnist` folder (from a source checkout)"
+    )
     add_common(q, out=False)
     q.add_argument("folder", help="the reproduce mnist folder (e.g. runs/reproduce-mnist-cpu)")
-    q.add_argument("--commit", required=True, help="the git commit the reproduction ran at (recorded in the provenance)")
+    q.add_argument(
+        "--commit", required=True, help="the git commit the reproduction ran at (recorded in the provenance)"
+    )
     q.add_argument("--n-attack", type=int, help="MNIST test images attacked with PGD-40 (default: all 10,000)")
     p.set_defaults(func=cmd_pretrained)
 

@@ -13,7 +13,7 @@ from interpretgan.errors import ConfigError
 
 def own_model_arg(args: argparse.Namespace) -> Any:
     """``--model REF --layers ... [--weights --image-size --fit]`` as an OwnModel (None without ``--model``)."""
-    from interpretgan.pipeline.reproduce import OwnModel
+    from interpretgan.pipeline.chains import OwnModel
 
     given = [o for o in ("weights", "layers", "image_size", "fit") if getattr(args, o) is not None]
     if args.model is None:
@@ -35,8 +35,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=device_of(args.device), data_root=args.data_root,
                     verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args))
-    print(f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
-          f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:")
+    print(
+        f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
+        f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:"
+    )
     for stage, seconds in res["seconds"].items():
         print(f"  {stage:32s} {seconds:8.0f} s")
     for key in ("report_md", "report_html", "results"):
@@ -45,10 +47,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("reproduce", help="the paper's results in one command, with report.md/html and results.json",
-                       description="Run the chain of stages for TARGET into one folder: --out DIR names it (default: "
-                                   "<runs root>/reproduce-TARGET-PRESET); re-running the same command skips finished stages.")
-    add_common(p, out_help="the chain's own folder (default: $INTERPRETGAN_RUNS or ./runs, then reproduce-TARGET-PRESET)")
+    p = sub.add_parser(
+        "reproduce",
+        help="the paper's results in one command, with report.md/html and results.json",
+        description="Run the chain of stages for TARGET into one folder: --out DIR names it (default: "
+        "<runs root>/reproduce-TARGET-PRESET); re-running the same command skips finished stages.",
+    )
+    add_common(
+        p, out_help="the chain's own folder (default: $INTERPRETGAN_RUNS or ./runs, then reproduce-TARGET-PRESET)"
+    )
     p.add_argument("target", choices=("mnist", "cifar10", "celeba"))
     p.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     p.add_argument("--model", metavar="REF", help="mnist or cifar10 with your classifier in place of the paper's: "

@@ -16,12 +16,25 @@ def cmd_study_pooling(args: argparse.Namespace) -> int:
     from interpretgan.report.markdown import pooling_markdown
 
     seeds = int_list("--seeds", args.seeds)
-    out = Path(args.folder) if args.folder else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
-    res = pooling_study(args.dataset, args.model, args.preset, seeds=seeds, out=out,
-                        n_eval=-1 if args.n is None else args.n, device=device_of(args.device), data_root=args.data_root,
-                        verify=not args.no_verify, progress=not args.no_progress,
-                        autoattack_n=-1 if args.autoattack_n is None else count_or_all("--autoattack-n", args.autoattack_n),
-                        autoattack=args.autoattack)
+    out = (
+        Path(args.folder)
+        if args.folder
+        else runs_root(args.out) / f"study-pooling-{args.dataset}-{args.model}-{args.preset}"
+    )
+    res = pooling_study(
+        args.dataset,
+        args.model,
+        args.preset,
+        seeds=seeds,
+        out=out,
+        n_eval=-1 if args.n is None else args.n,
+        device=device_of(args.device),
+        data_root=args.data_root,
+        verify=not args.no_verify,
+        progress=not args.no_progress,
+        autoattack_n=-1 if args.autoattack_n is None else count_or_all("--autoattack-n", args.autoattack_n),
+        autoattack=args.autoattack,
+    )
     print(pooling_markdown(res["table"], f"{args.model}: max vs avg pooling"))
     print(f"written to {res['folder']}")
     return 0
@@ -37,8 +50,12 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     q.add_argument("--seeds", default="0", help="comma-separated seeds (spread over seeds when several)")
     q.add_argument("--n", type=int, help="test images attacked (default: 1000 for cpu, all for paper)")
-    q.add_argument("--autoattack-n", metavar="N|all", help="test images of the AutoAttack column, the first of the same "
-                                                           "subset (0: none; default: 300 for cpu, all for paper)")
+    q.add_argument(
+        "--autoattack-n",
+        metavar="N|all",
+        help="test images of the AutoAttack column, the first of the same "
+        "subset (0: none; default: 300 for cpu, all for paper)",
+    )
     q.add_argument("--autoattack", metavar="SPEC", help="the AutoAttack spec (default: autoattack; the smoke preset "
                                                         "runs autoattack-apgd5-square50)")
     q.add_argument("--folder", help="the study folder (default: <out>/study-pooling-<dataset>-<model>-<preset>); "

@@ -9,6 +9,8 @@ from typing import Any
 
 from interpretgan.cli.common import (
     add_common,
+    add_config_options,
+    config_overrides,
     device_of,
     log_to,
     refuse_with_resume,
@@ -16,13 +18,11 @@ from interpretgan.cli.common import (
     run_arg,
     split_list,
 )
-from interpretgan.config import INNER_LOSSES, KL_TARGETS, OBJECTIVES, PRESET_NAMES, is_reference
+from interpretgan.config import OBJECTIVES, PRESET_NAMES, TrainConfig, is_reference
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("model", "pool", "seed", "epochs", "batch_size", "lr", "n_train", "n_test", "image_size",
-            "eps", "attack_step", "attack_steps", "inner_loss", "kl_target", "beta", "checkpoint_every")
-    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    out = {**config_overrides(args, TrainConfig), **({} if args.model is None else {"model": args.model})}
     if getattr(args, "weights", None) is not None:
         from interpretgan.pipeline.train import weights_file
 
@@ -38,7 +38,8 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from interpretgan.config import TrainConfig, resolve_train_config
+    from interpretgan.config import TrainConfig
+    from interpretgan.config.presets import resolve_train_config
     from interpretgan.pipeline.runs import Run, check_runs_root, runs_root, stored_config
     from interpretgan.pipeline.train import check_model_options, fit
     from interpretgan.training import load_train_data
@@ -112,22 +113,15 @@ def add_train_parser(sub: Any) -> None:
                                    "takes no arguments and returns the nn.Module)")
     p.add_argument("--weights", help="starting weights of a --model reference (its state_dict as safetensors); "
                                      "with --epochs 0 the run holds them as they are")
-    p.add_argument("--layers", help="module paths of a --model reference to tap, comma-separated (e.g. features.2,features.5); "
-                                    "explain train can choose others")
-    p.add_argument("--pool", choices=("max", "avg"))
+    p.add_argument(
+        "--layers",
+        help="module paths of a --model reference to tap, comma-separated (e.g. features.2,features.5); "
+        "explain train can choose others",
+    )
     p.add_argument("--objective", choices=OBJECTIVES, help="default: natural")
     p.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
-    for name, typ in (("seed", int), ("epochs", int), ("batch-size", int), ("lr", float), ("n-train", int),
-                      ("n-test", int), ("image-size", int), ("eps", float), ("attack-step", float),
-                      ("attack-steps", int), ("beta", float), ("checkpoint-every", int)):
-        p.add_argument(f"--{name}", type=typ)
-    p.add_argument("--inner-loss", choices=INNER_LOSSES,
-                   help="the inner attack's loss (default: KL for trades objectives, CE otherwise; "
-                        "ATTA's reference code uses ce with trades+atta)")
-    p.add_argument("--kl-target", choices=KL_TARGETS,
-                   help="the TRADES KL term's f(x): the cross-entropy term's forward pass (shared, ATTA's code; "
-                        "default) or a forward pass of its own with a fresh dropout mask (separate, TRADES' code)")
+    add_config_options(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
 

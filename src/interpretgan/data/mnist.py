@@ -150,9 +150,13 @@ def read_files(
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
         raise DataError(f"MNIST file {images_path} holds images of shape {images.shape[1:]}, expected (28, 28).")
     official_n = sum(CLASS_COUNTS[split])
-    if labels.ndim == 1 and len(labels) == official_n != len(images):  # e.g. the test images in place of the train images
-        raise DataError(f"MNIST file {images_path} holds {len(images)} images, expected the {official_n} {split} images "
-                        f"that {labels_path.name} labels.")
+    if labels.ndim == 1 and len(labels) == official_n != len(
+        images
+    ):  # e.g. the test images in place of the train images
+        raise DataError(
+            f"MNIST file {images_path} holds {len(images)} images, expected the {official_n} {split} images "
+            f"that {labels_path.name} labels."
+        )
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(
             f"MNIST file {labels_path} holds {len(labels)} labels, expected {len(images)} to match {images_path.name}."

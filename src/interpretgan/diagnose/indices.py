@@ -45,7 +45,9 @@ def _window_max(pool: MaxPool, h: Tensor) -> tuple[Tensor, Tensor]:
     """Each window's maximum and its argmax position, as ``pool`` computes them."""
     if isinstance(pool, nn.AdaptiveMaxPool2d):
         return F.adaptive_max_pool2d(h, pool.output_size, return_indices=True)
-    return F.max_pool2d(h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True)
+    return F.max_pool2d(
+        h, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, return_indices=True
+    )
 
 
 @torch.no_grad()
@@ -97,6 +99,13 @@ def maxpool_index_change(model: nn.Module, x: Tensor, x_adv: Tensor, *, batch_si
     finally:
         for h in handles:
             h.remove()
-    return {k: {"fraction": changed[k] / windows[k] if windows[k] else 0.0, "changed": changed[k], "windows": windows[k],
-                "fraction_active": changed_active[k] / active[k] if active[k] else None, "active_windows": active[k]}
-            for k in pools}
+    return {
+        k: {
+            "fraction": changed[k] / windows[k] if windows[k] else 0.0,
+            "changed": changed[k],
+            "windows": windows[k],
+            "fraction_active": changed_active[k] / active[k] if active[k] else None,
+            "active_windows": active[k],
+        }
+        for k in pools
+    }

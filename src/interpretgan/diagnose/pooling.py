@@ -108,10 +108,13 @@ def pooling_table(arms: dict[str, dict[int, dict[str, Any]]], dataset: str, mode
     for a in ["clean", *names]:
         d = values("avg", a) - values("max", a)
         m = n_of.get(a, out["n"])
-        out["avg_minus_max"][a] = {"mean": float(d.mean()), "sd": spread(d),
-                                   # Newcombe's interval of the difference of the seed-mean accuracies
-                                   "ci": difference_interval(float(values("avg", a).mean()), m, float(values("max", a).mean()), m),
-                                   "paper": paper["avg"][a] - paper["max"][a] if paper and a in paper["avg"] else None}
+        out["avg_minus_max"][a] = {
+            "mean": float(d.mean()),
+            "sd": spread(d),
+            # Newcombe's interval of the difference of the seed-mean accuracies
+            "ci": difference_interval(float(values("avg", a).mean()), m, float(values("max", a).mean()), m),
+            "paper": paper["avg"][a] - paper["max"][a] if paper and a in paper["avg"] else None,
+        }
     out["avg_at_least_max"] = {a: out["avg_minus_max"][a]["mean"] >= 0 for a in names}
     return out
 

@@ -33,7 +33,9 @@ def diagnose(classifier: TappedModel, explainers: Mapping[str, Explainer], x_adv
         per layer the fraction of fooled examples (f wrong on x*) whose explanation carries f's label on x*.
     """
     if y.ndim != 1 or len(y) != len(x_adv):
-        raise ConfigError(f"D* needs one label per adversarial image: {len(x_adv)} images, labels of shape {tuple(y.shape)}")
+        raise ConfigError(
+            f"D* needs one label per adversarial image: {len(x_adv)} images, labels of shape {tuple(y.shape)}"
+        )
     own, preds = explanation_predictions(classifier, explainers, x_adv, batch_size=batch_size, device=device)
     pred = own if pred is None else pred.cpu()
     layers = list(preds)

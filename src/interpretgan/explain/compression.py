@@ -108,14 +108,18 @@ class CompressionNet(nn.Module):
     ``config`` holds the keyword arguments that rebuild it.
     """
 
-    def __init__(self, in_shape: Sequence[int], stages: Sequence[Sequence[Any]], latent_dim: int, init: str = "he") -> None:
+    def __init__(
+        self, in_shape: Sequence[int], stages: Sequence[Sequence[Any]], latent_dim: int, init: str = "he"
+    ) -> None:
         super().__init__()
         if init not in INITS:
             raise ConfigError(f"unknown compression-net initialisation '{init}'; expected one of {', '.join(INITS)}")
         in_shape, stages = [int(s) for s in in_shape], [(int(c), bool(p)) for c, p in stages]
         self.config = dict(in_shape=in_shape, stages=[list(s) for s in stages], latent_dim=latent_dim, init=init)
         if stages and len(in_shape) != 3:
-            raise ConfigError(f"a compression net with convolutions needs a (C, H, W) latent, got shape {tuple(in_shape)}")
+            raise ConfigError(
+                f"a compression net with convolutions needs a (C, H, W) latent, got shape {tuple(in_shape)}"
+            )
         layers: list[nn.Module] = []
         c = in_shape[0]
         side = list(in_shape[1:])

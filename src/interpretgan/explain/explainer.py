@@ -100,7 +100,9 @@ def explain(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Ten
 
 
 # --- collapse detection --------------------------------------------------------------------------
-def detect_collapse(fake_std: float, critic_loss: float, *, min_std: float, max_critic: float) -> list[tuple[str, float, float]]:
+def detect_collapse(
+    fake_std: float, critic_loss: float, *, min_std: float, max_critic: float
+) -> list[tuple[str, float, float]]:
     """Signs that a GAN failed: ``[(reason, value, threshold), ...]`` (empty when healthy).
 
     ``constant_output``: the per-pixel standard deviation of G's outputs over a batch (averaged
@@ -147,8 +149,16 @@ def save_explainer(directory: Path, layer: str, compression: CompressionNet, gen
     tensors.update({f"generator.{k}": v for k, v in generator_state.items()})
     tensors.update({f"discriminator.{k}": v for k, v in discriminator_state.items()})
     save_tensors(directory / "explainer.safetensors", tensors, metadata={"iteration": str(meta["iteration"])})
-    write_json(directory / "explainer.json", {"layer": layer, "compression": compression.config, "generator": generator_config,
-                                             "discriminator": discriminator_config, **meta})
+    write_json(
+        directory / "explainer.json",
+        {
+            "layer": layer,
+            "compression": compression.config,
+            "generator": generator_config,
+            "discriminator": discriminator_config,
+            **meta,
+        },
+    )
 
 
 def load_explainer(directory: str | Path, device: str | torch.device = "cpu") -> Explainer:
@@ -159,8 +169,11 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
     tensors = load_tensors(weights, device)
     written = tensor_metadata(weights).get("iteration")  # files written before 2026-11-30 have none
     if written is not None and "iteration" in spec and int(written) != int(spec["iteration"]):
-        raise RunError(f"{weights} holds the weights of iteration {written} but {directory / 'explainer.json'} describes "
-                       f"iteration {spec['iteration']} (interrupted between the two writes); resume the explain run to rewrite them")
+        raise RunError(
+            f"{weights} holds the weights of iteration {written} but {directory / 'explainer.json'} describes "
+            f"iteration {spec['iteration']} (interrupted between the two writes); resume the explain run to "
+            "rewrite them"
+        )
     with torch.random.fork_rng(devices=[]):  # initial values are overwritten
         comp = CompressionNet(**saved_compression_config(spec["compression"]))
         gen = ProGenerator(**saved_generator_config(spec["generator"]))
@@ -172,7 +185,17 @@ def load_explainer(directory: str | Path, device: str | torch.device = "cpu") ->
         try:
             module.load_state_dict(state)
         except RuntimeError as err:
-            raise RunError(f"{directory / 'explainer.safetensors'} does not fit its explainer.json ({err.__class__.__name__})") from None
-    exp = Explainer(spec["layer"], comp, gen, disc, scale=int(spec.get("scale", gen.n_scales - 1)), alpha=float(spec.get("alpha", 1.0)),
-                    image_shape=spec.get("image_shape"), fit=spec.get("fit"))
+            raise RunError(
+                f"{directory / 'explainer.safetensors'} does not fit its explainer.json ({err.__class__.__name__})"
+            ) from None
+    exp = Explainer(
+        spec["layer"],
+        comp,
+        gen,
+        disc,
+        scale=int(spec.get("scale", gen.n_scales - 1)),
+        alpha=float(spec.get("alpha", 1.0)),
+        image_shape=spec.get("image_shape"),
+        fit=spec.get("fit"),
+    )
     return exp.to(device).eval()

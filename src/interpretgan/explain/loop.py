@@ -31,14 +31,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset
 from interpretgan.devices import concrete_device, eval_mode
-from interpretgan.errors import ConfigError, RunError
+from interpretgan.errors import ConfigError
 from interpretgan.explain.compression import CompressionNet, compression_configs
 from interpretgan.explain.explainer import (
     GP_SPACE,
@@ -48,23 +47,14 @@ from interpretgan.explain.explainer import (
     build_layer_modules,
     detect_collapse,
 )
-from interpretgan.explain.fit import check_fit, from_gan, gan_side, to_gan
+from interpretgan.explain.fit import gan_side
+from interpretgan.explain.group import LayerGroup
 from interpretgan.explain.losses import (
     classifier_target,
-    critic_loss,
-    generator_loss,
-    gradient_penalty,
 )
 from interpretgan.explain.progan import (
-    ProDiscriminator,
-    ProGenerator,
-    downsample_to,
-    member_state_dict,
     num_scales,
-    resize_nearest,
     scale_side,
-    stack_state_dicts,
-    upsample2,
 )
 from interpretgan.io import RecordList
 from interpretgan.models import TappedModel
@@ -118,116 +108,6 @@ class MemoryStore(RecordList):
         pass
 
 
-# --- the explainers of some layers, stepped together -----------------------------------------------
-class _Group:
-    """The explainers of some layers, stepped together (a stack of one for unfused training)."""
-
-    def __init__(self, layers: list[str], members: list[tuple[CompressionNet, ProGenerator, ProDiscriminator]],
-                 seeds: list[int], cfg: ExplainConfig, device: torch.device, image_hw: tuple[int, int]) -> None:
-        self.layers, self.cfg = layers, cfg
-        self.side = int(members[0][1].config["image_size"])  # the GAN's; the images may be of another size (cfg.fit)
-        #: what maps the GAN's images to the classifier's (recorded in explainer.json; empty when they agree)
-        self.image_fit = ({} if tuple(image_hw) == (self.side, self.side)
-                          else {"image_shape": list(image_hw), "fit": check_fit(cfg.fit)})
-        self.compressions = nn.ModuleList([m[0] for m in members]).to(device)
-        if len(members) == 1:
-            self.generator, self.discriminator = members[0][1].to(device), members[0][2].to(device)
-        else:
-            g0, d0 = members[0][1], members[0][2]
-            with torch.random.fork_rng(devices=[]):  # the initial values are replaced below
-                self.generator = ProGenerator(**g0.config, stack=len(members))
-                self.discriminator = ProDiscriminator(**d0.config, stack=len(members))
-            self.generator.load_state_dict(stack_state_dicts([m[1].state_dict() for m in members]))
-            self.discriminator.load_state_dict(stack_state_dicts([m[2].state_dict() for m in members]))
-            self.generator.to(device)
-            self.discriminator.to(device)
-        betas = (float(cfg.betas[0]), float(cfg.betas[1]))
-        self.opt_g = torch.optim.Adam([*self.compressions.parameters(), *self.generator.parameters()], lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas)
-        self.rngs = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
-
-    def step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
-             classifier: TappedModel) -> dict[str, Tensor]:
-        """One critic step and one generator step on the batch ``x`` ``(B, C, H, W)`` in [0, 1].
-
-        ``latents``: each layer's ``l_i`` for ``x``; ``target``: f's label ``(B,)`` or distribution
-        ``(B, K)``. Returns per-layer statistics, each ``(S,)``.
-        """
-        cfg, s = self.cfg, len(self.layers)
-        (b, c, h, w), side = x.shape, self.side
-        z = torch.stack([comp(lat) for comp, lat in zip(self.compressions, latents)], dim=1)  # (B, S, latent)
-        fake = self.generator(z, scale, alpha)  # (B, S*C, side, side)
-        real = downsample_to(to_gan(x, side, cfg.fit), scale_side(scale))
-        if scale > 0 and alpha < 1.0:  # during a fade-in, real images are blended the way G's output is
-            real = alpha * real + (1.0 - alpha) * upsample2(F.avg_pool2d(real, 2))
-        if s > 1:
-            real = real.repeat(1, s, 1, 1)
-
-        # Critic (Eq. 2's max over D, as WGAN-GP).
-        def critic(images: Tensor) -> Tensor:
-            return self.discriminator(images, scale, alpha)
-
-        self.discriminator.requires_grad_(True)
-        fake_d = fake.detach()
-        eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
-        d_real, d_fake = critic(real), critic(fake_d)
-        gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
-        loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.sum().backward()
-        self.opt_d.step()
-
-        # Generator and compression net (Eq. 4): fool the updated critic, keep f's label.
-        self.discriminator.requires_grad_(False)
-        d_gen = critic(fake)
-        x_hat = resize_nearest(fake, side).view(b, s, c, side, side).transpose(0, 1).reshape(s * b, c, side, side)
-        x_hat = from_gan(x_hat, h, w, cfg.fit)
-        logits = classifier(x_hat)  # gradient flows through f into x_hat; f's weights are frozen
-        loss_g, parts_g = generator_loss(d_gen, logits, target, interp_weight=cfg.interp_weight)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.sum().backward()
-        self.opt_g.step()
-        self.discriminator.requires_grad_(True)
-
-        label = target if target.dim() == 1 else target.argmax(dim=1)
-        return {
-            "critic_loss": loss_d.detach(), **parts_d,
-            "generator_loss": loss_g.detach(), **parts_g,
-            "consistency": (logits.detach().argmax(dim=1).view(s, b) == label).float().mean(dim=1),
-            "fake_std": fake_d.view(b, s, -1).std(dim=0).mean(dim=1),
-        }
-
-    # Per-layer views and (de)serialisation.
-    def member(self, i: int) -> tuple[CompressionNet, dict[str, Tensor], dict[str, Tensor]]:
-        g, d = self.generator.state_dict(), self.discriminator.state_dict()
-        if len(self.layers) > 1:
-            g, d = member_state_dict(g, i), member_state_dict(d, i)
-        return self.compressions[i], g, d
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "layers": list(self.layers),
-            "compressions": [m.state_dict() for m in self.compressions],
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rngs": [g.get_state() for g in self.rngs],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["layers"] != self.layers:
-            raise RunError(f"the resume state holds layers {state['layers']}, expected {self.layers}")
-        for m, sd in zip(self.compressions, state["compressions"]):
-            m.load_state_dict(sd)
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        for g, st in zip(self.rngs, state["rngs"]):
-            g.set_state(st)
-
-
 class _BatchStream:
     """Seeded random batches of ``batch_size`` indices (a new permutation per epoch, last partial batch
     dropped); its state is the generator, the current permutation and the position in it, so a
@@ -235,7 +115,9 @@ class _BatchStream:
 
     def __init__(self, n: int, batch_size: int, seed: int) -> None:
         if n < batch_size:
-            raise ConfigError(f"the explainers need at least one full batch: {n} training images < batch size {batch_size}")
+            raise ConfigError(
+                f"the explainers need at least one full batch: {n} training images < batch size {batch_size}"
+            )
         self.n, self.batch_size = n, batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self.perm = torch.empty(0, dtype=torch.int64)
@@ -295,7 +177,9 @@ def train_explainers(
         raise ConfigError(f"the classifier is on {p.device} but the explainers are to train on {device}; move it first")
     c, h, w = classifier.input_shape
     if tuple(train.x.shape[1:]) != (c, h, w):
-        raise ConfigError(f"the training images are {'x'.join(map(str, train.x.shape[1:]))} but the classifier takes {c}x{h}x{w}")
+        raise ConfigError(
+            f"the training images are {'x'.join(map(str, train.x.shape[1:]))} but the classifier takes {c}x{h}x{w}"
+        )
     train = train.subset(cfg.n_train, seed=cfg.seed)
     schedule = Schedule.from_config(cfg, num_scales(gan_side(h, w)), len(train))
     comp_cfgs = compression_configs(classifier, layers, cfg.latent_dim, width=cfg.compression_width)
@@ -309,10 +193,22 @@ def train_explainers(
         with eval_mode(classifier):
             classifier.requires_grad_(False)  # f is frozen: gradients flow through it, never into it
             for tag, loop_layers in loops:
-                groups, complete = _train_loop(tag, loop_layers, classifier, train_x, cfg, comp_cfgs, schedule, store,
-                                               device, progress=progress, resume=resume, stop_after=stop_after_iterations)
+                groups, complete = _train_loop(
+                    tag,
+                    loop_layers,
+                    classifier,
+                    train_x,
+                    cfg,
+                    comp_cfgs,
+                    schedule,
+                    store,
+                    device,
+                    progress=progress,
+                    resume=resume,
+                    stop_after=stop_after_iterations,
+                )
                 for g in groups:
-                    explainers.update({layer: _explainer(g, i, schedule, device) for i, layer in enumerate(g.layers)})
+                    explainers.update({layer: g.explainer(i, schedule, device) for i, layer in enumerate(g.layers)})
                 if not complete:
                     interrupted = True
                     break
@@ -327,23 +223,9 @@ def train_explainers(
             "explainers": {n: explainers[n] for n in layers if n in explainers}}
 
 
-def _explainer(group: _Group, i: int, schedule: Schedule, device: torch.device) -> Explainer:
-    """Member ``i`` of a trained group as a stand-alone :class:`Explainer` (copies of its weights)."""
-    comp, g_state, d_state = group.member(i)
-    with torch.random.fork_rng(devices=[]):  # the initial values are replaced below
-        gen = ProGenerator(**group.generator.config)
-        disc = ProDiscriminator(**group.discriminator.config)
-        c = CompressionNet(**comp.config)
-    c.load_state_dict(comp.state_dict())
-    gen.load_state_dict(g_state)
-    disc.load_state_dict(d_state)
-    scale, alpha = schedule.at(schedule.total - 1)
-    return Explainer(group.layers[i], c, gen, disc, scale=scale, alpha=alpha, **group.image_fit).to(device).eval()
-
-
 def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,
                 comp_cfgs: dict[str, dict[str, Any]], schedule: Schedule, store: ExplainStore, device: torch.device, *,
-                progress: bool, resume: bool, stop_after: int | None) -> tuple[list[_Group], bool]:
+                progress: bool, resume: bool, stop_after: int | None) -> tuple[list[LayerGroup], bool]:
     """One loop over ``schedule`` for ``layers``: ``(its groups, whether it reached the end)``;
     no groups when a resumed store holds every layer finished."""
     all_names = classifier.layer_names
@@ -354,9 +236,12 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     seeds = [_layer_seed(cfg.seed, all_names.index(layer)) for layer in layers]
     members = [build_layer_modules(cfg, comp_cfgs[layer], c_img, size, seed) for layer, seed in zip(layers, seeds)]
     if cfg.fuse and len(layers) > 1:
-        groups = [_Group(layers, members, seeds, cfg, device, train_x.shape[-2:])]
+        groups = [LayerGroup(layers, members, seeds, cfg, device, train_x.shape[-2:])]
     else:
-        groups = [_Group([layer], [m], [seed], cfg, device, train_x.shape[-2:]) for layer, m, seed in zip(layers, members, seeds)]
+        groups = [
+            LayerGroup([layer], [m], [seed], cfg, device, train_x.shape[-2:])
+            for layer, m, seed in zip(layers, members, seeds)
+        ]
     stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
     if resume:  # explainers checkpointed by another version of the generator or compression net cannot be continued
         store.check_versions(members[0][1].config, members[0][0].config["init"])
@@ -378,7 +263,9 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
             # else a loop already at its end would never write them again
             _checkpoint(store, groups, schedule, start, stream, tag, sums, count)
     if resume:
-        store.keep_records(lambda r: r.get("event") != "eval" and not (r.get("layer") in layers and r.get("iteration", 0) > start))
+        store.keep_records(
+            lambda r: r.get("event") != "eval" and not (r.get("layer") in layers and r.get("iteration", 0) > start)
+        )
 
     names = list(dict.fromkeys([*layers, all_names[-1]]))  # one forward pass gives latents and f's logits
     stop = schedule.total if stop_after is None else min(schedule.total, stop_after)
@@ -415,8 +302,18 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     return groups, stop == schedule.total
 
 
-def _log_records(store: ExplainStore, sums: dict[str, dict[str, Tensor]], count: int, done: int, scale: int, alpha: float, tag: str,
-                 seconds: float, cfg: ExplainConfig, warned: set[tuple[str, str, int]]) -> list[dict[str, Any]]:
+def _log_records(
+    store: ExplainStore,
+    sums: dict[str, dict[str, Tensor]],
+    count: int,
+    done: int,
+    scale: int,
+    alpha: float,
+    tag: str,
+    seconds: float,
+    cfg: ExplainConfig,
+    warned: set[tuple[str, str, int]],
+) -> list[dict[str, Any]]:
     records = []
     side = scale_side(scale)
     for layer, acc in sums.items():
@@ -446,8 +343,16 @@ def _postfix(records: list[dict[str, Any]], scale: int, alpha: float) -> dict[st
             "G": f"{mean('generator_loss'):.3f}", "cons": f"{mean('consistency'):.2f}"}
 
 
-def _checkpoint(store: ExplainStore, groups: list[_Group], schedule: Schedule, done: int, stream: _BatchStream, tag: str,
-                log_sums: dict[str, dict[str, Tensor]], log_count: int) -> None:
+def _checkpoint(
+    store: ExplainStore,
+    groups: list[LayerGroup],
+    schedule: Schedule,
+    done: int,
+    stream: _BatchStream,
+    tag: str,
+    log_sums: dict[str, dict[str, Tensor]],
+    log_count: int,
+) -> None:
     """Per-layer weights first (always loadable), then the loop's resume state."""
     scale, alpha = schedule.at(done - 1)
     for g in groups:

@@ -163,8 +163,14 @@ def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explai
 
 
 @torch.no_grad()
-def explanation_predictions(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, *,
-                            batch_size: int = 500, device: str | torch.device = "cpu") -> tuple[Tensor, dict[str, Tensor]]:
+def explanation_predictions(
+    classifier: TappedModel,
+    explainers: Mapping[str, Explainer],
+    x: Tensor,
+    *,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+) -> tuple[Tensor, dict[str, Tensor]]:
     """f's labels on images ``x`` and on each layer's explanation of them, from one f forward per batch.
 
     Args:

@@ -42,7 +42,10 @@ LRELU_SLOPE = 0.2
 #: Equalized-lr gain of G's first (dense) layer: Karras et al.'s sqrt(2) / 4, the scale of
 #: jeromerony's 4x4 convolution of a 1x1 latent. (Explainers saved before 2026-11-29 used sqrt(2).)
 DENSE_GAIN = math.sqrt(2.0) / 4
-LEGACY_GENERATOR = {"dense_gain": math.sqrt(2.0), "image_fade": False}  # what an explainer.json without these keys means
+LEGACY_GENERATOR = {
+    "dense_gain": math.sqrt(2.0),
+    "image_fade": False,
+}  # what an explainer.json without these keys means
 _PIXEL_NORM_EPS = 1e-8
 
 
@@ -59,7 +62,9 @@ def num_scales(image_size: int) -> int:
     """
     k = image_size // 4
     if image_size < 4 or image_size % 4 or k & (k - 1):
-        raise ConfigError(f"the progressive GAN needs an image size of 4 * 2^k (4, 8, ..., 32, 64, 128), got {image_size}")
+        raise ConfigError(
+            f"the progressive GAN needs an image size of 4 * 2^k (4, 8, ..., 32, 64, 128), got {image_size}"
+        )
     return int(math.log2(k)) + 1
 
 
@@ -201,11 +206,28 @@ class ProGenerator(nn.Module):
     Feature maps per scale: :func:`scale_channels`.
     """
 
-    def __init__(self, latent_dim: int, image_channels: int, image_size: int, *, max_channels: int = 128,
-                 channel_base: int = 4096, stack: int = 1, dense_gain: float = DENSE_GAIN, image_fade: bool = True) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        image_channels: int,
+        image_size: int,
+        *,
+        max_channels: int = 128,
+        channel_base: int = 4096,
+        stack: int = 1,
+        dense_gain: float = DENSE_GAIN,
+        image_fade: bool = True,
+    ) -> None:
         super().__init__()
-        self.config = dict(latent_dim=latent_dim, image_channels=image_channels, image_size=image_size,
-                           max_channels=max_channels, channel_base=channel_base, dense_gain=dense_gain, image_fade=image_fade)
+        self.config = dict(
+            latent_dim=latent_dim,
+            image_channels=image_channels,
+            image_size=image_size,
+            max_channels=max_channels,
+            channel_base=channel_base,
+            dense_gain=dense_gain,
+            image_fade=image_fade,
+        )
         self.image_fade = image_fade
         self.stack, self.latent_dim, self.image_channels = stack, latent_dim, image_channels
         self.n_scales = num_scales(image_size)
@@ -214,9 +236,14 @@ class ProGenerator(nn.Module):
         # First block: the dense layer is ProGAN's 4x4 convolution of a 1x1 latent, with its gain.
         self.dense = EqualizedLinear(latent_dim, ch[0] * 16, gain=dense_gain, stack=stack)
         self.conv4 = EqualizedConv2d(ch[0], ch[0], 3, padding=1, stack=stack)
-        self.blocks = nn.ModuleDict({_key(scale_side(s)): _GBlock(ch[s - 1], ch[s], stack) for s in range(1, self.n_scales)})
+        self.blocks = nn.ModuleDict(
+            {_key(scale_side(s)): _GBlock(ch[s - 1], ch[s], stack) for s in range(1, self.n_scales)}
+        )
         self.to_rgb = nn.ModuleDict(
-            {_key(scale_side(s)): EqualizedConv2d(ch[s], image_channels, 1, gain=1.0, stack=stack) for s in range(self.n_scales)}
+            {
+                _key(scale_side(s)): EqualizedConv2d(ch[s], image_channels, 1, gain=1.0, stack=stack)
+                for s in range(self.n_scales)
+            }
         )
 
     def forward(self, z: Tensor, scale: int | None = None, alpha: float = 1.0) -> Tensor:
@@ -226,7 +253,9 @@ class ProGenerator(nn.Module):
         if z.dim() == 2:
             z = z.unsqueeze(1)  # (B, 1, latent)
         if z.shape[1:] != (self.stack, self.latent_dim):
-            raise ConfigError(f"the generator expects latents (B, {self.stack}, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ConfigError(
+                f"the generator expects latents (B, {self.stack}, {self.latent_dim}), got {tuple(z.shape)}"
+            )
         b, s = z.shape[0], self.stack
         h = _lrelu(self.dense(pixel_norm(z)))  # (B, S, C0 * 16)
         h = pixel_norm(h.view(b, s, self.channels[0], 4, 4).flatten(1, 2), s)  # (B, S * C0, 4, 4)
@@ -278,7 +307,9 @@ class ProDiscriminator(nn.Module):
         self.from_rgb = nn.ModuleDict(
             {_key(scale_side(s)): EqualizedConv2d(image_channels, ch[s], 1, stack=stack) for s in range(self.n_scales)}
         )
-        self.blocks = nn.ModuleDict({_key(scale_side(s)): _DBlock(ch[s], ch[s - 1], stack) for s in range(1, self.n_scales)})
+        self.blocks = nn.ModuleDict(
+            {_key(scale_side(s)): _DBlock(ch[s], ch[s - 1], stack) for s in range(1, self.n_scales)}
+        )
         self.conv_std = EqualizedConv2d(ch[0] + 1, ch[0], 3, padding=1, stack=stack)
         self.conv4 = EqualizedConv2d(ch[0], ch[0], 4, stack=stack)  # 4x4 -> 1x1
         self.dense = EqualizedLinear(ch[0], 1, gain=1.0, stack=stack)
@@ -288,7 +319,8 @@ class ProDiscriminator(nn.Module):
         side = scale_side(scale)
         if not 0 <= scale < self.n_scales or x.shape[-1] != side or x.shape[1] != self.stack * self.image_channels:
             raise ConfigError(
-                f"the discriminator at scale {scale} expects images (B, {self.stack * self.image_channels}, {side}, {side}), "
+                f"the discriminator at scale {scale} expects images "
+                f"(B, {self.stack * self.image_channels}, {side}, {side}), "
                 f"got {tuple(x.shape)}"
             )
         x = x * self.input_scale - 1.0

@@ -76,11 +76,15 @@ def plot_explanations(natural: Mapping[str, Tensor], adversarial: Mapping[str, T
             ax.set_xticks([])
             ax.set_yticks([])
             if c > len(layers):
-                heat = attr[methods[c - 1 - len(layers)]][i].detach().to("cpu", torch.float32).sum(0)  # explicit: host plot
+                heat = (
+                    attr[methods[c - 1 - len(layers)]][i].detach().to("cpu", torch.float32).sum(0)
+                )  # explicit: host plot
                 scale = float(heat.abs().max()) or 1.0
                 ax.imshow(heat.numpy(), cmap="bwr", vmin=-scale, vmax=scale)
             else:
-                img = table["images"][i, c].detach().to("cpu", torch.float32).clamp(0, 1)  # explicit: plotting is on the host
+                img = (
+                    table["images"][i, c].detach().to("cpu", torch.float32).clamp(0, 1)
+                )  # explicit: plotting is on the host
                 if img.shape[0] == 1:
                     ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
                 else:
@@ -129,7 +133,9 @@ def explanation_grid(classifier: TappedModel, explainers: Mapping[str, Explainer
             tensors.update({f"adv_{k}": v for k, v in adv.items()})
         for kind, maps in (attributions or {}).items():
             tensors.update({f"{kind[:3]}_attr_{m}": v for m, v in maps.items()})
-        save_tensors(tensors_path, tensors, metadata={"layers": json.dumps(layers), "columns": json.dumps(["input", *layers])})
+        save_tensors(
+            tensors_path, tensors, metadata={"layers": json.dumps(layers), "columns": json.dumps(["input", *layers])}
+        )
         out["tensors"] = str(tensors_path)
     return out
 

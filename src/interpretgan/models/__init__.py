@@ -1,4 +1,5 @@
-"""Classifiers with named layer taps: ``smallcnn`` (MNIST), ``vgg16``, ``wrn34_10``, and any ``nn.Module`` through :func:`tap`."""
+"""Classifiers with named layer taps: ``smallcnn`` (MNIST), ``vgg16``, ``wrn34_10``, and any ``nn.Module``
+through :func:`tap`."""
 
 from interpretgan.models import smallcnn as _smallcnn  # noqa: F401  (registers)
 from interpretgan.models import vgg as _vgg  # noqa: F401
@@ -8,5 +9,13 @@ from interpretgan.models.registry import create_model, list_models, model_class,
 from interpretgan.models.wrap import TappedNet, tap
 
 __all__ = [
-    "Normalize", "TappedModel", "TappedNet", "create_model", "list_models", "make_pool", "model_class", "register", "tap",
+    "Normalize",
+    "TappedModel",
+    "TappedNet",
+    "create_model",
+    "list_models",
+    "make_pool",
+    "model_class",
+    "register",
+    "tap",
 ]

@@ -97,10 +97,14 @@ def load_callable(ref: str) -> Callable[[], Any]:
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-            raise ConfigError(f"'{where}' has no '{attr}' (of --model {ref}); its callables are: {', '.join(names) or 'none'}")
+            raise ConfigError(
+                f"'{where}' has no '{attr}' (of --model {ref}); its callables are: {', '.join(names) or 'none'}"
+            )
         obj = getattr(obj, part)
     if isinstance(obj, nn.Module):
-        raise ConfigError(f"'{attr}' in '{where}' is a module instance; --model needs a function or class that builds one")
+        raise ConfigError(
+            f"'{attr}' in '{where}' is a module instance; --model needs a function or class that builds one"
+        )
     if not callable(obj):
         raise ConfigError(f"'{attr}' in '{where}' is a {type(obj).__name__}, not callable; --model needs a function "
                           "or class that takes no arguments and returns the nn.Module")
@@ -115,7 +119,9 @@ def build_net(ref: str) -> nn.Module:
     except InterpretganError:
         raise
     except Exception as err:  # noqa: BLE001  (user code)
-        raise ConfigError(f"calling {ref}() failed: {_first_line(err)}; --model needs a callable that takes no arguments") from None
+        raise ConfigError(
+            f"calling {ref}() failed: {_first_line(err)}; --model needs a callable that takes no arguments"
+        ) from None
     if not isinstance(net, nn.Module):
         raise ConfigError(f"{ref}() returned a {type(net).__name__}, not a torch.nn.Module")
     return net
@@ -129,10 +135,18 @@ def load_weights(net: nn.Module, path: str | Path) -> None:
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or wrong:
-        first = (f"'{wrong[0]}' is {tuple(state[wrong[0]].shape)} where {type(net).__name__} has {tuple(own[wrong[0]].shape)}"
-                 if wrong else f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'")
-        raise ConfigError(f"weights {path} do not fit {type(net).__name__} ({len(missing)} missing, {len(unexpected)} "
-                          f"unexpected, {len(wrong)} of another shape; {first}); expected its state_dict() as safetensors")
+        first = (
+            f"'{wrong[0]}' is {tuple(state[wrong[0]].shape)} where {type(net).__name__} has "
+            f"{tuple(own[wrong[0]].shape)}"
+            if wrong
+            else f"missing '{missing[0]}'"
+            if missing
+            else f"unexpected '{unexpected[0]}'"
+        )
+        raise ConfigError(
+            f"weights {path} do not fit {type(net).__name__} ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(wrong)} of another shape; {first}); expected its state_dict() as safetensors"
+        )
     with torch.no_grad():
         net.load_state_dict(state)
 

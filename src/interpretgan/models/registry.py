@@ -40,11 +40,15 @@ def create_model(name: str, **kwargs) -> TappedModel:
         try:
             return external_model(name, **kwargs)
         except TypeError as err:
-            raise ConfigError(f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}") from None
+            raise ConfigError(
+                f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}"
+            ) from None
     cls = model_class(name)
     try:
         model = cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as err:  # an unknown keyword, or a size torch cannot build
-        raise ConfigError(f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}") from None
+        raise ConfigError(
+            f"bad options for model '{name}': {(str(err).splitlines() or [type(err).__name__])[0]}"
+        ) from None
     model.registry_name = name
     return model

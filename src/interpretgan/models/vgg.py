@@ -58,7 +58,9 @@ class VGG16(TappedModel):
             layers.append(make_pool(pool))
             stages[f"block{b}"] = nn.Sequential(*layers)
         side = image_size // 32
-        stages["fc1"] = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, fc_width), nn.ReLU(), nn.Dropout(dropout))
+        stages["fc1"] = nn.Sequential(
+            nn.Flatten(), nn.Linear(c_in * side * side, fc_width), nn.ReLU(), nn.Dropout(dropout)
+        )
         stages["fc2"] = nn.Sequential(nn.Linear(fc_width, fc_width), nn.ReLU(), nn.Dropout(dropout))
         stages["fc3"] = nn.Linear(fc_width, num_classes)
         self.stages = nn.ModuleDict(stages)

@@ -86,7 +86,9 @@ class WideResNet(TappedModel):
         widths = [16, 16 * widen, 32 * widen, 64 * widen]
         stages: dict[str, nn.Module] = {"conv1": nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)}
         for b, stride in enumerate((1, 2, 2), start=1):
-            blocks = [BasicBlock(widths[b - 1] if i == 0 else widths[b], widths[b], stride if i == 0 else 1) for i in range(n)]
+            blocks = [
+                BasicBlock(widths[b - 1] if i == 0 else widths[b], widths[b], stride if i == 0 else 1) for i in range(n)
+            ]
             stages[f"block{b}"] = nn.Sequential(*blocks)
         stages["pool"] = GlobalPool(widths[3], pool)
         stages["fc"] = nn.Linear(widths[3], num_classes)

@@ -81,7 +81,9 @@ class TappedNet(TappedModel):
         return "layers: " + ", ".join(n if n == p else f"{n}={p or '(the whole net)'}" for n, p in self._paths.items())
 
 
-def tap(net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names: Sequence[str] | None = None) -> TappedNet:
+def tap(
+    net: nn.Module, layers: Sequence[str], input_shape: Sequence[int], names: Sequence[str] | None = None
+) -> TappedNet:
     """Give any classifier the :class:`TappedModel` interface, with layers at module paths.
 
     Args:
@@ -136,7 +138,9 @@ def _check_paths(net: nn.Module, layers: Sequence[str]) -> list[str]:
     paths = list(layers)
     if not paths:
         top = ", ".join(name for name, _ in net.named_children()) or "none"
-        raise ConfigError(f"layers is empty; expected module paths of {type(net).__name__} (its top-level modules: {top})")
+        raise ConfigError(
+            f"layers is empty; expected module paths of {type(net).__name__} (its top-level modules: {top})"
+        )
     for i, path in enumerate(paths):
         module_at(net, path)
         if path in paths[:i]:

@@ -2,7 +2,8 @@
 
 Run folders and stages (``runs``), and one module per command that works on them: ``attack``,
 ``explain`` (explain runs, their grids and drift), ``diagnose``, ``study`` (pooling),
-``baselines`` and ``reproduce``. The packages below it (attacks, training, explain, diagnose,
+``baselines``, ``chains`` (what each reproduction runs) and ``reproduce``, ``zoo`` (the shipped
+weights as run folders) and its ``refresh``, and ``demo``. The packages below it (attacks, training, explain, diagnose,
 baselines, report) work on tensors, modules and datasets in memory; ``tests/test_layers.py``
 keeps the imports pointing down.
 """

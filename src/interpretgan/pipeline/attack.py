@@ -83,7 +83,9 @@ def plan_attack(
     device = torch.device(device)
     model = load_model(run.path, device, expected=cfg.model_spec())
     # One folder per input set (split, subset and its seed) and radius; its settings.json says which.
-    folder = run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
+    folder = (
+        run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
+    )
     settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
                 "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()}}
     if (folder / "settings.json").is_file():
@@ -119,8 +121,18 @@ def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
     run, model, ds, folder, settings, device = plan.run, plan.model, plan.ds, plan.folder, plan.settings, plan.device
     split, eps, alpha, steps, seed = (settings[k] for k in ("split", "eps", "alpha", "steps", "seed"))
     folder.mkdir(parents=True, exist_ok=True)
-    res = evaluate_attacks(model, ds.x, ds.y, plan.attacks, batch_size=settings["batch_size"], device=device,
-                           num_classes=dataset_info(plan.dataset).num_classes, work_dir=folder, progress=plan.progress, seed=seed)
+    res = evaluate_attacks(
+        model,
+        ds.x,
+        ds.y,
+        plan.attacks,
+        batch_size=settings["batch_size"],
+        device=device,
+        num_classes=dataset_info(plan.dataset).num_classes,
+        work_dir=folder,
+        progress=plan.progress,
+        seed=seed,
+    )
     res.pop("adversarial")
     write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
     res.update(dataset=plan.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
@@ -129,13 +141,19 @@ def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
         x = ds.x[:m].float().div(255).to(device)
         from interpretgan.baselines import crosscheck_with_captum  # the one module that imports captum
 
-        res["captum_crosscheck"] = crosscheck_with_captum(model, x, ds.y[:m].to(device), eps=eps, alpha=alpha, steps=steps)
+        res["captum_crosscheck"] = crosscheck_with_captum(
+            model, x, ds.y[:m].to(device), eps=eps, alpha=alpha, steps=steps
+        )
     write_json(folder / "results.json", res)
     from interpretgan.report.figures import plot_transition_matrix
 
     for name, r in res["attacks"].items():
-        plot_transition_matrix(r["transition"], list(ds.classes), folder / f"transition-{name}.png",
-                               title=f"{run.path.name}\n{name}, eps {eps:.4g} (row: true label, column: adversarial prediction)")
+        plot_transition_matrix(
+            r["transition"],
+            list(ds.classes),
+            folder / f"transition-{name}.png",
+            title=f"{run.path.name}\n{name}, eps {eps:.4g} (row: true label, column: adversarial prediction)",
+        )
     return res
 
 
@@ -150,8 +168,14 @@ def format_results(res: dict[str, Any]) -> str:
     first = next(iter(res["attacks"].values()))
     wrong = first["most_frequent_wrong"]
     if wrong:
-        parts = [f"{classes[int(c)]}->{classes[w['label']]} {w['fraction_of_wrong']:.0%}" for c, w in sorted(wrong.items(), key=lambda kv: int(kv[0]))]
-        lines.append(f"  most frequent wrong label ({next(iter(res['attacks']))}, share of the class's errors): " + ", ".join(parts))
+        parts = [
+            f"{classes[int(c)]}->{classes[w['label']]} {w['fraction_of_wrong']:.0%}"
+            for c, w in sorted(wrong.items(), key=lambda kv: int(kv[0]))
+        ]
+        lines.append(
+            f"  most frequent wrong label ({next(iter(res['attacks']))}, share of the class's errors): "
+            + ", ".join(parts)
+        )
     if "captum_crosscheck" in res:
         c = res["captum_crosscheck"]
         lines.append(f"  captum.robust.PGD cross-check: {c}")

@@ -33,9 +33,17 @@ def baselines_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 4, met
     out_dir = Path(out_dir) if out_dir is not None else run.path
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = list(dataset_info(run.config["dataset"]).classes)
-    result = explanation_grid(classifier, explainers, x, x_adv, classes, out_dir / f"baselines-{adv.name}.png",
-                              tensors_path=out_dir / f"baselines-{adv.name}.safetensors", attributions=attributions,
-                              title=f"{run.path.resolve().name}: InterpretGAN per layer beside Captum attributions of f's label "
-                                    f"(natural and {adv.name} inputs)")
+    result = explanation_grid(
+        classifier,
+        explainers,
+        x,
+        x_adv,
+        classes,
+        out_dir / f"baselines-{adv.name}.png",
+        tensors_path=out_dir / f"baselines-{adv.name}.safetensors",
+        attributions=attributions,
+        title=f"{run.path.resolve().name}: InterpretGAN per layer beside Captum attributions of f's label "
+        f"(natural and {adv.name} inputs)",
+    )
     result.update(methods=list(methods), examples=pick.tolist(), source=adv.source)
     return result

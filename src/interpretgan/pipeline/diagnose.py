@@ -72,10 +72,19 @@ def diagnose_one(run: Run, *, attack: str = "pgd", n_compute: int = 1000, n_boot
         for name, entry in index.items():
             if name in PAPER_INDEX_CHANGE:
                 entry.update(paper=PAPER_INDEX_CHANGE[name], difference=entry["fraction"] - PAPER_INDEX_CHANGE[name])
-    return {"run": str(run.path), "classifier": info, "attack": adv.name, "source": adv.source, "n": len(y),
-            "input_accuracy": float((adv.pred == y).float().mean()), "clean_accuracy": float((clean == y).float().mean()),
-            "stored_prediction_reproduced": float((own == adv.pred).float().mean()),  # f on D* now vs when stored
-            "table": table, "index_change": index, "transitions": transitions}
+    return {
+        "run": str(run.path),
+        "classifier": info,
+        "attack": adv.name,
+        "source": adv.source,
+        "n": len(y),
+        "input_accuracy": float((adv.pred == y).float().mean()),
+        "clean_accuracy": float((clean == y).float().mean()),
+        "stored_prediction_reproduced": float((own == adv.pred).float().mean()),  # f on D* now vs when stored
+        "table": table,
+        "index_change": index,
+        "transitions": transitions,
+    }
 
 
 def diagnose_run(runs: Sequence[Run | str | Path], *, attack: str = "pgd", n_compute: int = 1000, n_boot: int = 1000,
@@ -113,12 +122,19 @@ def diagnose_run(runs: Sequence[Run | str | Path], *, attack: str = "pgd", n_com
     files = {
         "json": folder / "diagnose.json",
         "markdown": folder / "vulnerability.md",
-        "figure": plot_vulnerability(table, folder / "vulnerability.png",
-                                     f"{label}: Acc_i and Vul_i on {name} (n={first['n']}"
-                                     + (f", {len(results)} runs" if len(results) > 1 else "") + ")"),
-        "transitions": plot_transition_matrix(first["transitions"]["transition"], list(dataset_info(info["dataset"]).classes),
-                                              folder / f"transitions-{name}.png",
-                                              title=f"{label}: {name}\n(row: true label, column: adversarial prediction)"),
+        "figure": plot_vulnerability(
+            table,
+            folder / "vulnerability.png",
+            f"{label}: Acc_i and Vul_i on {name} (n={first['n']}"
+            + (f", {len(results)} runs" if len(results) > 1 else "")
+            + ")",
+        ),
+        "transitions": plot_transition_matrix(
+            first["transitions"]["transition"],
+            list(dataset_info(info["dataset"]).classes),
+            folder / f"transitions-{name}.png",
+            title=f"{label}: {name}\n(row: true label, column: adversarial prediction)",
+        ),
     }
     out["files"] = {k: str(v) for k, v in files.items()}
     write_text(files["markdown"], format_markdown(out))

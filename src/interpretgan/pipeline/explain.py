@@ -105,8 +105,13 @@ def layers_behind(run: Run, layers: Sequence[str]) -> list[tuple[str, int, int |
     return behind
 
 
-def load_explainers(run: Run | str | Path, device: str | torch.device = "cpu",
-                    layers: Sequence[str] | None = None, *, finished: bool = False) -> tuple[TappedModel, dict[str, Explainer]]:
+def load_explainers(
+    run: Run | str | Path,
+    device: str | torch.device = "cpu",
+    layers: Sequence[str] | None = None,
+    *,
+    finished: bool = False,
+) -> tuple[TappedModel, dict[str, Explainer]]:
     """The classifier copy and the explainers of an explain run, on ``device`` in eval mode.
 
     ``layers`` defaults to every layer with a checkpoint, in the classifier's order. ``finished``:
@@ -128,7 +133,10 @@ def load_explainers(run: Run | str | Path, device: str | torch.device = "cpu",
         layers = classifier.check_layers(layers)
         missing = [n for n in layers if n not in available]
         if missing:
-            raise RunError(f"{run.path} has no explainer for layer(s) {', '.join(missing)}; trained: {', '.join(available) or 'none'}")
+            raise RunError(
+                f"{run.path} has no explainer for layer(s) {', '.join(missing)}; "
+                f"trained: {', '.join(available) or 'none'}"
+            )
     if not layers:
         raise RunError(f"{run.path} holds no trained explainer yet; expected {run.ckpt_dir}/<layer>/explainer.json")
     return classifier, {n: load_explainer(run.ckpt_dir / n, device) for n in layers}
@@ -154,10 +162,18 @@ def create_explain_run(classifier_run: Run | str | Path, cfg: ExplainConfig, roo
         classifier = classifier.with_layers(cfg.layers)  # a user's model: the layers are module paths, tapped now
     layers = classifier.check_layers(cfg.layers or classifier.layer_names)
     cfg.validate()
-    cfg.iterations_per_scale(num_scales(gan_side(*classifier.input_shape[1:])), n_train=1)  # its length, before a folder exists
-    extra = {"classifier_run": str(cls_run.path.resolve()), "classifier_model": getattr(classifier, "registry_name", None),
-             "image_size": int(classifier.config["image_size"]), "resolved_layers": layers}
-    run = Run.create(root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra})
+    cfg.iterations_per_scale(
+        num_scales(gan_side(*classifier.input_shape[1:])), n_train=1
+    )  # its length, before a folder exists
+    extra = {
+        "classifier_run": str(cls_run.path.resolve()),
+        "classifier_model": getattr(classifier, "registry_name", None),
+        "image_size": int(classifier.config["image_size"]),
+        "resolved_layers": layers,
+    }
+    run = Run.create(
+        root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra}
+    )
     save_model(run.ckpt_dir, classifier, name="classifier", metadata={"source_run": str(cls_run.path.resolve())})
     return run
 
@@ -181,10 +197,19 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
     summary.pop("explainers")  # evaluated from the files below, which a resumed run's finished layers also have
     if summary["interrupted"] or not evaluate:
         return summary
-    test = load_dataset(cfg.dataset, "test", root=data_root, image_size=size, verify=verify).subset(cfg.n_test, seed=cfg.seed)
+    test = load_dataset(cfg.dataset, "test", root=data_root, image_size=size, verify=verify).subset(
+        cfg.n_test, seed=cfg.seed
+    )
     _, explainers = load_explainers(run, device, summary["layers"])
-    quality = evaluate_explainers(classifier, explainers, test.x, reference_x=train.subset(len(test), seed=cfg.seed + 1).x,
-                                  batch_size=cfg.eval_batch_size, device=device, baseline_seed=cfg.seed)
+    quality = evaluate_explainers(
+        classifier,
+        explainers,
+        test.x,
+        reference_x=train.subset(len(test), seed=cfg.seed + 1).x,
+        batch_size=cfg.eval_batch_size,
+        device=device,
+        baseline_seed=cfg.seed,
+    )
     run.append_metrics({"event": "eval", **quality})
     results = {**summary, **quality, "n_test": len(test)}
     write_json(run.path / "results.json", results)
@@ -196,11 +221,15 @@ def format_results(res: dict[str, Any]) -> str:
     if "layers" not in res or not isinstance(res["layers"], dict):
         state = "interrupted" if res.get("interrupted") else "trained"
         return f"{state}: {', '.join(res.get('layers', []))} ({res.get('iterations')} iterations per layer)"
-    lines = [f"explanations of {res.get('n_test')} test images; Frechet distance in f's {res['feature_layer']} features",
-             f"{'layer':<8} {'consistency':>11} {'frechet':>9} {'random G: cons.':>15} {'frechet':>9}"]
+    lines = [
+        f"explanations of {res.get('n_test')} test images; Frechet distance in f's {res['feature_layer']} features",
+        f"{'layer':<8} {'consistency':>11} {'frechet':>9} {'random G: cons.':>15} {'frechet':>9}",
+    ]
     for layer, e in res["layers"].items():
-        lines.append(f"{layer:<8} {e['consistency']:>11.4f} {e['frechet']:>9.2f} "
-                     f"{e.get('random_consistency', float('nan')):>15.4f} {e.get('random_frechet', float('nan')):>9.2f}")
+        lines.append(
+            f"{layer:<8} {e['consistency']:>11.4f} {e['frechet']:>9.2f} "
+            f"{e.get('random_consistency', float('nan')):>15.4f} {e.get('random_frechet', float('nan')):>9.2f}"
+        )
     if res.get("frechet_floor") is not None:
         lines.append(f"real vs real (training vs test images): frechet {res['frechet_floor']:.2f}")
     return "\n".join(lines)
@@ -257,7 +286,9 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     device = torch.device(device)
     dataset, size = run.config["dataset"], int(classifier.config["image_size"])
     defaults = ATTACK_DEFAULTS.get(dataset, ATTACK_DEFAULTS["mnist"])
-    name, attack_obj = parse_attack_spec(attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"]))
+    name, attack_obj = parse_attack_spec(
+        attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"])
+    )
     source = run.config.get("classifier_run")
     folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
     candidates = []
@@ -286,7 +317,9 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
             ds = ds.subset(settings["n"], seed=settings["seed"])
         adv = load_adversarial_set(path)
         if len(ds) < int(adv.index.max()) + 1:
-            raise RunError(f"{path} does not match the {settings['split']} set it was made from; rerun the attack command")
+            raise RunError(
+                f"{path} does not match the {settings['split']} set it was made from; rerun the attack command"
+            )
         return AdversarialInputs(ds.x[adv.index].float().div(255), adv.x_adv, adv.y, adv.pred, name, str(path))
     if candidates:
         log.warning("no stored %s set of %s fits: attacking %d test images here", name, folder, n_compute)
@@ -310,16 +343,26 @@ def drift_run(run: Run | str | Path, *, attack: str = "pgd", n_compute: int = 10
     classifier, explainers = load_explainers(run, device, finished=True)
     adv = adversarial_inputs(run, classifier, attack, n_compute=n_compute, device=device, data_root=data_root,
                              verify=verify, seed=seed)
-    res = adversarial_drift(classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device)
+    res = adversarial_drift(
+        classifier, explainers, adv.x_adv, adv.y, adv_pred=adv.pred, batch_size=batch_size, device=device
+    )
     res.update(attack=adv.name, source=adv.source)
     write_json(run.path / f"drift-{adv.name}.json", res)
     return res
 
 
 # --- the Fig. 3 grid ------------------------------------------------------------------------------
-def grid_inputs(run: Run | str | Path, *, attack: str, n: int, device: str | torch.device = "cpu", data_root: Any = None,
-                verify: bool = True, seed: int = 0, fooled_only: bool = True
-                ) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
+def grid_inputs(
+    run: Run | str | Path,
+    *,
+    attack: str,
+    n: int,
+    device: str | torch.device = "cpu",
+    data_root: Any = None,
+    verify: bool = True,
+    seed: int = 0,
+    fooled_only: bool = True,
+) -> tuple[Run, TappedModel, dict[str, Explainer], AdversarialInputs, Tensor]:
     """An explain run's models, its D* (:func:`~interpretgan.explain.metrics.adversarial_inputs`) and the
     ``n`` examples a figure shows: with ``fooled_only``, those the attack fooled (f right on ``x``,
     wrong on ``x_adv``) first, then others when there are fewer than ``n``."""
@@ -367,10 +410,17 @@ def show_run(run: Run | str | Path, *, attack: str = "pgd", n: int = 8, device: 
     device = torch.device(device)
     out_dir = Path(out_dir) if out_dir is not None else run.path
     classes = list(dataset_info(run.config["dataset"]).classes)
-    result = explanation_grid(classifier, explainers, adv.x[pick].to(device), adv.x_adv[pick].to(device), classes,
-                              out_dir / f"explanations-{adv.name}.png",
-                              tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
-                              title=f"{run.path.resolve().name}: natural and {adv.name} inputs, explanation per layer (f's label, probability)")
+    result = explanation_grid(
+        classifier,
+        explainers,
+        adv.x[pick].to(device),
+        adv.x_adv[pick].to(device),
+        classes,
+        out_dir / f"explanations-{adv.name}.png",
+        tensors_path=out_dir / f"explanations-{adv.name}.safetensors",
+        title=f"{run.path.resolve().name}: natural and {adv.name} inputs, explanation per layer "
+        "(f's label, probability)",
+    )
     result["source"] = adv.source
     result["examples"] = pick.tolist()
     return result

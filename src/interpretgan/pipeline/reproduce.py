@@ -32,140 +32,32 @@ records the spec's AutoAttack fields in its ``config.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from interpretgan.config import TrainConfig, resolve_explain_config, resolve_train_config
+from interpretgan.config.presets import resolve_explain_config, resolve_train_config
 from interpretgan.data import dataset_info, load_dataset
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
 from interpretgan.errors import ConfigError
 from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.attack import attack_run
+from interpretgan.pipeline.chains import ADDED_FIELDS, CHAINS, ChainSpec, OwnModel, check_own_model
 from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.pipeline.explain import explain_in
 from interpretgan.pipeline.runs import Run, Stages, runs_root
 from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
-from interpretgan.pipeline.train import check_model_options, fit_in
+from interpretgan.pipeline.train import fit_in
 from interpretgan.report.build import build_report
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChainSpec:
-    """What one preset of a chain runs: training/explainer presets plus overrides, and evaluation sizes."""
-
-    train_preset: str
-    explain_preset: str
-    natural: dict[str, Any] = field(default_factory=dict)  # overrides of the natural training preset
-    adversarial: dict[str, Any] = field(default_factory=dict)  # overrides of trades+atta (both pools)
-    explain: dict[str, Any] = field(default_factory=dict)  # overrides of the explainer preset
-    n_eval: int | None = 1000  # test images attacked (None: all)
-    n_boot: int = 1000  # bootstrap resamples for Table 1's intervals
-    n_show: int = 6  # examples in the explanation and baselines grids
-    models: tuple[str, ...] = ("vgg16",)  # cifar10: the pooling study's models
-    # AutoAttack (APGD-CE, APGD-T, Square): on the first autoattack_n of the n_eval images (0: not run; None: all)
-    autoattack_n: int | None = 0
-    autoattack: str = "autoattack"  # its spec: smoke presets run a reduced ensemble (autoattack-apgd5-square50)
-
-    def autoattack_images(self) -> int | None:
-        """Test images AutoAttack runs on (None: all; 0: none), never more than the other attacks see."""
-        if self.autoattack_n == 0 or self.n_eval is None:
-            return self.autoattack_n
-        return self.n_eval if self.autoattack_n is None else min(self.autoattack_n, self.n_eval)
-
-
-#: Fields added to :class:`ChainSpec` after folders were made: they only add stages, so a folder whose
-#: config lacks them resumes with the current values (and records them).
-_ADDED_FIELDS = ("autoattack_n", "autoattack")
-#: The smoke presets' AutoAttack: a reduced ensemble that shows the stages working in seconds.
-_SMOKE_AUTOATTACK = "autoattack-apgd5-square50"
-
-
-MNIST_CHAIN: dict[str, ChainSpec] = {
-    "smoke": ChainSpec("smoke", "smoke", n_eval=64, n_boot=200, n_show=2, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
-    # Table 1 and 2 on 1,000 test images: PGD-100 on all 10,000 would take ~18 min a model here.
-    # AutoAttack on the first 300 of them (experiments/2026-12-04-autoattack-cpu-cost).
-    "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=300),
-    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8, autoattack_n=None),
-}
-
-#: ``interpretgan demo --train``: the MNIST chain in miniature, sized to show the method working within
-#: 10 minutes on 2 CPU cores (experiments/2026-12-03-demo-train-miniature): 5,000 training images and a
-#: raised lr for the classifiers; for the explainers 160 joint iterations with the interpretability
-#: term at lambda = 10 (the paper's 1 leaves the conv layers' explainers collapsed this early).
-DEMO_CHAIN: dict[str, ChainSpec] = {
-    "smoke": replace(MNIST_CHAIN["smoke"], autoattack_n=0),  # the demo runs the paper's attacks only
-    "cpu": ChainSpec(
-        "cpu", "cpu",
-        natural=dict(epochs=8, lr=0.05, lr_milestones=[6], n_train=5000, n_test=1000),
-        # ATTA-1 grows the stored perturbation one step an epoch: 3 steps of 0.1 reach eps 0.3.
-        adversarial=dict(epochs=7, lr=0.05, lr_milestones=[5], attack_step=0.1, n_train=5000, n_test=1000),
-        explain=dict(scale_iterations=[10, 60, 60, 30], interp_weight=10.0, n_train=5000, n_test=500,
-                     log_every=10, checkpoint_every=100),
-        n_eval=200, n_boot=500, n_show=4),
-}
-
-CIFAR_CHAIN: dict[str, ChainSpec] = {
-    "smoke": ChainSpec("smoke", "smoke", n_eval=32, autoattack_n=32, autoattack=_SMOKE_AUTOATTACK),
-    # 1,000 test images: Table 3's four attacks take about 2 minutes a model here, AutoAttack 11-12 (measured)
-    # (experiments/2026-12-04-cifar10-cpu-autoattack).
-    "cpu": ChainSpec("cpu", "cpu", n_eval=1000, autoattack_n=1000),
-    "paper": ChainSpec("paper", "paper", n_eval=None, models=("vgg16", "wrn34_10"), autoattack_n=None),
-}
-
-CELEBA_CHAIN: dict[str, ChainSpec] = {
-    "smoke": ChainSpec("smoke", "smoke", n_eval=32, n_boot=200, n_show=2),
-    "cpu": ChainSpec("cpu", "cpu", n_eval=500),
-    "paper": ChainSpec("paper", "paper", n_eval=None, n_show=8),
-}
-
-CHAINS: dict[str, dict[str, ChainSpec]] = {"mnist": MNIST_CHAIN, "cifar10": CIFAR_CHAIN, "celeba": CELEBA_CHAIN}
-
-
-@dataclass(frozen=True)
-class OwnModel:
-    """``reproduce --model``: the user's classifier in place of the paper's, on the target's dataset and preset.
-
-    ``model``: ``file.py:build`` or ``package.module:build`` (a file by its absolute path, as runs store
-    it); ``layers``: the module paths to explain, in forward order; ``weights``: a trained state_dict
-    (safetensors, absolute path) that stands as the natural model as it is, instead of training one;
-    ``image_size``: the input side (None: the preset's); ``fit``: how inputs reach the GAN's 4 * 2^k
-    side (None: resize). The adversarially trained model is always trained here, from scratch.
-    """
-
-    model: str
-    layers: tuple[str, ...]
-    weights: str | None = None
-    image_size: int | None = None
-    fit: str | None = None
-
-    def stem(self) -> str:
-        """The callable's name, for folder and run names (``build``, ``nets-LeNet``)."""
-        return self.model.rpartition(":")[2].replace(".", "-")
-
-    def record(self) -> dict[str, Any]:
-        """What the chain's ``config.json`` stores: the fields and the weights file's sha256, so that a
-        changed file refuses the folder instead of resuming it."""
-        digest = None if self.weights is None else hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
-        return {**asdict(self), "weights_sha256": digest}
-
-    def train_configs(self, dataset: str, spec: ChainSpec) -> dict[str, TrainConfig]:
-        """``{"natural", "adversarial"}``: the preset's natural and trades+atta schedules for this model
-        (the presets' ``model_kwargs`` size the registered models, so they give way to ``layers``)."""
-        ref = {"model": self.model, "model_kwargs": {"layers": list(self.layers)}, "image_size": self.image_size}
-        natural = {**spec.natural, **ref, **({} if self.weights is None else {"weights": self.weights, "epochs": 0})}
-        return {"natural": resolve_train_config(dataset, "natural", spec.train_preset, natural),
-                "adversarial": resolve_train_config(dataset, "trades+atta", spec.train_preset, {**spec.adversarial, **ref})}
 
 
 def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, dataset: str,
@@ -181,9 +73,9 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
     path = folder / "config.json"
     if path.is_file():
         stored = read_json(path)
-        if isinstance(stored.get("spec"), dict) and any(k not in stored["spec"] for k in _ADDED_FIELDS):
+        if isinstance(stored.get("spec"), dict) and any(k not in stored["spec"] for k in ADDED_FIELDS):
             # Made before these fields existed: take the current values; the stages they add run now.
-            old = {**stored, "spec": {**stored["spec"], **{k: config["spec"][k] for k in _ADDED_FIELDS
+            old = {**stored, "spec": {**stored["spec"], **{k: config["spec"][k] for k in ADDED_FIELDS
                                                             if k not in stored["spec"]}}}
             if old == config:
                 write_json(path, config)
@@ -223,11 +115,15 @@ def _train(stages: Stages, name: str, folder: Path, description: str, cfg, **kw:
 
 
 def _explain(stages: Stages, name: str, folder: Path, description: str, classifier: Run, cfg, **kw: Any) -> Run:
-    path = stages.run(name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path), settings=cfg.to_dict())
+    path = stages.run(
+        name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path), settings=cfg.to_dict()
+    )
     return Run.open(path, kind="explain")
 
 
-def _figures(stages: Stages, name: str, explain_run: Run, folder: Path, attack: str, n: int, **kw: Any) -> dict[str, str]:
+def _figures(
+    stages: Stages, name: str, explain_run: Run, folder: Path, attack: str, n: int, **kw: Any
+) -> dict[str, str]:
     """The explanation grid (Fig. 3) and the baselines figure of one explain run."""
     def make() -> dict[str, str]:
         from interpretgan.pipeline.baselines import baselines_run  # imports captum (through interpretgan.baselines)
@@ -255,10 +151,21 @@ def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", de
         adv[pool] = _train(stages, f"train {pool} trades+atta", folder, f"smallcnn-{pool}-trades+atta", cfg,
                            progress=progress, **io)
     ecfg = resolve_explain_config(dataset, spec.explain_preset, spec.explain)
-    explained = {"natural": _explain(stages, "explain natural", folder, "explain-natural", natural, ecfg,
-                                     progress=progress, **io),
-                 "adversarial": _explain(stages, "explain trades+atta (max)", folder, "explain-trades+atta-max", adv["max"],
-                                         ecfg, progress=progress, **io)}
+    explained = {
+        "natural": _explain(
+            stages, "explain natural", folder, "explain-natural", natural, ecfg, progress=progress, **io
+        ),
+        "adversarial": _explain(
+            stages,
+            "explain trades+atta (max)",
+            folder,
+            "explain-trades+atta-max",
+            adv["max"],
+            ecfg,
+            progress=progress,
+            **io,
+        ),
+    }
     return evaluate_mnist_chain(stages, folder, spec, natural, adv, explained, progress=progress, **io)
 
 
@@ -279,11 +186,17 @@ def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural:
     aa = autoattack_stages(stages, folder, spec, natural, adv, explained, progress=progress, **io)
     if aa is not None:
         arms = {p: merge_arm(arms[p], aa["arms"][p]) for p in arms}
-    out = {"natural": _classifier_summary(natural, nat_attack),
-           "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
-           "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
-           "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()},
-           "diagnosis": diag, "figures": figs, "seconds": stages.seconds()}
+    out = {
+        "natural": _classifier_summary(natural, nat_attack),
+        "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
+        "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
+        "explainers": {
+            k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()
+        },
+        "diagnosis": diag,
+        "figures": figs,
+        "seconds": stages.seconds(),
+    }
     if aa is not None:
         out["autoattack"] = {"spec": spec.autoattack, "n": spec.autoattack_images(), "natural": aa["natural"],
                              "diagnosis": aa["diagnosis"]}
@@ -314,28 +227,44 @@ def _autoattack_diagnoses(stages: Stages, folder: Path, spec: ChainSpec, explain
     an ``autoattack`` stage stored in the classifier run)."""
     n = spec.autoattack_images()
     settings = {"attack": spec.autoattack, "n": n, "n_boot": spec.n_boot}
-    return {kind: stages.run(f"diagnose {kind} (AutoAttack)", lambda r=run, k=kind: _diagnosis_summary(diagnose_run(
-        [r], attack=spec.autoattack, n_compute=n or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{k}-autoattack",
-        **io)), settings=settings) for kind, run in explained.items()}
+    return {
+        kind: stages.run(
+            f"diagnose {kind} (AutoAttack)",
+            lambda r=run, k=kind: _diagnosis_summary(
+                diagnose_run(
+                    [r],
+                    attack=spec.autoattack,
+                    n_compute=n or 10000,
+                    n_boot=spec.n_boot,
+                    out_dir=folder / f"diagnose-{k}-autoattack",
+                    **io,
+                )
+            ),
+            settings=settings,
+        )
+        for kind, run in explained.items()
+    }
 
 
-def _diagnose(stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any) -> dict[str, Any]:
+def _diagnose(
+    stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any
+) -> dict[str, Any]:
     """Table 1 of one explain run into ``folder/diagnose-<kind>`` (D*: the attack stage's set)."""
-    return stages.run(f"diagnose {kind}", lambda: _diagnosis_summary(diagnose_run(
-        [run], attack=attack, n_compute=spec.n_eval or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{kind}", **io)))
+    return stages.run(
+        f"diagnose {kind}",
+        lambda: _diagnosis_summary(
+            diagnose_run(
+                [run],
+                attack=attack,
+                n_compute=spec.n_eval or 10000,
+                n_boot=spec.n_boot,
+                out_dir=folder / f"diagnose-{kind}",
+                **io,
+            )
+        ),
+    )
 
 
-def check_own_model(own: OwnModel, target: str, spec: ChainSpec, dataset: str) -> dict[str, TrainConfig]:
-    """The own-model chain's training configs, with the model built from them once: a bad reference,
-    layer, size or weights file ends here, before the chain's folder exists."""
-    if target not in POOLING_ATTACKS:
-        raise ConfigError(f"reproduce --model covers {' and '.join(POOLING_ATTACKS)} (the datasets with an "
-                          f"adversarial training preset); got '{target}'")
-    if not own.layers:
-        raise ConfigError("reproduce --model needs --layers: the module paths whose explainers Table 1 compares")
-    cfgs = own.train_configs(dataset, spec)
-    check_model_options(cfgs["natural"])
-    return cfgs
 
 
 def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, dataset: str, device: Any = "cpu",
@@ -348,11 +277,15 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
     stages = Stages(folder)
     io = dict(device=device, data_root=data_root, verify=verify)
     cfgs = own.train_configs(dataset, spec)  # checked by reproduce() before the folder was made
-    models = {kind: _train(stages, f"train {kind}", folder, f"{own.stem()}-{cfg.objective}", cfg, progress=progress, **io)
-              for kind, cfg in cfgs.items()}
+    models = {
+        kind: _train(stages, f"train {kind}", folder, f"{own.stem()}-{cfg.objective}", cfg, progress=progress, **io)
+        for kind, cfg in cfgs.items()
+    }
     ecfg = resolve_explain_config(dataset, spec.explain_preset, {**spec.explain, "fit": own.fit})
-    explained = {kind: _explain(stages, f"explain {kind}", folder, f"explain-{kind}", run, ecfg, progress=progress, **io)
-                 for kind, run in models.items()}
+    explained = {
+        kind: _explain(stages, f"explain {kind}", folder, f"explain-{kind}", run, ecfg, progress=progress, **io)
+        for kind, run in models.items()
+    }
     attacks = POOLING_ATTACKS[target]
     arms = {kind: stages.run(f"attack {kind}", lambda r=run: _arm_summary(attack_run(
         r, list(attacks), n=spec.n_eval, progress=progress, **io))) for kind, run in models.items()}
@@ -360,9 +293,15 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, attacks[0], spec, **io)
         figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, attacks[0], spec.n_show, **io)
-    out: dict[str, Any] = {"models": arms, "explainers": {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")}
-                                                          for k, r in explained.items()},
-                           "diagnosis": diag, "figures": figs, "own": own.record()}
+    out: dict[str, Any] = {
+        "models": arms,
+        "explainers": {
+            k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()
+        },
+        "diagnosis": diag,
+        "figures": figs,
+        "own": own.record(),
+    }
     n = spec.autoattack_images()
     if n != 0:
         settings = {"attack": spec.autoattack, "n": n}
@@ -455,7 +394,10 @@ def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any =
     studies = {}
     for model in spec.models:
         # The arms' resolved training configs: a changed preset refuses this folder instead of reusing its study.
-        arms = {pool: study_train_config("cifar10", model, pool, preset, 0, spec.adversarial).to_dict() for pool in ("max", "avg")}
+        arms = {
+            pool: study_train_config("cifar10", model, pool, preset, 0, spec.adversarial).to_dict()
+            for pool in ("max", "avg")
+        }
         study = dict(out=folder / f"pooling-{model}", n_eval=spec.n_eval, device=device, data_root=data_root,
                      verify=verify, progress=progress, overrides=spec.adversarial)
         studies[model] = stages.run(f"pooling study {model}", lambda m=model, kw=study: pooling_study(
@@ -484,6 +426,10 @@ def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data
     explained = _explain(stages, "explain natural", folder, "explain-natural", cls, ecfg, progress=progress, **io)
     diag = _diagnose(stages, "natural", explained, folder, "pgd-20", spec, **io)
     figs = _figures(stages, "figures natural", explained, folder / "figures" / "natural", "pgd-20", spec.n_show, **io)
-    return {"natural": _classifier_summary(cls, attack),
-            "explainers": {"natural": {"run": str(explained.path), "quality": read_json(explained.path / "results.json")}},
-            "diagnosis": {"natural": diag}, "figures": {"natural": figs}, "seconds": stages.seconds()}
+    return {
+        "natural": _classifier_summary(cls, attack),
+        "explainers": {"natural": {"run": str(explained.path), "quality": read_json(explained.path / "results.json")}},
+        "diagnosis": {"natural": diag},
+        "figures": {"natural": figs},
+        "seconds": stages.seconds(),
+    }

@@ -169,10 +169,16 @@ class Run:
 
 
 # --- model checkpoints ---------------------------------------------------------------------------
-def save_model(directory: str | Path, model: nn.Module, name: str = "model", metadata: dict[str, Any] | None = None) -> None:
+def save_model(
+    directory: str | Path, model: nn.Module, name: str = "model", metadata: dict[str, Any] | None = None
+) -> None:
     """Write ``<name>.safetensors`` (weights and buffers) and ``<name>.json`` (how to rebuild it)."""
     directory = Path(directory)
-    spec = {"model": getattr(model, "registry_name", type(model).__name__), "kwargs": getattr(model, "config", {}), **(metadata or {})}
+    spec = {
+        "model": getattr(model, "registry_name", type(model).__name__),
+        "kwargs": getattr(model, "config", {}),
+        **(metadata or {}),
+    }
     save_tensors(directory / f"{name}.safetensors", model.state_dict())
     write_json(directory / f"{name}.json", spec)
 
@@ -201,16 +207,21 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", name: str =
             expected = (normalise_reference(expected[0]), expected[1])
         differ = [k for k, v in expected[1].items() if json.dumps(spec["kwargs"].get(k)) != json.dumps(v, default=list)]
         if spec["model"] != expected[0] or differ:
-            raise RunError(f"{spec_path} describes model '{spec['model']}' with {spec['kwargs']} but the run's config.json "
-                           f"expects '{expected[0]}'" + (f" with {', '.join(f'{k}={expected[1][k]}' for k in differ)}" if differ else "")
-                           + "; the checkpoint belongs to another run")
+            raise RunError(
+                f"{spec_path} describes model '{spec['model']}' with {spec['kwargs']} but the run's config.json "
+                f"expects '{expected[0]}'"
+                + (f" with {', '.join(f'{k}={expected[1][k]}' for k in differ)}" if differ else "")
+                + "; the checkpoint belongs to another run"
+            )
     model = create_model(spec["model"], **spec["kwargs"])
     state = load_tensors(directory / f"{name}.safetensors")
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of another shape: other model options than the spec's
-        raise RunError(f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
-                       f"with {spec['kwargs']}: {(str(err).splitlines() or [type(err).__name__])[-1].strip()}") from None
+        raise RunError(
+            f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
+            f"with {spec['kwargs']}: {(str(err).splitlines() or [type(err).__name__])[-1].strip()}"
+        ) from None
     if missing or unexpected:
         raise RunError(
             f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
@@ -299,7 +310,11 @@ def require_same_config(run: Run, stored: dict[str, Any], wanted: dict[str, Any]
 def find_run(root: str | Path, description: str) -> Run | None:
     """The newest run folder ``root/<NNNNN>-<description>`` with a ``config.json``, if any."""
     root, slug = Path(root), _slug(description)
-    found = sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{slug}") if (p / "config.json").is_file()) if root.is_dir() else []
+    found = (
+        sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{slug}") if (p / "config.json").is_file())
+        if root.is_dir()
+        else []
+    )
     return Run(found[-1]) if found else None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from interpretgan.attacks.specs import parse_attack_spec
-from interpretgan.config import resolve_train_config
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
 from interpretgan.errors import ConfigError
 from interpretgan.io import write_json, write_text
@@ -102,18 +102,39 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
                 folder, d, c, device=device, data_root=data_root, verify=verify, progress=progress).path),
                 settings=cfg.to_dict())
             io = dict(device=device, data_root=data_root, verify=verify, progress=progress)
-            arm = stages.run(f"attack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"), POOLING_ATTACKS[key],
-                             n_eval=n_eval, **io, settings={"attacks": list(POOLING_ATTACKS[key]), "n_eval": n_eval})
+            arm = stages.run(
+                f"attack-{pool}-seed{seed}",
+                evaluate_arm,
+                Run.open(path, kind="train"),
+                POOLING_ATTACKS[key],
+                n_eval=n_eval,
+                **io,
+                settings={"attacks": list(POOLING_ATTACKS[key]), "n_eval": n_eval},
+            )
             if aa_n != 0:  # a stage of its own: a folder made before it resumes and runs just this
-                arm = merge_arm(arm, stages.run(f"autoattack-{pool}-seed{seed}", evaluate_arm, Run.open(path, kind="train"),
-                                                [aa_spec], n_eval=aa_n, **io, settings={"attack": aa_spec, "n": aa_n}))
+                arm = merge_arm(
+                    arm,
+                    stages.run(
+                        f"autoattack-{pool}-seed{seed}",
+                        evaluate_arm,
+                        Run.open(path, kind="train"),
+                        [aa_spec],
+                        n_eval=aa_n,
+                        **io,
+                        settings={"attack": aa_spec, "n": aa_n},
+                    ),
+                )
             arms[pool][seed] = {**arm, "run": path}
     table = pooling_table(arms, key, model)
     result = {"dataset": dataset, "model": model, "preset": preset, "seeds": list(seeds), "table": table,
               "arms": {p: {str(s): v for s, v in a.items()} for p, a in arms.items()}, "seconds": stages.seconds(),
               "folder": str(folder)}
     reduced = _REDUCED_MODEL_KWARGS.get(model) if preset != "paper" else None
-    shape = f", reduced to {', '.join(f'{k} {v}' for k, v in reduced.items())}; the paper's row is the full model" if reduced else ""
+    shape = (
+        f", reduced to {', '.join(f'{k} {v}' for k, v in reduced.items())}; the paper's row is the full model"
+        if reduced
+        else ""
+    )
     aa = [f"{a} on n={m}" for a, m in table["n_attacks"].items() if m != table["n"]]
     title = (f"{'Table 2' if key == 'mnist' else 'Table 3'}: {model}{shape}, max vs avg pooling "
              f"({preset} preset, n={table['n']} per seed{'; ' + ', '.join(aa) if aa else ''})")

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from interpretgan.config import TrainConfig, is_reference, resolve_train_config
+from interpretgan.config import TrainConfig, is_reference
+from interpretgan.config.presets import resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.io import load_state, load_tensors, save_state, write_json
 from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config, save_model
@@ -96,8 +97,18 @@ def weights_file(weights: str | Path) -> str:
     return str(path.resolve())
 
 
-def reference_run(root: str | Path, model: str, weights: str | Path, *, dataset: str = "mnist", image_size: int | None = None,
-                  device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True, progress: bool = True) -> Run:
+def reference_run(
+    root: str | Path,
+    model: str,
+    weights: str | Path,
+    *,
+    dataset: str = "mnist",
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
+    data_root: Any = None,
+    verify: bool = True,
+    progress: bool = True,
+) -> Run:
     """The train run that holds the user's classifier ``model`` (``file.py:build``) with ``weights`` as they are.
 
     A run with 0 epochs (``--weights`` and ``--epochs 0`` of ``interpretgan train``): it evaluates the

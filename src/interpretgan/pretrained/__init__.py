@@ -10,10 +10,10 @@ that record before anything is built from it.
 >>> f, explainers = pretrained.load("mnist-smallcnn-max-trades+atta-explainers")  # {layer: Explainer}
 
 On the command line, ``pretrained:NAME`` stands for a run folder wherever a command takes one
-(:func:`interpretgan.pretrained.zoo.materialize` writes that folder once, under the runs root).
+(:func:`interpretgan.pipeline.zoo.materialize` writes that folder once, under the runs root).
 """
 
-from interpretgan.pretrained.zoo import (
+from interpretgan.pipeline.zoo import (
     PREFIX,
     ZOO_DIR,
     is_pretrained,

@@ -46,7 +46,8 @@ def autoattack_column(table: dict[str, Any]) -> str | None:
 
 
 def pooling_claim(table: dict[str, Any]) -> dict[str, Any] | None:
-    """Claim (a) under AutoAttack from a :func:`~interpretgan.diagnose.pooling.pooling_table`; None without the column."""
+    """Claim (a) under AutoAttack from a :func:`~interpretgan.diagnose.pooling.pooling_table`; None without
+    the column."""
     a = autoattack_column(table)
     if a is None:
         return None
@@ -144,15 +145,34 @@ def autoattack_section(r: Report, claims: dict[str, Any]) -> None:
     rows = []
     for kind, c in claims["vulnerable"].items():
         for x in c["layers"]:
-            rows.append([kind, x["layer"], f"{pct(x['vulnerability'])} {pct_interval(x['ci'])}",
-                         "**yes**" if x["vulnerable"] else "no",
-                         "–" if c["vulnerable_pgd40"] is None else ("yes" if x["layer"] in c["vulnerable_pgd40"] else "no")])
-    r.text("**(c) Which layers are vulnerable under AutoAttack** (our rule: Vul_i above an even share of the total drop): "
-           + "; ".join(f"{kind}: {', '.join(c['vulnerable']) or 'none'}"
-                       + ("" if c["same_as_pgd40"] is None else
-                          f" ({'the same as' if c['same_as_pgd40'] else 'not the same as'} under {pgd}: "
-                          f"{', '.join(c['vulnerable_pgd40']) or 'none'})")
-                       + ("" if c["paper"] is None else
-                          f"; the paper names {', '.join(c['paper'])} ({'matched' if c['same_as_paper'] else 'not matched'})")
-                       for kind, c in claims["vulnerable"].items()) + ".")
-    r.table(["model", "layer", "Vul_i under AutoAttack (bootstrap 95 %)", "vulnerable", f"vulnerable under {pgd}"], rows)
+            rows.append(
+                [
+                    kind,
+                    x["layer"],
+                    f"{pct(x['vulnerability'])} {pct_interval(x['ci'])}",
+                    "**yes**" if x["vulnerable"] else "no",
+                    "–" if c["vulnerable_pgd40"] is None else ("yes" if x["layer"] in c["vulnerable_pgd40"] else "no"),
+                ]
+            )
+    r.text(
+        "**(c) Which layers are vulnerable under AutoAttack** (our rule: Vul_i above an even share of the total drop): "
+        + "; ".join(
+            f"{kind}: {', '.join(c['vulnerable']) or 'none'}"
+            + (
+                ""
+                if c["same_as_pgd40"] is None
+                else f" ({'the same as' if c['same_as_pgd40'] else 'not the same as'} under {pgd}: "
+                f"{', '.join(c['vulnerable_pgd40']) or 'none'})"
+            )
+            + (
+                ""
+                if c["paper"] is None
+                else f"; the paper names {', '.join(c['paper'])} ({'matched' if c['same_as_paper'] else 'not matched'})"
+            )
+            for kind, c in claims["vulnerable"].items()
+        )
+        + "."
+    )
+    r.table(
+        ["model", "layer", "Vul_i under AutoAttack (bootstrap 95 %)", "vulnerable", f"vulnerable under {pgd}"], rows
+    )

@@ -111,12 +111,16 @@ def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
             top = values + err
         else:
             err, top = None, values
-        colors = ["tab:red" if key == "vulnerability" and n in table.get("vulnerable", []) else "tab:blue" for n in layers]
+        colors = [
+            "tab:red" if key == "vulnerability" and n in table.get("vulnerable", []) else "tab:blue" for n in layers
+        ]
         ax.bar(x, values, color=colors, yerr=err, capsize=3)
         paper = table.get("paper", {}).get(key)
         if paper:
             px = [i for i, n in enumerate(layers) if n in paper]
-            ax.scatter(px, [paper[layers[i]] * 100 for i in px], marker="_", s=300, color="black", zorder=3, label="paper")
+            ax.scatter(
+                px, [paper[layers[i]] * 100 for i in px], marker="_", s=300, color="black", zorder=3, label="paper"
+            )
             ax.legend(fontsize=7, loc="best")
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_ylabel(label)

@@ -26,12 +26,19 @@ def vulnerability_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]
             cells.append(text)
         rows.append([label, *cells])
         if not several and f"{key}_ci" in table:
-            rows.append([f"{int(table['confidence'] * 100)} % CI", *[pct_interval(table[f"{key}_ci"][n]) for n in layers]])
+            rows.append(
+                [f"{int(table['confidence'] * 100)} % CI", *[pct_interval(table[f"{key}_ci"][n]) for n in layers]]
+            )
         if "paper" in table:
             rows.append([f"{label} (paper)", *[pct(table["paper"][key].get(n)) for n in layers]])
             rows.append([f"{label} − paper", *[pct(table["difference"][key].get(n), signed=True) for n in layers]])
     if "adversarial_label" in table:
-        rows.append(["explanation = adversarial label (x* with f(x*) ≠ y)", *[pct(table["adversarial_label"].get(n)) for n in layers]])
+        rows.append(
+            [
+                "explanation = adversarial label (x* with f(x*) ≠ y)",
+                *[pct(table["adversarial_label"].get(n)) for n in layers],
+            ]
+        )
     return ["", *layers], rows
 
 
@@ -43,13 +50,23 @@ def vulnerability_markdown(table: dict[str, Any]) -> str:
 def format_markdown(res: dict[str, Any]) -> str:
     """The diagnosis as a markdown document (``vulnerability.md``)."""
     info, table = res["classifier"], res["table"]
-    lines = [f"# Diagnosis: {info['model']} ({info['pool']} pooling, {info['objective']}) under {res['attack']}", "",
-             f"D*: {res['n']} test examples ({res['runs'][0]['source']}); f's accuracy on D* "
-             f"{pct(res['runs'][0]['input_accuracy'])}, on the natural images {pct(res['runs'][0]['clean_accuracy'])}.",
-             f"Runs: {len(res['runs'])}" + (" (mean ± sd over runs)" if len(res["runs"]) > 1 else
-                                            f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"),
-             "", vulnerability_markdown(table),
-             f"Vulnerable layers (our rule: Vul_i above an even share of the total drop): {', '.join(table['vulnerable']) or 'none'}.", ""]
+    lines = [
+        f"# Diagnosis: {info['model']} ({info['pool']} pooling, {info['objective']}) under {res['attack']}",
+        "",
+        f"D*: {res['n']} test examples ({res['runs'][0]['source']}); f's accuracy on D* "
+        f"{pct(res['runs'][0]['input_accuracy'])}, on the natural images {pct(res['runs'][0]['clean_accuracy'])}.",
+        f"Runs: {len(res['runs'])}"
+        + (
+            " (mean ± sd over runs)"
+            if len(res["runs"]) > 1
+            else f" (intervals: percentile bootstrap over D*, {table.get('n_boot')} resamples)"
+        ),
+        "",
+        vulnerability_markdown(table),
+        "Vulnerable layers (our rule: Vul_i above an even share of the total drop): "
+        f"{', '.join(table['vulnerable']) or 'none'}.",
+        "",
+    ]
     missing = [n for n in table["layers"] if (table.get("vulnerability") or table["vulnerability_mean"])[n] is None]
     if missing:
         lines += [f"Vul_i of {', '.join(missing)} is not given: the layer before it is not explained in this run, "
@@ -82,22 +99,33 @@ def transitions_markdown(t: dict[str, Any], dataset: str) -> str:
 
 
 def pooling_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Table 2/3 as (headers, rows): ours (with interval or sd), the paper's and the difference, per pooling and attack."""
+    """Table 2/3 as (headers, rows): ours (with interval or sd), the paper's and the difference, per pooling
+    and attack."""
     names = table["attacks"]
     rows = []
     for pool in ("max", "avg"):
         r = table["rows"][pool]
         cells = []
         for a in names:
-            text = pct(r[a]["mean"], 2) + (f" ± {r[a]['sd'] * 100:.2f}" if r[a]["sd"] is not None else f" {pct_interval(r[a]['ci'])}")
+            text = pct(r[a]["mean"], 2) + (
+                f" ± {r[a]['sd'] * 100:.2f}" if r[a]["sd"] is not None else f" {pct_interval(r[a]['ci'])}"
+            )
             cells.append(text)
         rows.append([f"{pool} pooling", pct(r["clean"]["mean"], 2), *cells])
         if any(r[a]["paper"] is not None for a in names):
             rows.append([f"{pool} (paper)", "–", *[pct(r[a]["paper"], 2) for a in names]])
             rows.append([f"{pool} − paper", "–", *[pct(r[a].get("difference"), 2, signed=True) for a in names]])
     d = table["avg_minus_max"]
-    rows.append(["avg − max", pct(d["clean"]["mean"], 2, signed=True),
-                 *[pct(d[a]["mean"], 2, signed=True) + (f" ± {d[a]['sd'] * 100:.2f}" if d[a]["sd"] is not None else "") for a in names]])
+    rows.append(
+        [
+            "avg − max",
+            pct(d["clean"]["mean"], 2, signed=True),
+            *[
+                pct(d[a]["mean"], 2, signed=True) + (f" ± {d[a]['sd'] * 100:.2f}" if d[a]["sd"] is not None else "")
+                for a in names
+            ],
+        ]
+    )
     if any(d[a]["paper"] is not None for a in names):
         rows.append(["avg − max (paper)", "–", *[pct(d[a]["paper"], 2, signed=True) for a in names]])
     return ["", "clean", *names], rows

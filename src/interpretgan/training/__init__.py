@@ -11,5 +11,17 @@ from interpretgan.training.loop import (
 )
 from interpretgan.training.objectives import ATTA, Natural, Objective, Trades, make_objective
 
-__all__ = ["ATTA", "MemoryTrainStore", "Natural", "Objective", "TrainData", "TrainStore", "Trades", "build_model", "evaluate",
-           "load_train_data", "make_objective", "train_classifier"]
+__all__ = [
+    "ATTA",
+    "MemoryTrainStore",
+    "Natural",
+    "Objective",
+    "TrainData",
+    "TrainStore",
+    "Trades",
+    "build_model",
+    "evaluate",
+    "load_train_data",
+    "make_objective",
+    "train_classifier",
+]

@@ -214,7 +214,12 @@ def train_classifier(
         store.record(record)
         log.info(
             "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  (%.1f s)",
-            epoch + 1, cfg.epochs, record.get("train_loss", float("nan")), record["train_accuracy"], ev["accuracy"], seconds,
+            epoch + 1,
+            cfg.epochs,
+            record.get("train_loss", float("nan")),
+            record["train_accuracy"],
+            ev["accuracy"],
+            seconds,
         )
         if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == last_epoch:
             _checkpoint(store, model, optimizer, scheduler, objective, shuffle_gen, epoch + 1)
@@ -263,6 +268,10 @@ def _restore(state: dict[str, Any], where: str, model, optimizer, scheduler, obj
         objective.load_state_dict({k: v.to(device) if k != "generator" else v for k, v in state["objective"].items()})
         return int(state["epochs_done"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:  # another model's state, or parts missing
-        detail = f"no {err.args[0]!r} entry" if isinstance(err, KeyError) else (str(err).strip().splitlines() or [""])[0][:120]
+        detail = (
+            f"no {err.args[0]!r} entry"
+            if isinstance(err, KeyError)
+            else (str(err).strip().splitlines() or [""])[0][:120]
+        )
         raise RunError(f"{where} does not fit this run's model and settings ({detail}); "
                        "expected the training state this run wrote") from None

@@ -118,7 +118,9 @@ class Trades(_Adversarial):
         if self.trades:  # TRADES starts next to x
             start = x + 0.001 * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
         else:  # Madry: uniform random start in the ball
-            start = x + self.eps * (2 * torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1)
+            start = x + self.eps * (
+                2 * torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1
+            )
         return self._outer(model, x, y, self._attack(model, x, y, start))
 
     def state_dict(self):

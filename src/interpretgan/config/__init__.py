@@ -1,8 +1,9 @@
-"""Typed configurations and the named presets (``smoke``, ``cpu``, ``paper``) in one table.
+"""Typed configurations: :class:`TrainConfig` and :class:`ExplainConfig`, their checks, and the names
+the options take. The named presets (``smoke``, ``cpu``, ``paper``) and the functions that resolve
+a config from one are in :mod:`interpretgan.config.presets`.
 
-A preset is a set of field values for a (stage, dataset, objective family) triple; the CLI starts
-from a preset and overrides single fields. The resolved config is written into the run folder
-before any training starts.
+The CLI starts from a preset and overrides single fields; the resolved config is written into the
+run folder before any training starts.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _fits(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple[str, ...] | None = None,
+           default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field the command line offers as ``--name``: its help and choices are declared here, its
+    type in the annotation, and :func:`interpretgan.cli.common.add_config_options` builds the option from
+    both (so no parser repeats them)."""
+    metadata = {"cli": True, "help": help, "choices": choices}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 class _Config:
     """``to_dict`` / ``from_dict`` for the config dataclasses; ``_what`` names the config in errors."""
 
@@ -86,12 +98,14 @@ class _Config:
         hints = typing.get_type_hints(cls)
         for name, value in d.items():
             if not _fits(value, hints[name]):
-                raise ConfigError(f"the {cls._what} option {name} is {value!r}; expected a value of type "
-                                  f"{getattr(hints[name], '__name__', None) or str(hints[name]).replace('typing.', '')}")
+                raise ConfigError(
+                    f"the {cls._what} option {name} is {value!r}; expected a value of type "
+                    f"{getattr(hints[name], '__name__', None) or str(hints[name]).replace('typing.', '')}"
+                )
         return cls(**d)
 
 
-def _resolve(cls: type, values: dict[str, Any], overrides: dict[str, Any] | None) -> Any:
+def resolve_config(cls: type, values: dict[str, Any], overrides: dict[str, Any] | None) -> Any:
     """``values`` with the non-None ``overrides`` on top, built as ``cls`` and validated."""
     values = {**values, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     cfg = cls.from_dict(values)
@@ -111,42 +125,42 @@ class TrainConfig(_Config):
 
     dataset: str = "mnist"
     model: str = "smallcnn"
-    pool: str = "max"
+    pool: str = option("max", "the registered models' pooling", choices=("max", "avg"))
     objective: str = "natural"
     preset: str = "cpu"
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.01
+    seed: int = option(0, "seed of the initial weights, the batches and the training attacks")
+    epochs: int = option(10, "epochs (0 keeps the starting --weights of a --model reference)")
+    batch_size: int = option(128, "training batch size")
+    lr: float = option(0.01, "SGD learning rate before the milestones")
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
-    image_size: int = 32
-    n_train: int | None = None  # train on a seeded subset of this size (None: all)
-    n_test: int | None = None  # evaluate on a seeded subset of this size (None: all)
+    image_size: int = option(32, "the side the images are resized to, the model's input side")
+    n_train: int | None = option(None, "train on a seeded subset of this size (default: all)")
+    n_test: int | None = option(None, "evaluate on a seeded subset of this size (default: all)")
     augment: bool = False  # random crop (padding 4) + horizontal flip, for CIFAR-10
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     # A --model reference's starting weights (its own state_dict as safetensors): with epochs 0 the
     # run holds them as they are (how attack / explain take a model trained elsewhere).
     weights: str | None = None
     # Adversarial objectives (Section 2.1, Appendix C): l-inf ball of radius eps.
-    eps: float = 0.3
-    attack_step: float = 0.01  # inner step size (ATTA's per-epoch step, PGD's alpha)
-    attack_steps: int = 10  # inner steps for `trades` and `pgd-at` (ATTA-1 takes 1 per epoch)
-    # The inner maximisation's loss: None is the objective's own (TRADES' KL for trades and
-    # trades+atta, cross-entropy for pgd-at and atta); "ce" with trades+atta is what ATTA's
-    # reference code runs (its inner step is always cross-entropy, whatever the outer loss).
-    inner_loss: str | None = None
-    # The TRADES KL term's target f(x): "shared" is the softmax of the cross-entropy term's forward
-    # pass (ATTA's code, the paper's); "separate" runs x through the model once more, under its own
-    # dropout mask, as TRADES' reference trades_loss does.
-    kl_target: str = KL_TARGETS[0]
-    beta: float = 6.0  # TRADES trade-off
+    eps: float = option(0.3, "the adversarial objectives' l-inf radius")
+    attack_step: float = option(0.01, "inner step size (ATTA's per-epoch step, PGD's alpha)")
+    attack_steps: int = option(10, "inner steps of trades and pgd-at (ATTA-1 takes one an epoch)")
+    # "ce" with trades+atta is what ATTA's reference code runs (its inner step is always
+    # cross-entropy, whatever the outer loss).
+    inner_loss: str | None = option(None, "the inner attack's loss (default: KL for the trades objectives, CE "
+                                          "otherwise; ATTA's reference code uses ce with trades+atta)",
+                                    choices=INNER_LOSSES)
+    kl_target: str = option(KL_TARGETS[0], "the TRADES KL term's f(x): the cross-entropy term's forward pass (shared, "
+                                           "ATTA's code; default) or a forward pass of its own with a fresh dropout "
+                                           "mask (separate, TRADES' code)", choices=KL_TARGETS)
+    beta: float = option(6.0, "TRADES trade-off between the natural and the robust term")
     atta_reset: int = 0  # reset the ATTA buffer before epochs k-1, 2k-1, ... (0: never), as ATTA's code
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
     eval_batch_size: int = 500
-    checkpoint_every: int = 1  # write the resume state every k epochs (and after the last one)
+    checkpoint_every: int = option(1, "write the resume state every k epochs (and after the last one)")
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -158,7 +172,9 @@ class TrainConfig(_Config):
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"unknown pooling '{self.pool}'; expected 'max' or 'avg'")
         if self.weights is not None and not is_reference(self.model):
-            raise ConfigError(f"--weights applies to a --model reference (file.py:build); '{self.model}' is a registered model")
+            raise ConfigError(
+                f"--weights applies to a --model reference (file.py:build); '{self.model}' is a registered model"
+            )
         if self.epochs == 0 and self.weights is None:
             raise ConfigError("--epochs 0 keeps the starting weights, so it needs --weights FILE.safetensors")
         for name in ("epochs", "batch_size", "eval_batch_size", "attack_steps", "checkpoint_every"):
@@ -193,7 +209,10 @@ class TrainConfig(_Config):
 
     def build_options(self, num_classes: int, channels: int) -> dict[str, Any]:
         """:meth:`model_options` plus the starting ``weights``: what ``create_model`` builds this run's model from."""
-        return {**self.model_options(num_classes, channels), **({} if self.weights is None else {"weights": self.weights})}
+        return {
+            **self.model_options(num_classes, channels),
+            **({} if self.weights is None else {"weights": self.weights}),
+        }
 
     def model_options(self, num_classes: int, channels: int) -> dict[str, Any]:
         """Keyword arguments for ``create_model`` (dataset facts + ``model_kwargs``).
@@ -206,92 +225,13 @@ class TrainConfig(_Config):
             if isinstance(opts.get("layers"), list):  # named as tap() names them: by path, "" as the logits
                 opts["layers"] = {"logits" if p == "" else p: p for p in opts["layers"]}
             return opts
-        opts: dict[str, Any] = dict(pool=self.pool, in_channels=channels, num_classes=num_classes, image_size=self.image_size)
+        opts: dict[str, Any] = dict(
+            pool=self.pool, in_channels=channels, num_classes=num_classes, image_size=self.image_size
+        )
         if self.dataset == "cifar10" and self.model != "smallcnn":
             opts.update(mean=CIFAR10_MEAN, std=CIFAR10_STD)
         opts.update(self.model_kwargs)
         return opts
-
-
-# --- the preset table -------------------------------------------------------------------------
-# Key: (dataset, family) with family "natural" or "adversarial"; value: preset -> field values.
-_MNIST_NATURAL_PAPER = dict(epochs=10, batch_size=128, lr=0.01, momentum=0.9, lr_milestones=[5])
-# ATTA's code decays the lr from (1-based) epoch 55 on MNIST and 30 / 36 on CIFAR-10: milestones
-# 54 and 29 / 35 here (0-based). ``attack_steps`` is for `trades` / `pgd-at` (on MNIST TRADES'
-# 40 steps of 0.01); ATTA-1 takes one step an epoch.
-_MNIST_ADV_PAPER = dict(
-    epochs=60, batch_size=128, lr=0.01, momentum=0.9, lr_milestones=[54],
-    eps=0.3, attack_step=0.01, attack_steps=40, beta=6.0,
-)
-_CIFAR_ADV_PAPER = dict(
-    epochs=38, batch_size=64, lr=0.1, momentum=0.9, weight_decay=2e-4, lr_milestones=[29, 35],
-    eps=0.031, attack_step=0.015, attack_steps=10, beta=6.0, atta_reset=10, augment=True,
-)
-
-TRAIN_PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("mnist", "natural"): {
-        "paper": _MNIST_NATURAL_PAPER,
-        # Same recipe, shortened: the lr drop moved from epoch 5 to epoch 3 of 4.
-        "cpu": dict(_MNIST_NATURAL_PAPER, epochs=4, lr_milestones=[3]),
-        "smoke": dict(_MNIST_NATURAL_PAPER, epochs=1, lr_milestones=[], n_train=512, n_test=256, batch_size=64),
-    },
-    ("mnist", "adversarial"): {
-        "paper": _MNIST_ADV_PAPER,
-        # 10 epochs of ATTA-1 need a larger step for the stored perturbation to reach eps (at epoch 5);
-        # chosen by measurement: experiments/2026-11-30-cpu-atta-sweep. `trades` / `pgd-at`: 10 steps.
-        "cpu": dict(_MNIST_ADV_PAPER, epochs=10, lr_milestones=[8], attack_step=0.06, attack_steps=10),
-        "smoke": dict(_MNIST_ADV_PAPER, epochs=2, lr_milestones=[], n_train=256, n_test=128, batch_size=64,
-                      attack_step=0.1, attack_steps=2),
-    },
-    ("cifar10", "natural"): {
-        # A standard recipe: SGD 0.1, momentum 0.9, weight decay 5e-4, crop + flip, lr /10 at 50 % and 75 %.
-        "paper": dict(epochs=100, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4, lr_milestones=[50, 75], augment=True),
-        "cpu": dict(epochs=4, batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4, lr_milestones=[3], augment=True,
-                    n_train=10000, n_test=2000, model_kwargs={"width": 0.25, "fc_width": 128}),
-        "smoke": dict(epochs=1, batch_size=64, lr=0.05, augment=True, n_train=256, n_test=128,
-                      model_kwargs={"width": 0.125, "fc_width": 32}),
-    },
-    ("cifar10", "adversarial"): {
-        "paper": _CIFAR_ADV_PAPER,
-        # VGG16 at 1/4 width, 9 epochs (about 25 minutes on 2 cores): at this width the paper's lr 0.1
-        # and fc dropout barely learn, so lr 0.02 and no dropout (experiments/2026-11-30-cpu-cifar10-reproduce).
-        "cpu": dict(_CIFAR_ADV_PAPER, epochs=9, lr=0.02, lr_milestones=[7], batch_size=128, n_test=1000,
-                    atta_reset=0, model_kwargs={"width": 0.25, "fc_width": 128, "dropout": 0.0}),
-        "smoke": dict(_CIFAR_ADV_PAPER, epochs=2, lr_milestones=[], batch_size=64, n_train=256, n_test=128,
-                      attack_steps=2, model_kwargs={"width": 0.125, "fc_width": 32}),
-    },
-    ("celeba", "natural"): {
-        # Appendix C: 7 epochs, lr 0.001 (SGD momentum 0.9), at 128x128.
-        "paper": dict(epochs=7, batch_size=64, lr=0.001, momentum=0.9, image_size=128, model_kwargs={"fc_width": 4096}),
-        "cpu": dict(epochs=7, batch_size=64, lr=0.01, momentum=0.9, image_size=32, model_kwargs={"width": 0.25, "fc_width": 256}),
-        "smoke": dict(epochs=1, batch_size=32, lr=0.01, image_size=32, n_train=256, n_test=128,
-                      model_kwargs={"width": 0.125, "fc_width": 32}),
-    },
-}
-
-DEFAULT_MODEL = {"mnist": "smallcnn", "mnist-sample": "smallcnn", "cifar10": "vgg16", "celeba": "vgg16"}
-
-
-def objective_family(objective: str) -> str:
-    return "natural" if objective == "natural" else "adversarial"
-
-
-def train_preset(dataset: str, objective: str, preset: str) -> dict[str, Any]:
-    """The field values of ``preset`` for training on ``dataset`` with ``objective``."""
-    if preset not in PRESET_NAMES:
-        raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(PRESET_NAMES)}")
-    key = ("mnist" if dataset == "mnist-sample" else dataset, objective_family(objective))
-    if key not in TRAIN_PRESETS:
-        known = sorted({f"{d} ({f})" for d, f in TRAIN_PRESETS})
-        raise ConfigError(f"no training presets for {key[0]} with a {key[1]} objective; available: {', '.join(known)}")
-    return dict(TRAIN_PRESETS[key][preset])
-
-
-def resolve_train_config(dataset: str, objective: str, preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Preset values, then ``overrides`` (fields the user set explicitly), validated."""
-    values: dict[str, Any] = dict(dataset=dataset, objective=objective, preset=preset, model=DEFAULT_MODEL.get(dataset, "smallcnn"))
-    values.update(train_preset(dataset, objective, preset))
-    return _resolve(TrainConfig, values, overrides)
 
 
 # --- explainers (InterpretGAN, Section 3 and Appendix C) -----------------------------------------
@@ -319,8 +259,9 @@ class ExplainConfig(_Config):
 
     dataset: str = "mnist"
     preset: str = "cpu"
-    seed: int = 0
-    layers: list[str] = field(default_factory=list)
+    seed: int = option(0, "seed of the explainers' weights and batches")
+    layers: list[str] = option(help="comma-separated layer names (default: all); for your own model, module paths "
+                                    "such as features.2,features.5", default_factory=list)
     joint: bool = True
     fuse: bool = False
     latent_dim: int = 128
@@ -328,7 +269,7 @@ class ExplainConfig(_Config):
     gan_channel_base: int = 4096
     compression_width: float = 1.0
     mbstd_group: int = 4
-    batch_size: int = 16
+    batch_size: int = option(16, "explainer training batch size")
     lr: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
     gp_weight: float = 10.0
@@ -336,18 +277,19 @@ class ExplainConfig(_Config):
     interp_weight: float = 1.0
     interp_target: str = "label"  # "label": argmax f(x); "distribution": softmax f(x) (Eq. 3's y ~ f(x))
     scale_epochs: list[float] = field(default_factory=lambda: [6.0, 6.0, 6.0, 12.0])
-    scale_iterations: list[int] = field(default_factory=list)
+    scale_iterations: list[int] = option(help="iterations per scale, comma-separated (4x4 first); replaces the "
+                                              "preset's epochs per scale", default_factory=list)
     fade_fraction: float = 0.5
-    n_train: int | None = None  # train on a seeded subset of this size (None: all)
-    n_test: int | None = None  # evaluate on a seeded subset of this size (None: all)
+    n_train: int | None = option(None, "train on a seeded subset of this size (default: all)")
+    n_test: int | None = option(None, "evaluate on a seeded subset of this size (default: all)")
     eval_batch_size: int = 500
     log_every: int = 100  # a metrics record per layer every k iterations
     checkpoint_every: int = 1000  # per-layer weights and the resume state every k iterations
     collapse_std: float = 0.02  # warn when the per-pixel std of G's outputs over a batch falls below
     collapse_critic: float = 100.0  # warn when |critic loss| exceeds this (a critic running away)
-    # A classifier whose input side is not 4 * 2^k: its images reach the GAN resized (None: "resize")
-    # or zero-padded ("pad") to the next such side, and the explanations go back the same way.
-    fit: str | None = None
+    fit: str | None = option(None, "a classifier whose input side is not 4*2^k (28x28 MNIST): its images reach the GAN "
+                                   "resized (default) or zero-padded to the next such side, and the explanations go "
+                                   "back the same way", choices=FITS)
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -367,7 +309,9 @@ class ExplainConfig(_Config):
         if self.batch_size < 2:  # G's per-pixel spread over a batch (the collapse check) needs two images
             raise ConfigError(f"--batch-size must be at least 2 for the explainers, got {self.batch_size}")
         if self.lr <= 0 or self.compression_width <= 0:
-            raise ConfigError(f"--lr and --compression-width must be positive, got {self.lr} and {self.compression_width}")
+            raise ConfigError(
+                f"--lr and --compression-width must be positive, got {self.lr} and {self.compression_width}"
+            )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
         if self.interp_target not in ("label", "distribution"):
@@ -381,9 +325,13 @@ class ExplainConfig(_Config):
         if self.n_train is not None and self.n_train < 1:
             raise ConfigError(f"--n-train must be at least 1, got {self.n_train}")
         if self.n_test is not None and self.n_test < 2:
-            raise ConfigError(f"--n-test must be at least 2 (the Frechet distance needs a covariance), got {self.n_test}")
+            raise ConfigError(
+                f"--n-test must be at least 2 (the Frechet distance needs a covariance), got {self.n_test}"
+            )
         if self.fuse and not self.joint:
-            raise ConfigError("--fuse stacks the layers of one joint loop; it cannot go with --separate (one loop a layer)")
+            raise ConfigError(
+                "--fuse stacks the layers of one joint loop; it cannot go with --separate (one loop a layer)"
+            )
 
     def iterations_per_scale(self, n_scales: int, n_train: int) -> list[int]:
         """The schedule resolved to iterations for ``n_scales`` scales and ``n_train`` training images."""
@@ -394,55 +342,3 @@ class ExplainConfig(_Config):
         if self.scale_iterations:
             return [int(v) for v in values]
         return [max(1, int(-(-e * n_train // self.batch_size))) for e in values]  # ceil
-
-
-# Key: dataset; value: preset -> field values. ``paper`` follows Appendix C and the two progressive
-# GAN implementations it names (batch 16 in both; 128 feature maps at every MNIST scale and a
-# 128-d latent as jeromerony's MNIST example; 512 feature maps and a 512-d latent as pytorch_GAN_zoo).
-# ``cpu`` (MNIST) is sized for all 7 SmallCNN layers in about 40 minutes on 2 CPU cores: measured on
-# one thread of a loaded 2-core machine, one joint iteration of the 7 layers at batch 32 took 0.44 s
-# at 4x4, 0.65 s at 8x8, 1.3 s at 16x16 and 2.9 s at 32x32, so 400/400/600/400 iterations take about
-# 40 minutes there and less on two free cores. A single conv2 explainer trained 100/100/100/150
-# iterations with these widths reached 94 % consistency on 1,000 test images, digits recognisable.
-_MNIST_EXPLAIN_PAPER = dict(latent_dim=128, gan_channels=128, gan_channel_base=4096, compression_width=1.0, batch_size=16,
-                            scale_epochs=[6.0, 6.0, 6.0, 12.0], log_every=200, checkpoint_every=2000)
-_CPU_GAN = dict(latent_dim=64, gan_channels=32, gan_channel_base=512, batch_size=32, scale_epochs=[],
-                scale_iterations=[400, 400, 600, 400], n_test=2000, log_every=25, checkpoint_every=200)
-EXPLAIN_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "mnist": {
-        "paper": _MNIST_EXPLAIN_PAPER,
-        "cpu": dict(_CPU_GAN, compression_width=0.25),
-        "smoke": dict(latent_dim=16, gan_channels=8, gan_channel_base=256, compression_width=0.125, batch_size=8,
-                      scale_epochs=[], scale_iterations=[3, 3, 3, 3], n_train=256, n_test=64, eval_batch_size=64,
-                      log_every=3, checkpoint_every=6),
-    },
-    "celeba": {
-        # 48,000 iterations at the first scale, 96,000 at each other (the last value repeats); 512
-        # feature maps up to 32x32, then 256 and 128, as pytorch_GAN_zoo's PGAN for CelebA.
-        "paper": dict(latent_dim=512, gan_channels=512, gan_channel_base=16384, compression_width=1.0, batch_size=16,
-                      scale_epochs=[], scale_iterations=[48000, 96000], log_every=500, checkpoint_every=4000),
-        # For the ``cpu`` classifier (VGG16 at 32x32, width 0.25): MNIST's GAN sizes with 3 channels
-        # (not timed; Table 5's 512-channel convolutions become 64).
-        "cpu": dict(_CPU_GAN, compression_width=0.125),
-        "smoke": dict(latent_dim=16, gan_channels=8, gan_channel_base=256, compression_width=0.0625, batch_size=8,
-                      scale_epochs=[], scale_iterations=[2], n_train=128, n_test=32, eval_batch_size=32,
-                      log_every=2, checkpoint_every=4),
-    },
-}
-
-
-def explain_preset(dataset: str, preset: str) -> dict[str, Any]:
-    """The field values of ``preset`` for explaining a classifier of ``dataset``."""
-    if preset not in PRESET_NAMES:
-        raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(PRESET_NAMES)}")
-    key = "mnist" if dataset == "mnist-sample" else dataset
-    if key not in EXPLAIN_PRESETS:
-        raise ConfigError(f"no explainer presets for dataset '{dataset}'; available: {', '.join(sorted(EXPLAIN_PRESETS))}")
-    return dict(EXPLAIN_PRESETS[key][preset])
-
-
-def resolve_explain_config(dataset: str, preset: str, overrides: dict[str, Any] | None = None) -> ExplainConfig:
-    """Preset values, then ``overrides`` (fields the user set explicitly), validated."""
-    values: dict[str, Any] = dict(dataset=dataset, preset=preset)
-    values.update(explain_preset(dataset, preset))
-    return _resolve(ExplainConfig, values, overrides)

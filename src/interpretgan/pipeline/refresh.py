@@ -30,7 +30,7 @@ from interpretgan.explain.metrics import evaluate_explainers, explanation_predic
 from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.explain import load_explainers
 from interpretgan.pipeline.runs import Run, find_run, load_model
-from interpretgan.pretrained.zoo import PROVENANCE, ZOO_DIR, sha256
+from interpretgan.pipeline.zoo import PROVENANCE, ZOO_DIR, sha256
 from interpretgan.training import evaluate
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ def refresh_zoo(folder: str | Path, *, commit: str, zoo: Path = ZOO_DIR, data_ro
         figures = {}
         for dataset, ds in tests.items():
             attacked = ds.subset(n_attack, seed=0) if dataset == "mnist" and n_attack is not None else ds
-            res = _attack(model, attacked, folder / "zoo-measurements" / name / f"{dataset}-{len(attacked)}", device, progress)
+            res = _attack(
+                model, attacked, folder / "zoo-measurements" / name / f"{dataset}-{len(attacked)}", device, progress
+            )
             clean = evaluate(model, ds.x.to(device), ds.y.to(device), 500, 10)["accuracy"]
             figures[dataset] = {"n": len(ds), "clean": clean, "n_attack": res["n"],
                                 "pgd40": res["attacks"]["pgd40"]["accuracy"]}
@@ -157,7 +159,9 @@ def _write(zoo: Path, out: dict[str, dict[str, Any]], sources: dict[str, tuple[R
                 for layer, exp in explainers.items():
                     spec = read_json(run.ckpt_dir / layer / "explainer.json")
                     # The critic is not needed to explain: shipped without it (a third of the size).
-                    meta = {k: v for k, v in spec.items() if k not in ("layer", "compression", "generator", "discriminator")}
+                    meta = {
+                        k: v for k, v in spec.items() if k not in ("layer", "compression", "generator", "discriminator")
+                    }
                     save_explainer(target / layer, layer, exp.compression, exp.generator.state_dict(), {},
                                    generator_config=spec["generator"], discriminator_config=None, meta=meta)
             prov["files"] = {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}

@@ -1,6 +1,6 @@
 """Reading the shipped zoo: names, provenance, integrity, in-memory loading, and run folders made from it.
 
-``zoo/<name>/provenance.json`` describes one entry: ``kind`` (``classifier`` or ``explainers``),
+``interpretgan/pretrained/zoo/<name>/provenance.json`` describes one entry: ``kind`` (``classifier`` or ``explainers``),
 the run config it was trained with, ``files`` (relative path -> sha256) and ``figures`` per dataset
 (``mnist``: the full test set; ``mnist-sample``: the embedded sample's 1,000 test images). A
 classifier is ``model.safetensors`` + ``model.json``; an explainer set is ``<layer>/explainer.*``
@@ -26,7 +26,8 @@ from interpretgan.pipeline.runs import load_model, runs_root
 
 log = logging.getLogger(__name__)
 
-ZOO_DIR = Path(__file__).with_name("zoo")
+# The shipped files sit in the public package interpretgan.pretrained, beside the API that loads them.
+ZOO_DIR = Path(__file__).parents[1] / "pretrained" / "zoo"
 PREFIX = "pretrained:"
 PROVENANCE = "provenance.json"
 #: Run kinds a command may ask for, and the zoo kind that provides each.
@@ -88,7 +89,9 @@ def verify(name: str, zoo: Path | None = None) -> dict[str, Any]:
     return prov
 
 
-def load(name: str, device: str | torch.device = "cpu", zoo: Path | None = None) -> nn.Module | tuple[nn.Module, dict[str, nn.Module]]:
+def load(
+    name: str, device: str | torch.device = "cpu", zoo: Path | None = None
+) -> nn.Module | tuple[nn.Module, dict[str, nn.Module]]:
     """A classifier entry as its TappedModel, or an explainer entry as ``(classifier, {layer: Explainer})``.
 
     Everything is checked against the provenance hashes first and returned in eval mode on ``device``.
@@ -145,7 +148,9 @@ def materialize(name: str, kind: str, *, dataset: str | None = None, root: str |
     if (folder / "config.json").is_file():
         for src, rel, digest in copies:
             if not (folder / rel).is_file() or sha256(folder / rel) != digest:
-                raise RunError(f"{folder / rel} differs from the shipped file {src}; delete {folder} to have it made again")
+                raise RunError(
+                    f"{folder / rel} differs from the shipped file {src}; delete {folder} to have it made again"
+                )
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry}.", dir=folder.parent))
@@ -191,7 +196,10 @@ def _copies(entry: str, prov: dict[str, Any], zoo: Path) -> list[tuple[Path, str
         return [(zoo / entry / f, f"ckpt/{f}", prov["files"][f]) for f in ("model.safetensors", "model.json")]
     cls = prov["classifier"]
     cls_files = provenance(cls, zoo)["files"]
-    out = [(zoo / cls / f"model{ext}", f"ckpt/classifier{ext}", cls_files[f"model{ext}"]) for ext in (".safetensors", ".json")]
+    out = [
+        (zoo / cls / f"model{ext}", f"ckpt/classifier{ext}", cls_files[f"model{ext}"])
+        for ext in (".safetensors", ".json")
+    ]
     out += [(zoo / entry / layer / f, f"ckpt/{layer}/{f}", prov["files"][f"{layer}/{f}"]) for layer in prov["layers"]
             for f in ("explainer.safetensors", "explainer.json")]
     return out
@@ -213,6 +221,8 @@ def resolve_run(value: Any, kind: str, *, data_root: Any = None) -> Any:
     if dataset == "mnist":
         root = resolve_data_root(data_root)
         if root is None or mnist.find(root) is None:
-            log.warning("no MNIST files under the data root: pretrained:%s runs on the embedded sample's test digits", name)
+            log.warning(
+                "no MNIST files under the data root: pretrained:%s runs on the embedded sample's test digits", name
+            )
             dataset = "mnist-sample"
     return materialize(name, kind, dataset=dataset)

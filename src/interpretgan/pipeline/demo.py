@@ -7,7 +7,7 @@ four attacks on both poolings, Table 1 for both explained models with intervals,
 change, label transitions, the Fig. 3 grids, the Captum baselines and the report.
 
 ``--train`` trains everything from scratch instead, on a miniature schedule
-(:data:`interpretgan.pipeline.reproduce.DEMO_CHAIN`); its report says it is a miniature.
+(:data:`interpretgan.pipeline.chains.DEMO_CHAIN`); its report says it is a miniature.
 
 It reads MNIST from the data root when one is set (``--data-root`` / ``INTERPRETGAN_DATA``) and holds
 it, otherwise the MNIST sample shipped in the package.
@@ -24,9 +24,10 @@ import torch
 
 from interpretgan.data import mnist, resolve_data_root
 from interpretgan.errors import ConfigError
-from interpretgan.pipeline.reproduce import DEMO_CHAIN, ChainSpec, environment, evaluate_mnist_chain, reproduce
+from interpretgan.pipeline.chains import DEMO_CHAIN, ChainSpec
+from interpretgan.pipeline.reproduce import environment, evaluate_mnist_chain, reproduce
 from interpretgan.pipeline.runs import Run, Stages, new_run_dir, runs_root
-from interpretgan.pretrained.zoo import materialize, provenance
+from interpretgan.pipeline.zoo import materialize, provenance
 from interpretgan.report.build import build_report
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,18 @@ def run_demo(out: str | Path | None = None, data_root: str | Path | None = None,
         explained = {k: Run.open(materialize(ZOO[role], "explain", dataset=dataset, root=folder), kind="explain")
                      for k, role in (("natural", "natural"), ("adversarial", "max"))}
         device = torch.device(device)
-        o = evaluate_mnist_chain(Stages(folder), folder, spec, runs["natural"], {"max": runs["max"], "avg": runs["avg"]},
-                                 explained, progress=progress, device=device, data_root=root, verify=verify)
+        o = evaluate_mnist_chain(
+            Stages(folder),
+            folder,
+            spec,
+            runs["natural"],
+            {"max": runs["max"], "avg": runs["avg"]},
+            explained,
+            progress=progress,
+            device=device,
+            data_root=root,
+            verify=verify,
+        )
         o.update(environment=environment(device), spec=asdict(spec), preset="pretrained", dataset=dataset,
                  target="mnist", weights=zoo_weights(dataset))
         written = build_report("mnist", folder, o)
