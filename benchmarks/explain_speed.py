@@ -29,8 +29,9 @@ from interpretgan.config.presets import resolve_explain_config
 from interpretgan.data import load_dataset
 from interpretgan.explain import train_explainers
 from interpretgan.models import create_model
+from interpretgan.pipeline.checkpoints import load_model
 from interpretgan.pipeline.explain import RunStore
-from interpretgan.pipeline.runs import Run, load_model
+from interpretgan.pipeline.runs import Run
 
 
 def main() -> None:

@@ -129,8 +129,9 @@ def sample_explain_run(tmp_path_factory):
     smoke explain run of all its layers: the input of the diagnosis, baselines and report tests."""
     from interpretgan.config.presets import resolve_explain_config
     from interpretgan.models import create_model
+    from interpretgan.pipeline.checkpoints import save_model
     from interpretgan.pipeline.explain import create_explain_run, train_run
-    from interpretgan.pipeline.runs import Run, save_model
+    from interpretgan.pipeline.runs import Run
 
     root = tmp_path_factory.mktemp("sample-explain")
     with torch.random.fork_rng(devices=[]):

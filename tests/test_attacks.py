@@ -29,7 +29,7 @@ from interpretgan.attacks import (
     load_adversarial_set,
     make_attack,
 )
-from interpretgan.attacks.evaluate import summarize_predictions
+from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.baselines import crosscheck_with_captum
 from interpretgan.errors import ConfigError, RunError
 

@@ -65,7 +65,7 @@ def _edit_json(path: Path, **changes) -> None:
 
 def _other_model_ckpt(runs: Path) -> None:
     """The classifier's checkpoint replaced by one of a 3-channel SmallCNN (model.json and weights agree)."""
-    from interpretgan.pipeline.runs import save_model
+    from interpretgan.pipeline.checkpoints import save_model
 
     save_model(runs / CLS / "ckpt", create_model("smallcnn", in_channels=3))
 

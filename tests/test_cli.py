@@ -333,11 +333,13 @@ def test_config_options_are_declared_once_on_the_dataclass(command, cls):
         assert actions[f.name].help == f.metadata["help"] and f.metadata["help"]
         assert actions[f.name].choices == f.metadata["choices"]
     if cls is config.ExplainConfig:
-        args = parser.parse_args([*command, "run", "--scale-iterations", "2, 3", "--layers", "conv1,fc1", "--seed", "4"])
+        args = parser.parse_args([*command, "run", "--scale-iterations", "2, 3", "--layers", "conv1,fc1",
+                                  "--seed", "4"])
         assert config_overrides(args, cls) == {"seed": 4, "layers": ["conv1", "fc1"], "scale_iterations": [2, 3]}
         args = parser.parse_args([*command, "run", "--scale-iterations", "2,x"])
         with pytest.raises(ConfigError, match="^--scale-iterations '2,x' is not a comma-separated list of integers"):
             config_overrides(args, cls)
     else:
-        args = parser.parse_args([*command, "--pool", "avg", "--lr", "0.5", "--n-test", "10"])
-        assert config_overrides(args, cls) == {"pool": "avg", "lr": 0.5, "n_test": 10}
+        args = parser.parse_args([*command, "--pool", "avg", "--lr", "0.5", "--n-test", "10", "--channels-last"])
+        assert config_overrides(args, cls) == {"pool": "avg", "lr": 0.5, "n_test": 10, "channels_last": True}
+        assert "channels_last" not in config_overrides(parser.parse_args(command), cls)  # absent: the preset's

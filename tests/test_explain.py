@@ -614,7 +614,7 @@ def test_the_device_named_cuda_is_the_current_gpu(monkeypatch):
 def test_trained_explainers_load_and_explain_in_the_unit_interval(tmp_path, tiny_data):
     f = _classifier()
     run = Run.create(tmp_path, "load", "explain", {**_cfg().to_dict(), "resolved_layers": ["conv1", "fc1"]})
-    from interpretgan.pipeline.runs import save_model
+    from interpretgan.pipeline.checkpoints import save_model
 
     save_model(run.ckpt_dir, f, name="classifier")
     train_explainers(f, tiny_data.train, _cfg(layers=["fc1", "conv1"]), RunStore(run), progress=False)
@@ -735,8 +735,8 @@ def test_evaluate_and_show_on_a_trained_run(tmp_path, tiny_data):
 
 def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     """create_explain_run -> train_run (with evaluation) -> show_run, as the CLI will call them."""
+    from interpretgan.pipeline.checkpoints import save_model
     from interpretgan.pipeline.explain import create_explain_run, show_run, train_run
-    from interpretgan.pipeline.runs import save_model
 
     torch.manual_seed(0)
     f = create_model("smallcnn")

@@ -22,8 +22,9 @@ from interpretgan.explain.explainer import explain, load_explainer
 from interpretgan.explain.fit import from_gan, gan_side, to_gan
 from interpretgan.explain.loop import train_explainers
 from interpretgan.models import create_model
+from interpretgan.pipeline.checkpoints import load_model, save_model
 from interpretgan.pipeline.explain import RunStore
-from interpretgan.pipeline.runs import Run, load_model, save_model
+from interpretgan.pipeline.runs import Run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -403,49 +404,15 @@ def test_own_model_training_configs(lenet_file, tmp_path):
 def test_cli_reproduce_own_model_bad_input_is_one_sentence(lenet_file, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(lenet_file.parent)
     out = tmp_path / "chain"
+    lenet = ["mnist", "--model", "lenet.py:build", "--layers", "features.2"]
     cases = [
         (["mnist", "--layers", "features.2"], "--layers goes with --model REF"),
-        (["mnist", "--model", "lenet.py:build"], "reproduce --model needs --layers"),
-        (
-            ["mnist", "--model", "lenet.py:build", "--layers", "features.9", "--image-size", "28"],
-            "unknown module path 'features.9' in LeNet",
-        ),
-        (
-            ["mnist", "--model", "lenet.py:build", "--layers", "features.2"],
-            "LeNet does not run on one input of shape (1, 32, 32)",
-        ),
-        (
-            ["celeba", "--model", "lenet.py:build", "--layers", "features.2"],
-            "reproduce --model covers mnist and cifar10",
-        ),
-        (
-            [
-                "mnist",
-                "--model",
-                "lenet.py:build",
-                "--layers",
-                "features.2",
-                "--image-size",
-                "28",
-                "--weights",
-                "no.safetensors",
-            ],
-            "--weights no.safetensors does not exist",
-        ),
-        (
-            [
-                "mnist",
-                "--model",
-                "lenet.py:build",
-                "--layers",
-                "features.2",
-                "--image-size",
-                "28",
-                "--data-root",
-                str(tmp_path / "none"),
-            ],
-            "is not a folder",
-        ),
+        (lenet[:3], "reproduce --model needs --layers"),
+        ([*lenet[:4], "features.9", "--image-size", "28"], "unknown module path 'features.9' in LeNet"),
+        (lenet, "LeNet does not run on one input of shape (1, 32, 32)"),
+        (["celeba", *lenet[1:]], "reproduce --model covers mnist and cifar10"),
+        ([*lenet, "--image-size", "28", "--weights", "no.safetensors"], "--weights no.safetensors does not exist"),
+        ([*lenet, "--image-size", "28", "--data-root", str(tmp_path / "none")], "is not a folder"),
     ]
     for argv, message in cases:
         assert main(["reproduce", *argv, "--preset", "smoke", "--out", str(out), "-q"]) == 2

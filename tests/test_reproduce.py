@@ -72,7 +72,8 @@ def test_an_old_mnist_folder_resumes_with_autoattack_stages(tmp_path):
     from interpretgan.pipeline.chains import ChainSpec
     from interpretgan.pipeline.demo import ZOO
     from interpretgan.pipeline.reproduce import environment, evaluate_mnist_chain
-    from interpretgan.pipeline.runs import Run, Stages
+    from interpretgan.pipeline.runs import Run
+    from interpretgan.pipeline.stages import Stages
     from interpretgan.pipeline.zoo import materialize
     from interpretgan.report.build import build_report
 

@@ -8,7 +8,8 @@ import torch
 from interpretgan.errors import RunError
 from interpretgan.io import atomic_path, load_state, save_state, write_json
 from interpretgan.models import create_model
-from interpretgan.pipeline.runs import Run, load_model, new_run_dir, save_model
+from interpretgan.pipeline.checkpoints import load_model, save_model
+from interpretgan.pipeline.runs import Run, new_run_dir
 
 
 def test_run_dirs_are_numbered_and_never_reused(tmp_path):
@@ -93,7 +94,7 @@ def test_open_checks_kind_and_metrics_survive_a_cut_line(tmp_path):
 
 
 def test_stages_run_once_and_record_outputs_and_times(tmp_path):
-    from interpretgan.pipeline.runs import Stages
+    from interpretgan.pipeline.stages import Stages
 
     calls = []
 
@@ -113,7 +114,7 @@ def test_stages_run_once_and_record_outputs_and_times(tmp_path):
 
 
 def test_stages_refuse_to_reuse_a_stage_run_with_other_settings(tmp_path):
-    from interpretgan.pipeline.runs import Stages
+    from interpretgan.pipeline.stages import Stages
 
     s = Stages(tmp_path)
     assert s.run("train", lambda: 1, settings={"epochs": 2, "milestones": (1,)}) == 1

@@ -1,4 +1,5 @@
-"""Device names as tensors report them, and :func:`eval_mode`."""
+"""Device names as tensors report them, :func:`eval_mode`, and the numeric formats a stage may run in
+(:func:`autocast`, :func:`to_channels_last`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+
+from interpretgan.errors import ConfigError
+
+#: --precision: fp32 runs as written; bf16 runs the forward passes under torch.autocast in bfloat16.
+PRECISIONS = ("fp32", "bf16")
 
 
 def concrete_device(device: str | torch.device) -> torch.device:
@@ -36,3 +42,24 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+def check_precision(precision: str | None) -> None:
+    """One sentence when ``precision`` is not one of :data:`PRECISIONS` (None: fp32)."""
+    if precision not in (None, *PRECISIONS):
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+
+
+def autocast(device: str | torch.device, precision: str | None) -> torch.autocast:
+    """The block's forward passes in ``precision``: ``bf16`` runs convolutions and matrix products in
+    bfloat16 under :class:`torch.autocast` (losses, softmax and reductions stay float32, and so do the
+    weights, their gradients and the inputs an attack perturbs); ``fp32`` or None runs them as written.
+    Backward passes follow their forward's types, so a ``loss.backward()`` may sit outside the block."""
+    check_precision(precision)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def to_channels_last(model: nn.Module, enabled: bool | None = True) -> nn.Module:
+    """``model`` with its 4-d weights in channels-last memory order (NHWC: the layout oneDNN's and cuDNN's
+    fastest convolutions read), when ``enabled``; the values are unchanged."""
+    return model.to(memory_format=torch.channels_last) if enabled else model

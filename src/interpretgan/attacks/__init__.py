@@ -12,16 +12,13 @@ from typing import Any
 from interpretgan.attacks.apgd import APGD, APGD_STEPS, APGDT
 from interpretgan.attacks.autoattack import AutoAttack
 from interpretgan.attacks.base import LOSSES, PER_EXAMPLE_LOSSES, Attack, LossFn, eval_mode
-from interpretgan.attacks.evaluate import (
-    AdversarialSet,
-    AttackResult,
-    evaluate_attacks,
-    load_adversarial_set,
-)
+from interpretgan.attacks.evaluate import evaluate_attacks
 from interpretgan.attacks.fgsm import FGSM
+from interpretgan.attacks.metrics import AttackResult
 from interpretgan.attacks.mpgd import MPGD
 from interpretgan.attacks.pgd import PGD
 from interpretgan.attacks.square import SQUARE_QUERIES, Square
+from interpretgan.attacks.store import AdversarialSet, load_adversarial_set
 from interpretgan.errors import ConfigError
 
 #: Attack classes by registry name.

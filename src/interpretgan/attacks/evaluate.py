@@ -1,11 +1,12 @@
 """Robust accuracy of a classifier under attacks, and the adversarial sets D* the paper reuses.
 
 :func:`evaluate_attacks` attacks a test set batch by batch, reports accuracy, per-class accuracy,
-attack success rate and the label transitions of Appendix D (Fig. 7), and, given a ``work_dir``,
-keeps every adversarial example as float32 in ``<work_dir>/<attack>.safetensors``: the D* on which
-the explainers (Section 4.1) and the per-layer diagnosis (Section 5.1, Eq. 5) are evaluated.
-:func:`load_adversarial_set` reads it back. (``interpretgan.baselines.crosscheck_with_captum``
-compares our PGD with ``captum.robust.PGD``, an independent implementation.)
+attack success rate and the label transitions of Appendix D (Fig. 7) (:mod:`~interpretgan.attacks.metrics`),
+and, given a ``work_dir``, keeps every adversarial example as float32 in ``<work_dir>/<attack>.safetensors``
+(:mod:`~interpretgan.attacks.store`, resumable chunk by chunk): the D* on which the explainers
+(Section 4.1) and the per-layer diagnosis (Section 5.1, Eq. 5) are evaluated.
+(``interpretgan.baselines.crosscheck_with_captum`` compares our PGD with ``captum.robust.PGD``, an
+independent implementation.)
 """
 
 from __future__ import annotations
@@ -15,110 +16,29 @@ import logging
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from interpretgan.attacks.base import Attack, eval_mode
-from interpretgan.errors import ConfigError, DataError, RunError
+from interpretgan.attacks.metrics import summarize_predictions
+from interpretgan.attacks.store import (
+    FORMAT,
+    AdversarialSet,
+    check_metadata,
+    digest,
+    load_adversarial_set,
+    model_fingerprint,
+)
+from interpretgan.errors import ConfigError
 from interpretgan.io import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 
-#: Written into every saved adversarial set; bump when the layout changes.
-FORMAT = "interpretgan-adversarial-v1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class AttackResult:
-    """What one attack did to one labelled set (all fractions in [0, 1]).
-
-    Attributes:
-        name: the attack's name in the evaluation.
-        accuracy: fraction of adversarial examples classified as their true label.
-        per_class_accuracy: the same per true class, index = class; ``None`` for a class with no
-            example.
-        success_rate: fraction of the originally (clean) correct examples whose adversarial
-            example is misclassified; 0.0 when no example is originally correct.
-        n: number of examples.
-        transition: ``num_classes x num_classes`` counts, row = true label, column = prediction on
-            the adversarial example, over all examples (Appendix D, Fig. 7).
-        most_frequent_wrong: per true class with at least one misclassified adversarial example,
-            the wrong label predicted most often (ties: the smallest label):
-            ``{"label": int, "count": int, "fraction": count / examples of the class,
-            "fraction_of_wrong": count / misclassified examples of the class}``.
-            Classes with no misclassified example are absent.
-    """
-
-    name: str
-    accuracy: float
-    per_class_accuracy: list[float | None]
-    success_rate: float
-    n: int
-    transition: list[list[int]]
-    most_frequent_wrong: dict[int, dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form (JSON turns the int keys of ``most_frequent_wrong`` into strings)."""
-        return asdict(self)
-
-
-class AdversarialSet(NamedTuple):
-    """An adversarial set D*, on the CPU.
-
-    ``x_adv``: ``(N, C, H, W)`` float32 in [0, 1]; ``y``: true labels ``(N,)`` int64; ``pred``: the
-    model's prediction on ``x_adv`` ``(N,)`` int64; ``index``: position of each example in the
-    evaluated input ``(N,)`` int64.
-    """
-
-    x_adv: Tensor
-    y: Tensor
-    pred: Tensor
-    index: Tensor
-
-
-def summarize_predictions(name: str, y: Tensor, pred: Tensor, clean_correct: Tensor, num_classes: int) -> AttackResult:
-    """:class:`AttackResult` from true labels ``y`` ``(N,)``, predictions ``pred`` ``(N,)`` and the
-    clean-correct mask ``clean_correct`` ``(N,)`` bool (all on the same device)."""
-    k = num_classes
-    n = int(y.numel())
-    correct = pred == y
-    transition = torch.bincount(y * k + pred, minlength=k * k).view(k, k).cpu()
-    class_counts = transition.sum(1)
-    diag = transition.diagonal()
-    per_class = [None if int(c) == 0 else float(d) / int(c) for d, c in zip(diag.tolist(), class_counts.tolist())]
-    n_clean = int(clean_correct.sum())
-    flipped = int((clean_correct & ~correct).sum())
-    most_frequent_wrong: dict[int, dict[str, Any]] = {}
-    for c in range(k):
-        wrong = transition[c].clone()
-        wrong[c] = 0
-        n_wrong = int(wrong.sum())
-        if n_wrong == 0:
-            continue
-        label = int(torch.argmax(wrong))  # first maximum: the smallest label on ties
-        count = int(wrong[label])
-        most_frequent_wrong[c] = {
-            "label": label,
-            "count": count,
-            "fraction": count / int(class_counts[c]),
-            "fraction_of_wrong": count / n_wrong,
-        }
-    return AttackResult(
-        name=name,
-        accuracy=float(correct.sum()) / n if n else 0.0,
-        per_class_accuracy=per_class,
-        success_rate=flipped / n_clean if n_clean else 0.0,
-        n=n,
-        transition=transition.tolist(),
-        most_frequent_wrong=most_frequent_wrong,
-    )
 
 
 def evaluate_attacks(
@@ -175,7 +95,7 @@ def evaluate_attacks(
     n = int(x.shape[0])
     chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     work = Path(work_dir) if work_dir is not None else None
-    digests = [_digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
+    digests = [digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
     model_id = model_fingerprint(model) if work is not None else ""
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
@@ -205,20 +125,6 @@ def evaluate_attacks(
         "adversarial": sets,
         "files": files,
     }
-
-
-def load_adversarial_set(path: Path | str) -> AdversarialSet:
-    """Read a D* written by :func:`evaluate_attacks`: ``(x_adv, y, pred, index)`` on the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"adversarial set '{path}' does not exist; run the attack evaluation with a work_dir first")
-    t = load_tensors(path)
-    missing = [k for k in AdversarialSet._fields if k not in t]
-    if missing:
-        raise DataError(
-            f"adversarial set '{path}' lacks the key(s) {', '.join(missing)}; expected x_adv, y, pred, index"
-        )
-    return AdversarialSet(t["x_adv"], t["y"], t["pred"], t["index"])
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -271,52 +177,9 @@ def _predict(model: nn.Module, xb: Tensor, num_classes: int) -> Tensor:
     return logits.argmax(1)
 
 
-def model_fingerprint(model: nn.Module) -> str:
-    """A digest of the model's state dict (weights and buffers): which weights made an adversarial set."""
-    return _digest(*model.state_dict().values())
-
-
-def adversarial_set_model(path: str | Path) -> str | None:
-    """The :func:`model_fingerprint` recorded in a saved adversarial set (None for sets saved before it was)."""
-    return _metadata(Path(path)).get("model")
-
-
-def _metadata(path: Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except Exception as err:
-        raise RunError(f"'{path}' is not a readable safetensors file ({err}); delete it to recompute") from err
-
-
-def _digest(*tensors: Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()  # explicit host copy, only to fingerprint
-        h.update(str((t.dtype, tuple(t.shape))).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
 def _chunk_seed(seed: int, name: str, chunk: int) -> int:
     h = hashlib.sha256(f"{seed}/{name}/{chunk}".encode()).digest()
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
-
-
-def _check_metadata(path: Path, expected: dict[str, str]) -> None:
-    meta = _metadata(path)
-    for key, value in expected.items():
-        if key == "model" and key not in meta:
-            raise RunError(f"'{path}' was written before adversarial sets recorded the model that made them; "
-                           "delete it, or its attack folder, to recompute")
-        if key == "model" and meta.get(key) != value:
-            raise RunError(f"'{path}' was made by other weights than the model's now (was it trained further since?); "
-                           "delete it, or its attack folder, to recompute")
-        if meta.get(key) != value:
-            raise RunError(
-                f"'{path}' was made with {key}={meta.get(key)!r}, not {value!r}; use a fresh work_dir or delete "
-                "the file to recompute"
-            )
 
 
 def _attack_set(
@@ -343,7 +206,7 @@ def _attack_set(
         meta["model"] = model_id
         final = work / f"{name}.safetensors"
         if final.exists():
-            _check_metadata(final, meta)
+            check_metadata(final, meta)
             log.info("%s: reusing the finished adversarial set %s", name, final)
             return load_adversarial_set(final)
         chunk_dir = work / f"{name}.chunks"
@@ -356,7 +219,7 @@ def _attack_set(
         chunk_meta = {**meta, "chunk": str(k), "start": str(s), "end": str(e), "digest": digests[k]} if work else {}
         path = chunk_dir / f"{k:06d}.safetensors" if chunk_dir is not None else None
         if path is not None and path.exists():
-            _check_metadata(path, chunk_meta)
+            check_metadata(path, chunk_meta)
             t = load_tensors(path)
             x_parts.append(t["x_adv"])
             pred_parts.append(t["pred"])

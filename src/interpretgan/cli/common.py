@@ -145,6 +145,8 @@ def add_config_options(p: argparse.ArgumentParser, cls: type) -> None:
         flag = f"--{f.name.replace('_', '-')}"
         if is_list:
             p.add_argument(flag, metavar="A,B,...", help=f.metadata["help"])
+        elif kind is bool:
+            p.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:
             p.add_argument(flag, type=kind, choices=f.metadata["choices"], help=f.metadata["help"])
 

@@ -84,7 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from interpretgan.config import TrainConfig
     from interpretgan.data import dataset_info, load_dataset
-    from interpretgan.pipeline.runs import Run, load_model, stored_config
+    from interpretgan.pipeline.checkpoints import load_model
+    from interpretgan.pipeline.runs import Run, stored_config
     from interpretgan.training import evaluate
 
     device = device_of(args.device)

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from interpretgan.devices import PRECISIONS, check_precision
 from interpretgan.errors import ConfigError
 
 PRESET_NAMES = ("smoke", "cpu", "paper")
@@ -161,6 +162,10 @@ class TrainConfig(_Config):
     atta_init_std: float = 0.001  # buffer initialised as x + atta_init_std * N(0, 1)
     eval_batch_size: int = 500
     checkpoint_every: int = option(1, "write the resume state every k epochs (and after the last one)")
+    # None reads as fp32 / off, so that runs made before these options resume with them unchanged.
+    precision: str | None = option(None, "fp32 (default) or bf16: the forward passes, the inner attack's "
+                                         "included, under autocast in bfloat16", choices=PRECISIONS)
+    channels_last: bool | None = option(None, "the model's weights and the batches in channels-last order")
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -189,6 +194,7 @@ class TrainConfig(_Config):
             raise ConfigError(f"--inner-loss must be 'ce' or 'kl', got '{self.inner_loss}'")
         if self.inner_loss is not None and self.objective == "natural":
             raise ConfigError("--inner-loss applies to the adversarial objectives only; the objective is 'natural'")
+        check_precision(self.precision)
         if self.kl_target not in KL_TARGETS:
             raise ConfigError(f"--kl-target must be 'shared' or 'separate', got '{self.kl_target}'")
         if self.kl_target != KL_TARGETS[0] and "trades" not in self.objective:

@@ -24,7 +24,8 @@ from interpretgan.config import TrainConfig, check_seed
 from interpretgan.data import ArrayDataset, dataset_info, load_dataset
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.io import read_json, write_json
-from interpretgan.pipeline.runs import Run, load_model, stored_config
+from interpretgan.pipeline.checkpoints import load_model
+from interpretgan.pipeline.runs import Run, stored_config
 
 log = logging.getLogger(__name__)
 

@@ -127,14 +127,12 @@ class OwnModel:
         }
 
 
-def check_own_model(own: OwnModel, target: str, spec: ChainSpec, dataset: str) -> dict[str, TrainConfig]:
-    """The own-model chain's training configs, with the model built from them once: a bad reference,
-    layer, size or weights file ends here, before the chain's folder exists."""
+def check_own_model(own: OwnModel, target: str, spec: ChainSpec, dataset: str) -> None:
+    """The own-model chain's checks, its model built once from its training config: a bad target,
+    reference, layer, size or weights file ends here, before the chain's folder exists."""
     if target not in POOLING_ATTACKS:
         raise ConfigError(f"reproduce --model covers {' and '.join(POOLING_ATTACKS)} (the datasets with an "
                           f"adversarial training preset); got '{target}'")
     if not own.layers:
         raise ConfigError("reproduce --model needs --layers: the module paths whose explainers Table 1 compares")
-    cfgs = own.train_configs(dataset, spec)
-    check_model_options(cfgs["natural"])
-    return cfgs
+    check_model_options(own.train_configs(dataset, spec)["natural"])

@@ -26,7 +26,8 @@ from interpretgan.data import mnist, resolve_data_root
 from interpretgan.errors import ConfigError
 from interpretgan.pipeline.chains import DEMO_CHAIN, ChainSpec
 from interpretgan.pipeline.reproduce import environment, evaluate_mnist_chain, reproduce
-from interpretgan.pipeline.runs import Run, Stages, new_run_dir, runs_root
+from interpretgan.pipeline.runs import Run, new_run_dir, runs_root
+from interpretgan.pipeline.stages import Stages
 from interpretgan.pipeline.zoo import materialize, provenance
 from interpretgan.report.build import build_report
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from interpretgan.attacks.evaluate import summarize_predictions
+from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.data import dataset_info
 from interpretgan.devices import eval_mode
 from interpretgan.diagnose.table1 import diagnose

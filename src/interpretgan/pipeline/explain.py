@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from interpretgan.attacks.evaluate import adversarial_set_model, load_adversarial_set, model_fingerprint
 from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
+from interpretgan.attacks.store import adversarial_set_model, load_adversarial_set, model_fingerprint
 from interpretgan.config import ExplainConfig
 from interpretgan.data import dataset_info, load_dataset
 from interpretgan.devices import eval_mode
@@ -36,7 +36,8 @@ from interpretgan.explain.progan import num_scales, saved_generator_config
 from interpretgan.explain.show import explanation_grid
 from interpretgan.io import load_state, read_json, save_state, write_json
 from interpretgan.models import TappedModel, TappedNet
-from interpretgan.pipeline.runs import Run, RunRecords, find_run, load_model, require_same_config, save_model
+from interpretgan.pipeline.checkpoints import load_model, save_model
+from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config
 
 log = logging.getLogger(__name__)
 

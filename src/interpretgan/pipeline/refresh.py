@@ -28,8 +28,9 @@ from interpretgan.errors import RunError
 from interpretgan.explain.explainer import save_explainer
 from interpretgan.explain.metrics import evaluate_explainers, explanation_predictions
 from interpretgan.io import read_json, write_json
+from interpretgan.pipeline.checkpoints import load_model
 from interpretgan.pipeline.explain import load_explainers
-from interpretgan.pipeline.runs import Run, find_run, load_model
+from interpretgan.pipeline.runs import Run, find_run
 from interpretgan.pipeline.zoo import PROVENANCE, ZOO_DIR, sha256
 from interpretgan.training import evaluate
 

@@ -1,7 +1,7 @@
 """``interpretgan reproduce mnist|cifar10|celeba --preset smoke|cpu|paper``: the paper's results in one command.
 
 Each chain is a list of named stages recorded in ``<folder>/stages.json``
-(:class:`~interpretgan.pipeline.runs.Stages`): re-running the same command skips finished stages and
+(:class:`~interpretgan.pipeline.stages.Stages`): re-running the same command skips finished stages and
 resumes an interrupted one from its checkpoints. The report (``report.md``, a self-contained
 ``report.html`` and ``results.json``, every number beside the paper's with the difference) is
 rebuilt at the end of every run.
@@ -52,7 +52,8 @@ from interpretgan.pipeline.attack import attack_run
 from interpretgan.pipeline.chains import ADDED_FIELDS, CHAINS, ChainSpec, OwnModel, check_own_model
 from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.pipeline.explain import explain_in
-from interpretgan.pipeline.runs import Run, Stages, runs_root
+from interpretgan.pipeline.runs import Run, runs_root
+from interpretgan.pipeline.stages import Stages
 from interpretgan.pipeline.study import evaluate_arm, pooling_study, study_train_config
 from interpretgan.pipeline.train import fit_in
 from interpretgan.report.build import build_report

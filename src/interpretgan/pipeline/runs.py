@@ -1,4 +1,5 @@
-"""Run folders, checkpoints and resume (the files themselves are written by :mod:`interpretgan.io`).
+"""Run folders and resume (the files themselves are written by :mod:`interpretgan.io`; model checkpoints
+by :mod:`interpretgan.pipeline.checkpoints`, multi-stage jobs by :mod:`interpretgan.pipeline.stages`).
 
 A run folder ``<root>/<NNNNN>-<description>/`` holds ``config.json`` (resolved, written before any
 work starts), ``metrics.jsonl`` (one JSON object per line), ``ckpt/`` (``model.safetensors`` with
@@ -15,18 +16,13 @@ import logging
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
 from interpretgan.errors import ConfigError, RunError
-from interpretgan.io import json_line, load_tensors, read_json, save_tensors, write_json, write_text
+from interpretgan.io import json_line, read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -166,124 +162,6 @@ class Run:
         """Keep only the metric records for which ``keep(record)`` is true (used on resume)."""
         records = [r for r in self.read_metrics() if keep(r)]
         write_text(self.metrics_path, "".join(json_line(r) + "\n" for r in records))
-
-
-# --- model checkpoints ---------------------------------------------------------------------------
-def save_model(
-    directory: str | Path, model: nn.Module, name: str = "model", metadata: dict[str, Any] | None = None
-) -> None:
-    """Write ``<name>.safetensors`` (weights and buffers) and ``<name>.json`` (how to rebuild it)."""
-    directory = Path(directory)
-    spec = {
-        "model": getattr(model, "registry_name", type(model).__name__),
-        "kwargs": getattr(model, "config", {}),
-        **(metadata or {}),
-    }
-    save_tensors(directory / f"{name}.safetensors", model.state_dict())
-    write_json(directory / f"{name}.json", spec)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu", name: str = "model",
-               expected: tuple[str, dict[str, Any]] | None = None) -> nn.Module:
-    """Rebuild a registered classifier from a run folder or its ``ckpt/`` folder, in eval mode.
-
-    ``expected``: the (registry name, keyword arguments) the run's config asks for; RunError when the
-    checkpoint describes another model (a checkpoint copied from another run).
-    """
-    from interpretgan.config import is_reference
-    from interpretgan.models import create_model
-    from interpretgan.models.external import normalise_reference
-
-    path = Path(path)
-    directory = path / "ckpt" if (path / "ckpt").is_dir() else path
-    spec_path = directory / f"{name}.json"
-    if not spec_path.is_file():
-        raise RunError(f"{path} holds no model checkpoint; expected {spec_path}")
-    spec = read_json(spec_path)
-    if not (isinstance(spec, dict) and isinstance(spec.get("model"), str) and isinstance(spec.get("kwargs"), dict)):
-        raise RunError(f"{spec_path} is not a model description; expected a JSON object with 'model' and 'kwargs'")
-    if expected is not None:
-        if is_reference(expected[0]):  # a run made with a relative path names the same file
-            expected = (normalise_reference(expected[0]), expected[1])
-        differ = [k for k, v in expected[1].items() if json.dumps(spec["kwargs"].get(k)) != json.dumps(v, default=list)]
-        if spec["model"] != expected[0] or differ:
-            raise RunError(
-                f"{spec_path} describes model '{spec['model']}' with {spec['kwargs']} but the run's config.json "
-                f"expects '{expected[0]}'"
-                + (f" with {', '.join(f'{k}={expected[1][k]}' for k in differ)}" if differ else "")
-                + "; the checkpoint belongs to another run"
-            )
-    model = create_model(spec["model"], **spec["kwargs"])
-    state = load_tensors(directory / f"{name}.safetensors")
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # a tensor of another shape: other model options than the spec's
-        raise RunError(
-            f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
-            f"with {spec['kwargs']}: {(str(err).splitlines() or [type(err).__name__])[-1].strip()}"
-        ) from None
-    if missing or unexpected:
-        raise RunError(
-            f"{directory / f'{name}.safetensors'} does not fit model '{spec['model']}' "
-            f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
-        )
-    return model.to(device).eval()
-
-
-# --- multi-stage jobs (study, reproduce, demo) ---------------------------------------------------
-class Stages:
-    """The named stages of a long job in one folder, recorded in ``<folder>/stages.json``.
-
-    :meth:`run` calls a stage's function unless the stage finished before (then its recorded
-    outputs are returned and nothing runs), so re-running the job resumes it. Each record holds
-    the outputs (JSON-able), the wall time in seconds and when it finished. A stage whose
-    function raises is not recorded; its own folders (train runs with checkpoints) let it resume.
-    """
-
-    FILE = "stages.json"
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        path = self.folder / self.FILE
-        self.records: dict[str, dict[str, Any]] = read_json(path) if path.is_file() else {}
-
-    def done(self, name: str) -> bool:
-        return name in self.records
-
-    def run(self, name: str, fn: Any, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs.
-
-        ``settings`` (JSON-able) describe what the stage computes; a stage recorded with settings is
-        reused only with the same settings (RunError otherwise), so a folder never mixes two
-        configurations. (A record without settings, from before they were recorded, is reused.)
-        """
-        settings = json.loads(json.dumps(settings)) if settings is not None else None  # tuples -> lists, as stored
-        if name in self.records:
-            record = self.records[name]
-            if "settings" in record and settings is None:
-                raise RunError(f"stage '{name}' in {self.folder} was recorded with settings but none were given; "
-                               "expected the same settings to resume it (use another output folder)")
-            changed = changed_keys(record["settings"], settings) if "settings" in record else []
-            if changed:
-                raise RunError(f"stage '{name}' in {self.folder} was run with other settings ({', '.join(changed)}); "
-                               "expected the same settings to resume it (use another output folder)")
-            log.info("stage %s: done before (%.0f s), skipped", name, record["seconds"])
-            return record["outputs"]
-        log.info("stage %s: started", name)
-        start = time.perf_counter()
-        outputs = fn(*args, **kwargs)
-        seconds = time.perf_counter() - start
-        self.records[name] = {"outputs": outputs, "seconds": seconds,
-                              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        if settings is not None:
-            self.records[name]["settings"] = settings
-        write_json(self.folder / self.FILE, self.records)
-        log.info("stage %s: finished in %.0f s", name, seconds)
-        return outputs
-
-    def seconds(self) -> dict[str, float]:
-        """Wall time of each finished stage, in the order they ran."""
-        return {k: float(v["seconds"]) for k, v in self.records.items()}
 
 
 def changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -23,7 +23,8 @@ from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_ta
 from interpretgan.errors import ConfigError
 from interpretgan.io import write_json, write_text
 from interpretgan.pipeline.attack import attack_run
-from interpretgan.pipeline.runs import Run, Stages
+from interpretgan.pipeline.runs import Run
+from interpretgan.pipeline.stages import Stages
 from interpretgan.pipeline.train import fit_in
 from interpretgan.report.markdown import pooling_markdown
 

@@ -18,7 +18,8 @@ from interpretgan.config import TrainConfig, is_reference
 from interpretgan.config.presets import resolve_train_config
 from interpretgan.errors import ConfigError
 from interpretgan.io import load_state, load_tensors, save_state, write_json
-from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config, save_model
+from interpretgan.pipeline.checkpoints import save_model
+from interpretgan.pipeline.runs import Run, RunRecords, find_run, require_same_config
 from interpretgan.training import TrainData, load_train_data, train_classifier
 
 

@@ -22,7 +22,8 @@ from torch import nn
 
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.io import UMASK, read_json, write_json
-from interpretgan.pipeline.runs import load_model, runs_root
+from interpretgan.pipeline.checkpoints import load_model
+from interpretgan.pipeline.runs import runs_root
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from interpretgan.config import TrainConfig
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
+from interpretgan.devices import autocast, to_channels_last
 from interpretgan.errors import RunError
 from interpretgan.io import RecordList
 from interpretgan.models import TappedModel, create_model
@@ -147,7 +148,7 @@ def train_classifier(
     store = MemoryTrainStore() if store is None else store
     device = torch.device(device)
     data = data or load_train_data(cfg, data_root, verify)
-    model = build_model(cfg, data).to(device)
+    model = to_channels_last(build_model(cfg, data).to(device), cfg.channels_last)
     train_x, train_y = data.train.x.to(device), data.train.y.to(device)
     test_x, test_y = data.test.x.to(device), data.test.y.to(device)
 
@@ -183,7 +184,10 @@ def train_classifier(
             aug = sample_crop_flip(len(idx), *x.shape[1:], pad, shuffle_gen, device) if pad else None
             if aug is not None:
                 x = aug.apply(x)
-            loss, stats = objective.loss(model, x, y, idx, aug)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, cfg.precision):  # the inner attack's forward passes too
+                loss, stats = objective.loss(model, x, y, idx, aug)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
