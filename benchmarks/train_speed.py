@@ -57,12 +57,12 @@ def _sync(device) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10,000 images, 2 repeats (under a minute on 2 cores)")
+    ap.add_argument("--quick", action="store_true", help="5,000 images, 2 repeats (under a minute on 2 cores)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n", type=int, default=60000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    n, repeats = (10000, 2) if args.quick else (args.n, args.repeats)
+    n, repeats = (5000, 2) if args.quick else (args.n, args.repeats)
     dataset = "mnist" if os.environ.get("INTERPRETGAN_DATA") else "mnist-sample"
     cfg = resolve_train_config(
         dataset, "natural", "cpu", {"epochs": 1, "n_train": n, "n_test": 500, "lr_milestones": []}

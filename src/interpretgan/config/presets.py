@@ -152,11 +152,8 @@ def resolve_train_config(
 # Key: dataset; value: preset -> field values. ``paper`` follows Appendix C and the two progressive
 # GAN implementations it names (batch 16 in both; 128 feature maps at every MNIST scale and a
 # 128-d latent as jeromerony's MNIST example; 512 feature maps and a 512-d latent as pytorch_GAN_zoo).
-# ``cpu`` (MNIST) is sized for all 7 SmallCNN layers in about 40 minutes on 2 CPU cores: measured on
-# one thread of a loaded 2-core machine, one joint iteration of the 7 layers at batch 32 took 0.44 s
-# at 4x4, 0.65 s at 8x8, 1.3 s at 16x16 and 2.9 s at 32x32, so 400/400/600/400 iterations take about
-# 40 minutes there and less on two free cores. A single conv2 explainer trained 100/100/100/150
-# iterations with these widths reached 94 % consistency on 1,000 test images, digits recognisable.
+# ``cpu`` (MNIST) is sized for all 7 SmallCNN layers in about 40 minutes on 2 CPU cores
+# (experiments/2026-11-28-cpu-explain-diagnosis).
 _MNIST_EXPLAIN_PAPER = dict(
     latent_dim=128,
     gan_channels=128,
