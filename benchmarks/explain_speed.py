@@ -5,8 +5,9 @@ schedule, classifier, data and batches, one after the other in this process; the
 are the paper's way (one explainer training per layer), the joint loop runs the classifier once
 per batch for all layers (and, with ``--fuse``, all layers' G and D as one stack of grouped
 convolutions, for GPUs). An unfused joint run ends with the same weights as the separate runs.
-Last line: JSON with ``joint_seconds``, ``separate_seconds`` and ``joint_over_separate`` (the goal
-is at most 0.6).
+The joint loop runs once more under ``--precision bf16``. Last line: JSON with ``joint_seconds``,
+``separate_seconds``, ``joint_over_separate`` (the goal is at most 0.6), ``joint_bf16_seconds`` and
+``bf16_speedup`` (the fp32 joint loop's time over the bf16 one's).
 
     python benchmarks/explain_speed.py [--quick] [--device cpu] [--preset cpu] [--scale-iterations 50,50,50,50] [--fuse]
 
@@ -72,11 +73,12 @@ def main() -> None:
 
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("joint", "separate"):
+        for mode in ("joint", "separate", "joint bf16"):
             # fusing stacks the layers of the one joint loop; separate loops have one layer each
-            joint = mode == "joint"
+            joint = mode != "separate"
+            precision = "bf16" if mode == "joint bf16" else None
             mode_cfg = resolve_explain_config(
-                dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint}
+                dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint, "precision": precision}
             )
             run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
             _sync(device)
@@ -93,6 +95,8 @@ def main() -> None:
         "joint_seconds": seconds["joint"],
         "separate_seconds": seconds["separate"],
         "joint_over_separate": seconds["joint"] / seconds["separate"],
+        "joint_bf16_seconds": seconds["joint bf16"],
+        "bf16_speedup": seconds["joint"] / seconds["joint bf16"],
         "layers": 7,
         "iterations_per_layer": sum(cfg.iterations_per_scale(4, len(train))),
         "preset": args.preset,

@@ -805,3 +805,23 @@ def test_explain_run_end_to_end_on_the_embedded_mnist_sample(tmp_path):
     assert diag["table"]["accuracy"]["fc1"] == pytest.approx(drift["layers"]["fc1"]["accuracy"])
     assert "Vul_i of conv2, fc1 is not given" in (tmp_path / "diag" / "vulnerability.md").read_text()
     assert (tmp_path / "diag" / "vulnerability.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_bf16_explainers_train_in_float32_weights_and_differ_only_in_arithmetic(tiny_data, fuse):
+    """--precision bf16 runs C, G, D and f under autocast: the weights stay float32, the explainers differ from
+    fp32 ones (the arithmetic did change) and explain in float32 in [0, 1]; an unknown precision is one sentence."""
+    from interpretgan.explain.explainer import explain
+
+    f = _classifier()
+    runs = {p: train_explainers(f, tiny_data.train, _cfg(precision=p, fuse=fuse), progress=False)
+            for p in (None, "bf16")}
+    x = tiny_data.test.x[:5].float() / 255
+    for layer in ["conv1", "fc1", "fc2"]:
+        e32, e16 = runs[None]["explainers"][layer], runs["bf16"]["explainers"][layer]
+        assert all(p.dtype == torch.float32 for p in e16.parameters())
+        assert not all(torch.equal(a, b) for a, b in zip(e32.parameters(), e16.parameters()))
+        out = explain(f, {layer: e16}, x)[layer]
+        assert out.dtype == torch.float32 and 0 <= float(out.min()) and float(out.max()) <= 1
+    with pytest.raises(ConfigError, match="^--precision must be one of fp32, bf16, got 'half'$"):
+        _cfg(precision="half").validate()

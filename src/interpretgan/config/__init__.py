@@ -293,6 +293,8 @@ class ExplainConfig(_Config):
     checkpoint_every: int = 1000  # per-layer weights and the resume state every k iterations
     collapse_std: float = 0.02  # warn when the per-pixel std of G's outputs over a batch falls below
     collapse_critic: float = 100.0  # warn when |critic loss| exceeds this (a critic running away)
+    precision: str | None = option(None, "fp32 (default) or bf16: C_i, G_i, D_i and f's forward passes under "
+                                         "autocast in bfloat16", choices=PRECISIONS)
     fit: str | None = option(None, "a classifier whose input side is not 4*2^k (28x28 MNIST): its images reach the GAN "
                                    "resized (default) or zero-padded to the next such side, and the explanations go "
                                    "back the same way", choices=FITS)
@@ -307,6 +309,7 @@ class ExplainConfig(_Config):
                 check_finite(f"--{name.replace('_', '-')}", v)
         if self.fit not in (None, *FITS):
             raise ConfigError(f"--fit must be resize or pad, got '{self.fit}'")
+        check_precision(self.precision)
         check_seed(self.seed)
         for name in ("latent_dim", "gan_channels", "gan_channel_base", "mbstd_group", "batch_size",
                      "eval_batch_size", "log_every", "checkpoint_every"):

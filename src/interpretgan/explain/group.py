@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interpretgan.config import ExplainConfig
+from interpretgan.devices import autocast
 from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet
 from interpretgan.explain.explainer import Explainer, Schedule
@@ -63,8 +64,15 @@ class LayerGroup:
         """One critic step and one generator step on the batch ``x`` ``(B, C, H, W)`` in [0, 1].
 
         ``latents``: each layer's ``l_i`` for ``x``; ``target``: f's label ``(B,)`` or distribution
-        ``(B, K)``. Returns per-layer statistics, each ``(S,)``.
+        ``(B, K)``. Returns per-layer statistics, each ``(S,)``, in float32. With ``cfg.precision``
+        ``bf16`` the forward passes (C_i, G_i, D_i, the gradient penalty's and f's) run under autocast.
         """
+        with autocast(x.device, self.cfg.precision):
+            stats = self._step(x, latents, target, scale, alpha, classifier)
+        return {k: v.float() for k, v in stats.items()}
+
+    def _step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
+              classifier: TappedModel) -> dict[str, Tensor]:
         cfg, s = self.cfg, len(self.layers)
         (b, c, h, w), side = x.shape, self.side
         z = torch.stack([comp(lat) for comp, lat in zip(self.compressions, latents)], dim=1)  # (B, S, latent)
