@@ -93,15 +93,19 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def refuse_without_model(args: argparse.Namespace, options: tuple[str, ...], why: str) -> None:
+    """One sentence (ending in ``why``) when one of ``options``, which apply to ``--model`` only, was given
+    without it."""
+    given = [o for o in options if getattr(args, o, None) is not None]
+    if args.model is None and given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} goes with --model REF{why}")
+
+
 def classifier_run_arg(args: argparse.Namespace) -> Any:
     """The train run a command works on: its positional RUN (``pretrained:NAME`` too), or the run that
     holds ``--model REF --weights FILE`` as they are (made once per weights file under the runs root)."""
-    given = [o for o in ("weights", "dataset", "image_size") if getattr(args, o, None) is not None]
+    refuse_without_model(args, ("weights", "dataset", "image_size"), "; with a run folder it is recorded there")
     if args.model is None:
-        if given:
-            raise ConfigError(
-                f"--{given[0].replace('_', '-')} goes with --model REF; with a run folder it is recorded there"
-            )
         if not args.run:
             raise ConfigError("expected a classifier run folder, pretrained:NAME, or --model REF --weights FILE")
         return run_arg(args, args.run, "train")

@@ -6,20 +6,17 @@ import argparse
 import time
 from typing import Any
 
-from interpretgan.cli.common import add_common, device_of, split_list
+from interpretgan.cli.common import add_common, device_of, refuse_without_model, split_list
 from interpretgan.config import FITS, PRESET_NAMES
-from interpretgan.errors import ConfigError
 
 
 def own_model_arg(args: argparse.Namespace) -> Any:
     """``--model REF --layers ... [--weights --image-size --fit]`` as an OwnModel (None without ``--model``)."""
     from interpretgan.pipeline.chains import OwnModel
 
-    given = [o for o in ("weights", "layers", "image_size", "fit") if getattr(args, o) is not None]
+    refuse_without_model(args, ("weights", "layers", "image_size", "fit"),
+                         " (your classifier); the paper's chains fix their own models")
     if args.model is None:
-        if given:
-            raise ConfigError(f"--{given[0].replace('_', '-')} goes with --model REF (your classifier); the paper's "
-                              "chains fix their own models")
         return None
     from interpretgan.models.external import normalise_reference
     from interpretgan.pipeline.train import weights_file

@@ -52,6 +52,12 @@ def normalise_reference(ref: str) -> str:
     return f"{path.resolve()}:{attr}"
 
 
+def reference_stem(ref: str) -> str:
+    """The callable's name, for folder and run names: ``nets.py:build`` -> ``build``, ``m:Net.build`` ->
+    ``Net-build``."""
+    return ref.rpartition(":")[2].replace(".", "-")
+
+
 def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}".rstrip(": ")
 

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from interpretgan.config import TrainConfig
 from interpretgan.config.presets import resolve_train_config
+from interpretgan.data.integrity import file_digest
 from interpretgan.diagnose.pooling import POOLING_ATTACKS
 from interpretgan.errors import ConfigError
+from interpretgan.models.external import reference_stem
 from interpretgan.pipeline.train import check_model_options
 
 
@@ -107,13 +108,13 @@ class OwnModel:
     fit: str | None = None
 
     def stem(self) -> str:
-        """The callable's name, for folder and run names (``build``, ``nets-LeNet``)."""
-        return self.model.rpartition(":")[2].replace(".", "-")
+        """The callable's name, for folder and run names."""
+        return reference_stem(self.model)
 
     def record(self) -> dict[str, Any]:
         """What the chain's ``config.json`` stores: the fields and the weights file's sha256, so that a
         changed file refuses the folder instead of resuming it."""
-        digest = None if self.weights is None else hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
+        digest = None if self.weights is None else file_digest(Path(self.weights), "sha256")
         return {**asdict(self), "weights_sha256": digest}
 
     def train_configs(self, dataset: str, spec: ChainSpec) -> dict[str, TrainConfig]:

@@ -23,6 +23,7 @@ import torch
 from interpretgan.attacks.evaluate import evaluate_attacks
 from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.data import load_dataset
+from interpretgan.data.integrity import file_digest
 from interpretgan.diagnose.vulnerability import vulnerability_table
 from interpretgan.errors import RunError
 from interpretgan.explain.explainer import save_explainer
@@ -31,7 +32,7 @@ from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.checkpoints import load_model
 from interpretgan.pipeline.explain import load_explainers
 from interpretgan.pipeline.runs import Run, find_run
-from interpretgan.pipeline.zoo import PROVENANCE, ZOO_DIR, sha256
+from interpretgan.pipeline.zoo import PROVENANCE, ZOO_DIR
 from interpretgan.training import evaluate
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ def _write(zoo: Path, out: dict[str, dict[str, Any]], sources: dict[str, tuple[R
                     }
                     save_explainer(target / layer, layer, exp.compression, exp.generator.state_dict(), {},
                                    generator_config=spec["generator"], discriminator_config=None, meta=meta)
-            prov["files"] = {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
+            prov["files"] = {str(p.relative_to(target)): file_digest(p, "sha256")
+                             for p in sorted(target.rglob("*")) if p.is_file()}
             write_json(target / PROVENANCE, prov)
         old = zoo.with_name(zoo.name + ".old")
         if zoo.exists():

@@ -191,9 +191,7 @@ def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural:
         "natural": _classifier_summary(natural, nat_attack),
         "arms": {p: {**arms[p], "run": str(adv[p].path)} for p in arms},
         "table2": pooling_table({p: {0: arms[p]} for p in arms}, "mnist", "smallcnn"),
-        "explainers": {
-            k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()
-        },
+        "explainers": _explainer_summaries(explained),
         "diagnosis": diag,
         "figures": figs,
         "seconds": stages.seconds(),
@@ -226,46 +224,26 @@ def _autoattack_diagnoses(stages: Stages, folder: Path, spec: ChainSpec, explain
                           **io: Any) -> dict[str, Any]:
     """Stages ``diagnose {kind} (AutoAttack)``: Table 1 of each explain run with D* from AutoAttack (the set
     an ``autoattack`` stage stored in the classifier run)."""
-    n = spec.autoattack_images()
-    settings = {"attack": spec.autoattack, "n": n, "n_boot": spec.n_boot}
-    return {
-        kind: stages.run(
-            f"diagnose {kind} (AutoAttack)",
-            lambda r=run, k=kind: _diagnosis_summary(
-                diagnose_run(
-                    [r],
-                    attack=spec.autoattack,
-                    n_compute=n or 10000,
-                    n_boot=spec.n_boot,
-                    out_dir=folder / f"diagnose-{k}-autoattack",
-                    **io,
-                )
-            ),
-            settings=settings,
-        )
-        for kind, run in explained.items()
-    }
+    return {kind: _diagnose(stages, kind, run, folder, spec.autoattack, spec, autoattack=True, **io)
+            for kind, run in explained.items()}
 
 
-def _diagnose(
-    stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, **io: Any
-) -> dict[str, Any]:
-    """Table 1 of one explain run into ``folder/diagnose-<kind>`` (D*: the attack stage's set)."""
-    return stages.run(
-        f"diagnose {kind}",
-        lambda: _diagnosis_summary(
-            diagnose_run(
-                [run],
-                attack=attack,
-                n_compute=spec.n_eval or 10000,
-                n_boot=spec.n_boot,
-                out_dir=folder / f"diagnose-{kind}",
-                **io,
-            )
-        ),
-    )
+def _diagnose(stages: Stages, kind: str, run: Run, folder: Path, attack: str, spec: ChainSpec, *,
+              autoattack: bool = False, **io: Any) -> dict[str, Any]:
+    """Table 1 of one explain run into ``folder/diagnose-<kind>`` (D*: the attack stage's set, on the
+    spec's ``n_eval`` images); with ``autoattack`` the stage ``diagnose <kind> (AutoAttack)`` into
+    ``diagnose-<kind>-autoattack``, on AutoAttack's images and recorded with its settings."""
+    n = spec.autoattack_images() if autoattack else spec.n_eval
+    suffix = (" (AutoAttack)", "-autoattack") if autoattack else ("", "")
+    settings = {"attack": attack, "n": n, "n_boot": spec.n_boot} if autoattack else None
+    return stages.run(f"diagnose {kind}{suffix[0]}", lambda: _diagnosis_summary(diagnose_run(
+        [run], attack=attack, n_compute=n or 10000, n_boot=spec.n_boot, out_dir=folder / f"diagnose-{kind}{suffix[1]}",
+        **io)), settings=settings)
 
 
+def _explainer_summaries(explained: dict[str, Run]) -> dict[str, Any]:
+    """Each explain run's folder and its quality figures (``results.json``), as the report reads them."""
+    return {k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()}
 
 
 def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, dataset: str, device: Any = "cpu",
@@ -296,12 +274,10 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
         figs[kind] = _figures(stages, f"figures {kind}", run, folder / "figures" / kind, attacks[0], spec.n_show, **io)
     out: dict[str, Any] = {
         "models": arms,
-        "explainers": {
-            k: {"run": str(r.path), "quality": read_json(r.path / "results.json")} for k, r in explained.items()
-        },
+        "explainers": _explainer_summaries(explained),
         "diagnosis": diag,
         "figures": figs,
-        "own": own.record(),
+        "own": read_json(folder / "config.json")["model"],  # as _folder recorded it: the weights hashed once
     }
     n = spec.autoattack_images()
     if n != 0:
@@ -429,7 +405,7 @@ def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data
     figs = _figures(stages, "figures natural", explained, folder / "figures" / "natural", "pgd-20", spec.n_show, **io)
     return {
         "natural": _classifier_summary(cls, attack),
-        "explainers": {"natural": {"run": str(explained.path), "quality": read_json(explained.path / "results.json")}},
+        "explainers": _explainer_summaries({"natural": explained}),
         "diagnosis": {"natural": diag},
         "figures": {"natural": figs},
         "seconds": stages.seconds(),

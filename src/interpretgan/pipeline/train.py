@@ -7,7 +7,6 @@ one record per epoch and ``results.json`` the final figures.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from torch import nn
 
 from interpretgan.config import TrainConfig, is_reference
 from interpretgan.config.presets import resolve_train_config
+from interpretgan.data.integrity import file_digest
 from interpretgan.errors import ConfigError
 from interpretgan.io import load_state, load_tensors, save_state, write_json
 from interpretgan.pipeline.checkpoints import save_model
@@ -117,7 +117,7 @@ def reference_run(
     take it like any train run. Made once per weights file content (its description holds the
     file's hash) and reused. Its layers are the logits; ``explain train --layers`` taps module paths.
     """
-    from interpretgan.models.external import normalise_reference
+    from interpretgan.models.external import normalise_reference, reference_stem
 
     if not is_reference(model):
         raise ConfigError(f"--model '{model}' with --weights expected a reference path/to/file.py:build or "
@@ -129,6 +129,6 @@ def reference_run(
     cfg = resolve_train_config(dataset, "natural", "cpu", overrides)
     check_model_options(cfg)
     data = load_train_data(cfg, data_root, verify)  # data problems end here, before a folder exists
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:10]
-    stem = model.rpartition(":")[2].replace(".", "-")
-    return fit_in(root, f"{cfg.dataset}-{stem}-weights-{digest}", cfg, device=device, data=data, progress=progress)
+    digest = file_digest(Path(weights), "sha256")[:10]
+    return fit_in(root, f"{cfg.dataset}-{reference_stem(model)}-weights-{digest}", cfg, device=device, data=data,
+                  progress=progress)

@@ -9,7 +9,6 @@ per layer (C_i and G_i; the critic is not shipped) and names its classifier.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from interpretgan.data.integrity import file_digest
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.io import UMASK, read_json, write_json
 from interpretgan.pipeline.checkpoints import load_model
@@ -62,14 +62,6 @@ def is_pretrained(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(name: str, zoo: Path | None = None) -> dict[str, Any]:
     """Check every file of ``name`` against its provenance sha256; return the provenance.
 
@@ -83,7 +75,7 @@ def verify(name: str, zoo: Path | None = None) -> dict[str, Any]:
         if not path.is_file():
             raise RunError(f"{path} is missing from the pretrained zoo; expected the file its provenance lists "
                            "(reinstall interpretgan)")
-        got = sha256(path)
+        got = file_digest(path, "sha256")
         if got != expected:
             raise RunError(f"{path} does not match its provenance hash (sha256 {got[:12]}..., expected "
                            f"{expected[:12]}...): it was changed after shipping, so nothing runs on it")
@@ -148,7 +140,7 @@ def materialize(name: str, kind: str, *, dataset: str | None = None, root: str |
     copies = _copies(entry, prov, zoo)
     if (folder / "config.json").is_file():
         for src, rel, digest in copies:
-            if not (folder / rel).is_file() or sha256(folder / rel) != digest:
+            if not (folder / rel).is_file() or file_digest(folder / rel, "sha256") != digest:
                 raise RunError(
                     f"{folder / rel} differs from the shipped file {src}; delete {folder} to have it made again"
                 )

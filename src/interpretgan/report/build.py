@@ -127,9 +127,8 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     index_change_section(r, diag, results, "PGD-40")
     transitions_section(r, o["dataset"], nat["attack"], "PGD-40")
     baselines_section(r, o, results)
-    q = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
-    results["targets"] = checks_table(r, MNIST_CHECKS, nat["attack"]["clean"], arms["max"]["attacks"]["pgd40"], q,
-                                 results["tables"])
+    results["targets"] = checks_table(r, MNIST_CHECKS, o, nat["attack"]["clean"], arms["max"]["attacks"]["pgd40"],
+                                      results["tables"])
     return r, results
 
 
@@ -274,13 +273,6 @@ def _own(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     transitions_section(r, o["dataset"], models["natural"], attack)
     baselines_section(r, o, results)
     if o["dataset"].startswith("mnist") and "pgd40" in models["adversarial"]["attacks"]:
-        q = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
-        results["targets"] = checks_table(
-            r,
-            OWN_MNIST_CHECKS,
-            models["natural"]["clean"],
-            models["adversarial"]["attacks"]["pgd40"],
-            q,
-            results["tables"],
-        )
+        results["targets"] = checks_table(r, OWN_MNIST_CHECKS, o, models["natural"]["clean"],
+                                          models["adversarial"]["attacks"]["pgd40"], results["tables"])
     return r, results

@@ -235,11 +235,12 @@ MNIST_CHECKS: dict[str, float] = {
 OWN_MNIST_CHECKS: dict[str, float] = {name.replace(" (max)", ""): th for name, th in MNIST_CHECKS.items()}
 
 
-def checks_table(r: Report, thresholds: dict[str, float], clean: float, pgd40: float,
-                 quality: dict[str, dict[str, Any]], tables: dict[str, Any]) -> dict[str, Any]:
+def checks_table(r: Report, thresholds: dict[str, float], o: dict[str, Any], clean: float, pgd40: float,
+                 tables: dict[str, Any]) -> dict[str, Any]:
     """Each of ``thresholds`` (:data:`MNIST_CHECKS`' six, in order) with its value and verdict, as a table in the
     report: from the natural model's clean and the trades+atta model's PGD-40 accuracy, both models'
-    explainer ``quality`` per layer and their Table 1 results (``tables``)."""
+    explainer quality per layer (the chain's outputs ``o``) and their Table 1 results (``tables``)."""
+    quality = {k: o["explainers"][k]["quality"]["layers"] for k in ("natural", "adversarial")}
     margin = min(e["consistency"] - e["random_consistency"] for layers in quality.values() for e in layers.values())
     values = [clean, pgd40, min(e["consistency"] for e in quality["natural"].values()),
               min(e["consistency"] for e in quality["adversarial"].values()),
