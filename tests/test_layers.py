@@ -15,8 +15,8 @@ import interpretgan
 
 #: The layers from the bottom up: a module may import from its own layer and the ones before it.
 LAYERS = [
-    "errors", "devices", "io", "data", "config", "models", "attacks", "training", "explain", "diagnose", "baselines",
-    "report", "pipeline", "pretrained", "cli",
+    "errors", "devices", "distributed", "io", "data", "config", "models", "attacks", "training", "explain",
+    "diagnose", "baselines", "report", "pipeline", "pretrained", "cli",
 ]
 #: The package's entry points, above everything.
 ENTRY = {"__init__", "__main__"}

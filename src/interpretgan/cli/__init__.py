@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from interpretgan import distributed
+
+    if distributed.launched():
+        if not getattr(args, "torchrun", False):
+            print(f"interpretgan: error: '{args.command}' does not run under torchrun; expected train, attack or "
+                  "explain train", file=sys.stderr)
+            return 2
+        if os.environ.get("RANK", "0") != "0":  # rank 0 alone prints and logs (warnings and errors from all)
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+            args.quiet = args.no_progress = True
+    try:
+        return _call(args)
+    finally:
+        distributed.teardown()
+
+
+def _call(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

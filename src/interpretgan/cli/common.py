@@ -28,10 +28,14 @@ def add_common(p: argparse.ArgumentParser, *, out: bool = True, download: bool =
 
 
 def device_of(name: str):
+    """``--device`` as a torch device; under torchrun, the job is joined here (on CUDA, each rank takes
+    its local rank's GPU)."""
     import torch
 
+    from interpretgan import distributed
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         dev = torch.device(name)
     except RuntimeError:
@@ -40,12 +44,18 @@ def device_of(name: str):
         raise ConfigError(f"--device {name} was asked for but this machine has no CUDA GPU; use --device cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
-    return dev
+    return distributed.setup(dev)
 
 
 @contextmanager
 def log_to(path: Path):
-    """Also write the log of this command into ``path`` (the run folder's log file)."""
+    """Also write the log of this command into ``path`` (the run folder's log file; rank 0's in a
+    torchrun job)."""
+    from interpretgan import distributed
+
+    if not distributed.is_main():
+        yield
+        return
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
@@ -59,7 +69,9 @@ def log_to(path: Path):
 def remove_unresumable(path: Path | None) -> None:
     """After a failure, remove the run folder this command created unless it holds a resume state
     (a failing command leaves nothing half-made behind)."""
-    if path is not None and not any((path / "ckpt").glob("state*.pt")):
+    from interpretgan import distributed
+
+    if path is not None and distributed.is_main() and not any((path / "ckpt").glob("state*.pt")):
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)

@@ -123,7 +123,7 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--preset", choices=PRESET_NAMES, help="default: cpu")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
     add_config_options(p, TrainConfig)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, torchrun=True)
 
 
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from interpretgan import distributed
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.io import json_line, read_json, write_json, write_text
 
@@ -105,13 +106,17 @@ class Run:
 
     @classmethod
     def create(cls, root: str | Path, description: str, kind: str, config: dict[str, Any]) -> Run:
-        run = cls(new_run_dir(root, description))
-        try:
-            write_json(run.path / "config.json", {"kind": kind, **config})
-        except BaseException:  # a full disk: no folder without its config is left behind
-            shutil.rmtree(run.path, ignore_errors=True)
-            raise
-        return run
+        """A new numbered folder with ``config.json``; in a torchrun job rank 0 makes it and every rank
+        gets it."""
+        path = None
+        if distributed.is_main():
+            path = new_run_dir(root, description)
+            try:
+                write_json(path / "config.json", {"kind": kind, **config})
+            except BaseException:  # a full disk: no folder without its config is left behind
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+        return cls(distributed.broadcast_object(path))
 
     @classmethod
     def open(cls, path: str | Path, kind: str | None = None) -> Run:
@@ -186,14 +191,16 @@ def require_same_config(run: Run, stored: dict[str, Any], wanted: dict[str, Any]
 
 
 def find_run(root: str | Path, description: str) -> Run | None:
-    """The newest run folder ``root/<NNNNN>-<description>`` with a ``config.json``, if any."""
+    """The newest run folder ``root/<NNNNN>-<description>`` with a ``config.json``, if any (rank 0's
+    answer on every rank of a torchrun job, which may be making such a folder meanwhile)."""
     root, slug = Path(root), _slug(description)
     found = (
         sorted(p for p in root.glob(f"[0-9][0-9][0-9][0-9][0-9]-{slug}") if (p / "config.json").is_file())
         if root.is_dir()
         else []
     )
-    return Run(found[-1]) if found else None
+    newest = distributed.broadcast_object(found[-1] if found else None)
+    return Run(newest) if newest else None
 
 
 class RunRecords:

@@ -24,6 +24,11 @@ class CropFlip:
         """Transform tensors that are already padded ``(N, C, H + 2p, W + 2p)``."""
         return padded[self.index]
 
+    def rows(self, rows: slice) -> CropFlip:
+        """The transform of the examples ``rows`` of the batch alone (a rank's share of it)."""
+        n, c, h, w = self.index
+        return CropFlip((n[: rows.stop - rows.start], c, h[rows], w[rows]), self.pad)
+
     def pad_tensor(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, (self.pad,) * 4)
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from interpretgan import distributed
 from interpretgan.config import TrainConfig
 from interpretgan.data import ArrayDataset, dataset_info, iterate_batches, load_dataset
 from interpretgan.devices import autocast, to_channels_last
@@ -58,11 +59,17 @@ def build_model(cfg: TrainConfig, data: TrainData) -> TappedModel:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, num_classes: int) -> dict[str, Any]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, num_classes: int, *,
+             shared: bool = False) -> dict[str, Any]:
     """Clean accuracy of ``model`` on uint8 images ``x`` (N, C, H, W) with labels ``y`` (same device).
 
-    Returns ``accuracy``, ``per_class_accuracy`` and ``loss`` (mean cross-entropy).
+    ``shared``: in a torchrun job each rank evaluates its share of the images and the counts are summed
+    (every rank gets the whole set's figures). Returns ``accuracy``, ``per_class_accuracy`` and ``loss``
+    (mean cross-entropy).
     """
+    if shared and distributed.active():
+        rows = distributed.share(len(y))
+        x, y = x[rows], y[rows]
     was_training = model.training
     model.eval()
     try:
@@ -78,6 +85,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
             correct += torch.bincount(yb[logits.argmax(1) == yb], minlength=num_classes)
     finally:
         model.train(was_training)
+    if shared:
+        for t in (correct, total, loss):
+            distributed.all_reduce_sum(t)
     n = int(total.sum())
     return {
         "accuracy": float(correct.sum()) / max(n, 1),
@@ -119,6 +129,28 @@ class MemoryTrainStore(RecordList):
         pass
 
 
+class _FollowerStore(MemoryTrainStore):
+    """The store of ranks other than 0 in a torchrun job: they resume from the run's checkpoint and
+    write nothing (rank 0 writes the folder)."""
+
+    def __init__(self, source: TrainStore) -> None:
+        super().__init__()
+        self.source = source
+
+    def resume_state(self, device: torch.device) -> tuple[dict[str, Any], str] | None:
+        return self.source.resume_state(device)
+
+
+def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel in a torchrun job (gradients averaged over the ranks during
+    the backward pass), ``model`` itself otherwise."""
+    if not distributed.active():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def train_classifier(
     cfg: TrainConfig,
     store: TrainStore | None = None,
@@ -144,11 +176,20 @@ def train_classifier(
         The final results (``clean_accuracy``, ``per_class_accuracy``, ``n_test``, ``n_train``,
         ``epochs``, ``train_seconds``; given to ``store.finish``) and ``"model"``, the trained model
         in eval mode; ``{"interrupted_at_epoch": k, "model": ...}`` when stopped early.
+
+    In a torchrun job (:mod:`interpretgan.distributed`) the loop is data-parallel: every rank draws the
+    same global batch of ``cfg.batch_size`` and trains on its share, with gradients averaged by DDP
+    and weighted so that the step is the one-process step on the whole batch; ATTA's perturbations
+    are exchanged after every step so that each rank holds all of them; rank 0 alone writes ``store``.
     """
+    parallel = distributed.active()
     store = MemoryTrainStore() if store is None else store
+    if not distributed.is_main():
+        store = _FollowerStore(store)
     device = torch.device(device)
     data = data or load_train_data(cfg, data_root, verify)
     model = to_channels_last(build_model(cfg, data).to(device), cfg.channels_last)
+    net = _data_parallel(model, device)
     train_x, train_y = data.train.x.to(device), data.train.y.to(device)
     test_x, test_y = data.test.x.to(device), data.test.y.to(device)
 
@@ -158,12 +199,13 @@ def train_classifier(
     pad = CROP_PAD if cfg.augment else 0
     objective.setup(model, train_x, pad, device, cfg.seed)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # dropout draws from the global generator
+    # Dropout draws from the global generator: a mask of its own on every rank (rank 0's is the one-process one).
+    torch.manual_seed(cfg.seed + distributed.rank())
 
     start_epoch = 0
     found = store.resume_state(device) if resume else None
     if found is not None:
-        start_epoch = _restore(*found, model, optimizer, scheduler, objective, shuffle_gen, device)
+        start_epoch = _restore(*found, model, optimizer, scheduler, objective, shuffle_gen, device, cfg.seed)
         log.info("resuming %s at epoch %d of %d", found[1], start_epoch, cfg.epochs)
     elif resume:
         log.info("no checkpoint to resume from: starting from scratch")
@@ -180,22 +222,32 @@ def train_classifier(
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for idx in iterate_batches(len(train_y), cfg.batch_size, shuffle=True, generator=shuffle_gen):
             idx = idx.to(device)
-            x, y = train_x[idx].float().div_(255), train_y[idx]
-            aug = sample_crop_flip(len(idx), *x.shape[1:], pad, shuffle_gen, device) if pad else None
+            # The whole batch's crops are drawn on every rank, so that the generator stays in step.
+            aug = sample_crop_flip(len(idx), *train_x.shape[1:], pad, shuffle_gen, device) if pad else None
+            part = (distributed.share(len(idx)), len(idx)) if parallel else None
+            mine = idx[part[0]] if part else idx
+            x, y = train_x[mine].float().div_(255), train_y[mine]
             if aug is not None:
+                aug = aug.rows(part[0]) if part else aug
                 x = aug.apply(x)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, cfg.precision):  # the inner attack's forward passes too
-                loss, stats = objective.loss(model, x, y, idx, aug)
+                loss, stats = objective.loss(net, x, y, mine, aug, part)
+            if part:  # DDP averages over the ranks: weigh each share by its size (the last batch may be uneven)
+                loss = loss * (len(mine) * distributed.world_size() / len(idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if part:
+                objective.after_step(idx, part[0])
             for k, v in stats.items():
-                v = v * len(idx) if k != "correct" else v  # means -> sums
+                v = v * len(mine) if k != "correct" else v  # means -> sums
                 sums[k] = sums[k] + v if k in sums else v
             bar.update(1)
         bar.close()
+        for v in sums.values():
+            distributed.all_reduce_sum(v)
         lr = scheduler.get_last_lr()[0]
         # Checked once an epoch (no per-batch device sync), always before the epoch's checkpoint:
         # non-finite weights are never written.
@@ -213,7 +265,7 @@ def train_classifier(
             "train_accuracy": float(sums.pop("correct")) / n,
             **{f"train_{k}": float(v) / n for k, v in sums.items()},
         }
-        ev = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes)
+        ev = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes, shared=True)
         record["test_accuracy"], record["test_loss"] = ev["accuracy"], ev["loss"]
         store.record(record)
         log.info(
@@ -233,7 +285,7 @@ def train_classifier(
     if cfg.epochs == 0:  # the starting weights as they are: the checkpoint the loop writes after an epoch
         _checkpoint(store, model, optimizer, scheduler, objective, shuffle_gen, 0)
     model.eval()
-    final = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes)
+    final = evaluate(model, test_x, test_y, cfg.eval_batch_size, data.num_classes, shared=True)
     results = {
         "clean_accuracy": final["accuracy"],
         "per_class_accuracy": final["per_class_accuracy"],
@@ -243,11 +295,14 @@ def train_classifier(
         "train_seconds": sum(r["seconds"] for r in store.records()),
     }
     store.finish(results)
+    distributed.barrier()  # the other ranks go on once rank 0 has written the results
     return {**results, "model": model}
 
 
 def _checkpoint(store: TrainStore, model, optimizer, scheduler, objective, shuffle_gen, epochs_done: int) -> None:
     rng = {"cpu": torch.get_rng_state(), "shuffle": shuffle_gen.get_state()}
+    if distributed.active():  # each rank's dropout generator, for a resume with as many ranks
+        rng["cpu_ranks"] = distributed.all_gather_objects(torch.get_rng_state())
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     store.checkpoint({
@@ -260,12 +315,18 @@ def _checkpoint(store: TrainStore, model, optimizer, scheduler, objective, shuff
     }, model, epochs_done)
 
 
-def _restore(state: dict[str, Any], where: str, model, optimizer, scheduler, objective, shuffle_gen, device) -> int:
+def _restore(state: dict[str, Any], where: str, model, optimizer, scheduler, objective, shuffle_gen, device,
+             seed: int) -> int:
     try:
         model.load_state_dict(state["model"])  # copies onto the model's device
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["cpu"])
+        ranks = state["rng"].get("cpu_ranks") or []
+        if len(ranks) == distributed.world_size() > 1:
+            torch.set_rng_state(ranks[distributed.rank()])
+        elif distributed.rank() > 0:  # another world size: fresh dropout masks for the ranks after 0
+            torch.manual_seed(seed + 1000 * int(state["epochs_done"]) + distributed.rank())
         shuffle_gen.set_state(state["rng"]["shuffle"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])

@@ -25,7 +25,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from interpretgan import distributed
 from interpretgan.attacks.pgd import PGD
 from interpretgan.config import TrainConfig
 from interpretgan.devices import eval_mode
@@ -44,9 +46,15 @@ class Objective:
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each epoch (ATTA resets its buffer here)."""
 
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, aug: CropFlip | None
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, aug: CropFlip | None,
+             part: tuple[slice, int] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``model`` may be wrapped in DistributedDataParallel; ``part`` is then this rank's rows of a
+        batch of that many examples (``x``, ``y``, ``idx`` and ``aug`` are the rows alone)."""
         raise NotImplementedError
+
+    def after_step(self, idx: torch.Tensor, rows: slice) -> None:
+        """In a torchrun job, after each step on the batch ``idx`` of which this rank took ``rows``
+        (ATTA gathers the ranks' new perturbations here)."""
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {}
@@ -58,7 +66,7 @@ class Objective:
 class Natural(Objective):
     name = "natural"
 
-    def loss(self, model, x, y, idx, aug):
+    def loss(self, model, x, y, idx, aug, part=None):
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         return loss, {"loss": loss.detach(), "correct": (logits.argmax(1) == y).sum()}
@@ -81,6 +89,8 @@ class _Adversarial(Objective):
 
     def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
         """``self.steps`` sign-gradient ascent steps from ``start`` (projected) on the KL (TRADES) or CE loss."""
+        # The bare module: its forward and input-gradient passes are no training step for DDP to reduce.
+        model = model.module if isinstance(model, DistributedDataParallel) else model
         if self.inner_kl:
             with eval_mode(model), torch.no_grad():
                 target = F.softmax(model(x), dim=1)
@@ -114,13 +124,14 @@ class Trades(_Adversarial):
     def setup(self, model, train_x, pad, device, seed):
         self.generator = torch.Generator(device=device).manual_seed(seed + 1)
 
-    def loss(self, model, x, y, idx, aug):
+    def loss(self, model, x, y, idx, aug, part=None):
+        # Drawn for the whole batch and cut to this rank's rows: the one-process draw, generators in step.
+        shape = (part[1], *x.shape[1:]) if part else x.shape
         if self.trades:  # TRADES starts next to x
-            start = x + 0.001 * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+            noise = 0.001 * torch.randn(shape, generator=self.generator, device=x.device, dtype=x.dtype)
         else:  # Madry: uniform random start in the ball
-            start = x + self.eps * (
-                2 * torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1
-            )
+            noise = self.eps * (2 * torch.rand(shape, generator=self.generator, device=x.device, dtype=x.dtype) - 1)
+        start = x + (noise[part[0]] if part else noise)
         return self._outer(model, x, y, self._attack(model, x, y, start))
 
     def state_dict(self):
@@ -160,7 +171,7 @@ class ATTA(_Adversarial):
         if self.reset_every and (epoch + 1) % self.reset_every == 0:
             self._reset()
 
-    def loss(self, model, x, y, idx, aug):
+    def loss(self, model, x, y, idx, aug, part=None):
         stored = self.delta[idx]
         delta = aug.crop(stored) if aug is not None else stored
         x_adv = self._attack(model, x, y, x + delta)
@@ -171,6 +182,9 @@ class ATTA(_Adversarial):
         else:
             self.delta[idx] = new
         return self._outer(model, x, y, x_adv)
+
+    def after_step(self, idx, rows):
+        self.delta[idx] = distributed.gather_rows(self.delta[idx], rows)
 
     def state_dict(self):
         return {"delta": self.delta, "generator": self.generator.get_state()} if self.delta is not None else {}

@@ -1,0 +1,112 @@
+"""One process or several: the rank and world size a stage runs in, and the few collective operations
+the stages use.
+
+``torchrun --nproc_per_node N -m interpretgan ...`` starts N processes with ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and the rendezvous address in their environment; :func:`setup` joins them into one
+process group (gloo on CPU, nccl on CUDA). Without torchrun every helper here is the one-process
+identity, so library code calls them unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from interpretgan.errors import ConfigError
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun with more than one process in the job."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the torchrun job (once) and return this rank's device: ``cuda:LOCAL_RANK`` for a CUDA
+    ``device``, ``device`` itself otherwise. One process: ``device`` unchanged."""
+    if not launched():
+        return device
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ConfigError(f"torchrun started local rank {local} but this machine has "
+                              f"{torch.cuda.device_count()} CUDA GPU(s); expected --nproc_per_node at most that")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def active() -> bool:
+    """Whether a process group with more than one process is running."""
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """Rank 0: the one process that writes run folders, logs and prints."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def share(n: int, part: int | None = None, parts: int | None = None) -> slice:
+    """The contiguous rows of ``n`` that rank ``part`` of ``parts`` takes (this rank of this job by
+    default): sizes differ by at most one, as :func:`torch.tensor_split`'s."""
+    part, parts = rank() if part is None else part, world_size() if parts is None else parts
+    q, r = divmod(n, parts)
+    start = part * q + min(part, r)
+    return slice(start, start + q + (part < r))
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over the ranks, in place (one process: ``t`` as it is)."""
+    if active():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def gather_rows(full: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Every rank's ``full[rows]`` put together: each rank holds its own rows of ``full`` (the others
+    may hold anything) and receives everyone's. One process: ``full`` unchanged."""
+    if not active():
+        return full
+    mine = torch.zeros_like(full)
+    mine[rows] = full[rows]
+    return all_reduce_sum(mine)
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (a path, a small dict); one process: ``obj``."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order; one process: ``[obj]``."""
+    if not active():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
