@@ -8,6 +8,7 @@ from typing import Any
 
 from interpretgan.cli.common import add_common, device_of, refuse_without_model, split_list
 from interpretgan.config import FITS, PRESET_NAMES
+from interpretgan.devices import PRECISIONS
 
 
 def own_model_arg(args: argparse.Namespace) -> Any:
@@ -27,11 +28,15 @@ def own_model_arg(args: argparse.Namespace) -> Any:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from interpretgan.devices import check_precision
+    from interpretgan.pipeline.chains import CHAINS, with_arithmetic
     from interpretgan.pipeline.reproduce import reproduce
 
+    check_precision(args.precision)
+    spec = with_arithmetic(CHAINS[args.target][args.preset], args.precision, args.channels_last)
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=device_of(args.device), data_root=args.data_root,
-                    verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args))
+                    verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args), spec=spec)
     print(
         f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
         f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:"
@@ -63,5 +68,10 @@ def add_parser(sub: Any) -> None:
                                      "(default: train one); the trades+atta model is trained from scratch")
     p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the preset's, 32)")
     p.add_argument("--fit", choices=FITS, help="with --model: how inputs reach the GAN's 4*2^k side (default: resize)")
+    p.add_argument("--precision", choices=PRECISIONS, help="train the classifiers and the explainers under bf16 "
+                                                         "autocast (default: fp32; the attacks stay fp32; the default "
+                                                         "folder's name gets -bf16)")
+    p.add_argument("--channels-last", action="store_true", help="train the classifiers in NHWC memory order "
+                                                                "(the default folder's name gets -cl)")
     p.set_defaults(func=cmd_reproduce)
 

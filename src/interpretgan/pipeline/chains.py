@@ -90,6 +90,24 @@ CELEBA_CHAIN: dict[str, ChainSpec] = {
 CHAINS: dict[str, dict[str, ChainSpec]] = {"mnist": MNIST_CHAIN, "cifar10": CIFAR_CHAIN, "celeba": CELEBA_CHAIN}
 
 
+def with_arithmetic(spec: ChainSpec, precision: str | None, channels_last: bool) -> ChainSpec:
+    """``spec`` with its classifiers trained (and explainers trained, for ``precision``) in these formats
+    (``reproduce --precision --channels-last``); the attacks stay fp32 (a bf16 attack is weaker:
+    experiments/2026-12-04-bf16-cpu)."""
+    train = {**({"precision": precision} if precision else {}), **({"channels_last": True} if channels_last else {})}
+    if not train:
+        return spec
+    return replace(spec, natural={**spec.natural, **train}, adversarial={**spec.adversarial, **train},
+                   explain={**spec.explain, **({"precision": precision} if precision else {})})
+
+
+def arithmetic_tag(spec: ChainSpec) -> str:
+    """``-bf16``, ``-cl`` or both for a spec made by :func:`with_arithmetic` (for the default folder's name)."""
+    options = spec.adversarial
+    return (f"-{options['precision']}" if options.get("precision", "fp32") != "fp32" else "") + (
+        "-cl" if options.get("channels_last") else "")
+
+
 @dataclass(frozen=True)
 class OwnModel:
     """``reproduce --model``: the user's classifier in place of the paper's, on the target's dataset and preset.

@@ -49,7 +49,14 @@ from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_ta
 from interpretgan.errors import ConfigError
 from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.attack import attack_run
-from interpretgan.pipeline.chains import ADDED_FIELDS, CHAINS, ChainSpec, OwnModel, check_own_model
+from interpretgan.pipeline.chains import (
+    ADDED_FIELDS,
+    CHAINS,
+    ChainSpec,
+    OwnModel,
+    arithmetic_tag,
+    check_own_model,
+)
 from interpretgan.pipeline.diagnose import diagnose_run
 from interpretgan.pipeline.explain import explain_in
 from interpretgan.pipeline.runs import Run, runs_root
@@ -67,6 +74,7 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
     for a matching config; ``before_create`` runs when the folder is new, before anything is written
     (checks that must end a command with nothing made)."""
     name = f"reproduce-{target}-{preset}" if own is None else f"reproduce-{target}-{own.stem()}-{preset}"
+    name += arithmetic_tag(spec)
     folder = Path(out) if out is not None else runs_root() / name
     # JSON round trip: tuples read back as lists, so the stored config compares equal.
     config = json.loads(json.dumps({"kind": "reproduce", "target": target, "preset": preset, "dataset": dataset,
