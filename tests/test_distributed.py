@@ -4,7 +4,9 @@ float rounding; resume works across a change of world size; rank 0 alone writes 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +34,15 @@ def _run(args: list[str], nproc: int, cwd: Path | None = None) -> subprocess.Com
 
 
 def _train(tmp_path: Path, name: str, nproc: int, *args: str) -> dict[str, torch.Tensor]:
+    """The trained weights; the initial ones under ``start.``."""
     out = tmp_path / f"{name}.safetensors"
     _run([str(WORKERS / "train_worker.py"), args[0], str(out), *args[1:]], nproc)
     return load_file(out)
+
+
+def _split(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    trained = {k: v for k, v in weights.items() if not k.startswith("start.")}
+    return trained, {k[len("start."):]: v for k, v in weights.items() if k.startswith("start.")}
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -58,21 +66,20 @@ def test_share_splits_rows_evenly_and_completely():
     ("trades+atta", "51", "augment"),  # uneven shares; crops and ATTA's perturbation buffer across ranks
 ])
 def test_two_processes_train_the_one_process_weights(tmp_path, objective, batch_size, augment):
-    one = _train(tmp_path, "one", 1, objective, batch_size, augment)
-    two = _train(tmp_path, "two", 2, objective, batch_size, augment)
+    one, start = _split(_train(tmp_path, "one", 1, objective, batch_size, augment))
+    two, _ = _split(_train(tmp_path, "two", 2, objective, batch_size, augment))
     assert _max_diff(one, two) < 1e-5
     # and training moved the weights by far more: the runs are compared after training, not at the start
-    start = _train(tmp_path, "start", 1, objective, batch_size, augment, str(tmp_path / "runs0"), "0")
     assert _max_diff(one, start) > 100 * _max_diff(one, two)
 
 
 def test_resume_across_a_change_of_world_size(tmp_path):
-    whole = _train(tmp_path, "whole", 1, "trades+atta", "50", "plain")
+    whole, _ = _split(_train(tmp_path, "whole", 1, "trades+atta", "50", "plain"))
     root = str(tmp_path / "runs")
     _train(tmp_path, "half", 2, "trades+atta", "50", "plain", root, "1")  # 2 ranks, stopped after epoch 1
     (run,) = Path(root).iterdir()
     assert (run / "ckpt" / "state.pt").is_file() and len((run / "metrics.jsonl").read_text().splitlines()) == 1
-    resumed = _train(tmp_path, "resumed", 1, "trades+atta", "50", "plain", root, "resume")  # 1 process ends it
+    resumed, _ = _split(_train(tmp_path, "resumed", 1, "trades+atta", "50", "plain", root, "resume"))  # 1 process
     assert _max_diff(whole, resumed) < 1e-5
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
 
@@ -93,3 +100,83 @@ def test_torchrun_refuses_commands_that_do_not_distribute(tmp_path):
          "diagnose", "nowhere"], capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode != 0
     assert "'diagnose' does not run under torchrun" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    """A SmallCNN trained for seconds on the embedded sample (about 85 % clean: attacks have work to do)."""
+    from interpretgan.config.presets import resolve_train_config
+    from interpretgan.pipeline.runs import Run
+    from interpretgan.pipeline.train import fit
+
+    cfg = resolve_train_config("mnist-sample", "natural", "smoke", {"epochs": 3, "lr": 0.05, "n_train": 1000})
+    run = Run.create(tmp_path_factory.mktemp("cls"), "cls", "train", cfg.to_dict())
+    with torch.random.fork_rng(devices=[]):
+        assert fit(cfg, run, progress=False)["clean_accuracy"] > 0.7
+    return run.path
+
+
+def _copy_run(src: Path, dst: Path) -> str:
+    shutil.copytree(src, dst)
+    return str(dst)
+
+
+def test_torchrun_attack_gives_the_one_process_sets(tmp_path, classifier_run):
+    args = ["--attack", "pgd-5", "--attack", "fgsm", "--n-images", "130", "--batch-size", "40", "--no-progress"]
+    for nproc in (1, 2):  # 4 chunks: the ranks take 2 each, the last one short
+        _run(["-m", "interpretgan", "attack", _copy_run(classifier_run, tmp_path / f"p{nproc}"), *args], nproc)
+    (one,), (two,) = ((tmp_path / f"p{k}" / "attacks").iterdir() for k in (1, 2))
+    for name in ("pgd5", "fgsm"):
+        a, b = load_file(one / f"{name}.safetensors"), load_file(two / f"{name}.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (one, two))
+    assert 0 < ra["attacks"]["pgd5"]["accuracy"] < ra["clean_accuracy"]  # the attack fools some, not all
+    assert ra["attacks"] == rb["attacks"] and ra["clean_accuracy"] == rb["clean_accuracy"]
+    assert not list(two.glob("*.chunks"))
+
+
+def test_torchrun_explain_train_gives_the_one_process_explainers(tmp_path, classifier_run):
+    args = ["--preset", "smoke", "--scale-iterations", "2,2,2,2", "--n-test", "40", "--no-progress"]
+    for nproc in (1, 2):  # each rank's one thread: the same kernels, so the same bits
+        _run(["-m", "interpretgan", "explain", "train", str(classifier_run), "--out", str(tmp_path / f"p{nproc}"),
+              *args], nproc)
+    (one,), (two,) = ((tmp_path / f"p{k}").iterdir() for k in (1, 2))
+    layers = json.loads((one / "config.json").read_text())["resolved_layers"]
+    assert len(layers) == 7
+    for layer in layers:
+        a, b = (load_file(d / "ckpt" / layer / "explainer.safetensors") for d in (one, two))
+        assert all(torch.equal(a[k], b[k]) for k in a), layer
+    ra, rb = (json.loads((d / "results.json").read_text()) for d in (one, two))
+    assert ra["layers"] == rb["layers"] and ra["frechet_floor"] == rb["frechet_floor"]
+    # every rank's records end in metrics.jsonl
+    count = [len((d / "metrics.jsonl").read_text().splitlines()) for d in (one, two)]
+    assert count[0] == count[1] and not list(two.glob("metrics-rank*.jsonl"))
+
+
+def test_layers_are_dealt_over_the_ranks(monkeypatch):
+    from interpretgan import distributed
+    from interpretgan.errors import ConfigError
+    from interpretgan.explain.loop import _rank_loops
+
+    layers = ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    shares = []
+    for r in (0, 1):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        shares.append(_rank_loops([("joint", layers)], layers))
+    assert shares == [[("joint-0of2", ["conv1", "conv3", "fc2"])], [("joint-1of2", ["conv2", "fc1"])]]
+    separate = [(n, [n]) for n in layers]
+    assert _rank_loops(separate, layers) == separate[1::2]
+    monkeypatch.setattr(distributed, "world_size", lambda: 6)
+    with pytest.raises(ConfigError, match="6 ranks for 5 layer"):
+        _rank_loops([("joint", layers)], layers)
+
+
+def test_stages_spread_or_run_on_rank_zero_alone(tmp_path):
+    _run([str(WORKERS / "stages_worker.py"), str(tmp_path)], 2)
+    seen = [json.loads((tmp_path / f"seen-by-rank{r}.json").read_text()) for r in (0, 1)]
+    assert seen[0] == seen[1]  # every rank gets rank 0's outputs
+    assert seen[0]["spread"] == {"rank": 0, "world": 2}
+    assert seen[0]["alone"]["world"] == 1  # rank 0 worked as a one-process job
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["00000-made-alone"]
+    assert list(json.loads((tmp_path / "stages.json").read_text())) == ["spread", "alone"]

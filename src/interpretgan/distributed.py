@@ -10,6 +10,8 @@ identity, so library code calls them unconditionally.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -45,17 +47,32 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
+_alone = 0  # depth of alone() blocks: rank 0 working as if it were the only process
+
+
 def active() -> bool:
-    """Whether a process group with more than one process is running."""
-    return dist.is_initialized() and dist.get_world_size() > 1
+    """Whether a process group with more than one process is running (and this rank is not working alone)."""
+    return not _alone and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
+    return dist.get_rank() if dist.is_initialized() and not _alone else 0
 
 
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_initialized() else 1
+    return dist.get_world_size() if dist.is_initialized() and not _alone else 1
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Rank 0 works by itself for the block, as a one-process job (no collective runs; it writes what a
+    single process writes), while the others wait for it (a stage that is not spread over the ranks)."""
+    global _alone
+    _alone += 1
+    try:
+        yield
+    finally:
+        _alone -= 1
 
 
 def is_main() -> bool:

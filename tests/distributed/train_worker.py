@@ -15,7 +15,7 @@ from interpretgan import distributed
 from interpretgan.config.presets import resolve_train_config
 from interpretgan.pipeline.runs import Run, find_run
 from interpretgan.pipeline.train import RunTrainStore
-from interpretgan.training import train_classifier
+from interpretgan.training import build_model, load_train_data, train_classifier
 
 objective, out, batch_size, augment = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "augment"
 distributed.setup(torch.device("cpu"))
@@ -28,7 +28,10 @@ if len(sys.argv) > 5:
     run = find_run(root, "w") or Run.create(root, "w", "train", cfg.to_dict())
     store, resume = RunTrainStore(run), when == "resume"
     stop = None if resume else int(when)
-res = train_classifier(cfg, store, progress=False, resume=resume, stop_after_epochs=stop)
-if distributed.is_main():
-    save_file({k: v.contiguous() for k, v in res["model"].state_dict().items()}, out)
+data = load_train_data(cfg)
+start = build_model(cfg, data).state_dict()
+res = train_classifier(cfg, store, data=data, progress=False, resume=resume, stop_after_epochs=stop)
+if distributed.is_main():  # the trained weights and, under "start.", the initial ones
+    weights = {**res["model"].state_dict(), **{f"start.{k}": v for k, v in start.items()}}
+    save_file({k: v.contiguous() for k, v in weights.items()}, out)
 distributed.teardown()

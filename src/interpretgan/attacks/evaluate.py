@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from interpretgan import distributed
 from interpretgan.attacks.base import Attack, eval_mode
 from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.attacks.store import (
@@ -212,17 +213,19 @@ def _attack_set(
         chunk_dir = work / f"{name}.chunks"
         chunk_dir.mkdir(exist_ok=True)
 
-    x_parts: list[Tensor] = []
-    pred_parts: list[Tensor] = []
+    # In a torchrun job each rank attacks every world_size-th chunk; a chunk's random start depends on
+    # (seed, name, k) alone, so the gathered set is the one a single process makes.
+    parts: dict[int, tuple[Tensor, Tensor]] = {}
     resumed = 0
-    for k, (s, e) in enumerate(tqdm(chunks, desc=name, disable=not progress, leave=False)):
+    mine = range(distributed.rank(), len(chunks), distributed.world_size())
+    for k in tqdm(mine, desc=name, disable=not progress, leave=False):
+        s, e = chunks[k]
         chunk_meta = {**meta, "chunk": str(k), "start": str(s), "end": str(e), "digest": digests[k]} if work else {}
         path = chunk_dir / f"{k:06d}.safetensors" if chunk_dir is not None else None
         if path is not None and path.exists():
             check_metadata(path, chunk_meta)
             t = load_tensors(path)
-            x_parts.append(t["x_adv"])
-            pred_parts.append(t["pred"])
+            parts[k] = t["x_adv"], t["pred"]
             resumed += 1
             continue
         xb = _batch(x, s, e, device)
@@ -234,18 +237,19 @@ def _attack_set(
         x_adv, pred = x_adv.to("cpu", torch.float32), pred.to("cpu")  # explicit: results live on the host
         if path is not None:
             save_tensors(path, {"x_adv": x_adv, "pred": pred}, metadata=chunk_meta)
-        x_parts.append(x_adv)
-        pred_parts.append(pred)
+        parts[k] = x_adv, pred
     if resumed:
         log.info("%s: resumed %d of %d chunks from %s", name, resumed, len(chunks), chunk_dir)
+    if distributed.active():
+        parts = {k: v for rank_parts in distributed.all_gather_objects(parts) for k, v in rank_parts.items()}
 
     adv = AdversarialSet(
-        x_adv=torch.cat(x_parts),
+        x_adv=torch.cat([parts[k][0] for k in range(len(chunks))]),
         y=y.to("cpu", torch.int64).clone(),
-        pred=torch.cat(pred_parts),
+        pred=torch.cat([parts[k][1] for k in range(len(chunks))]),
         index=torch.arange(n, dtype=torch.int64),
     )
-    if final is not None:
+    if final is not None and distributed.is_main():  # the others have the set in memory and go on
         save_tensors(final, adv._asdict(), metadata=meta)
         shutil.rmtree(chunk_dir, ignore_errors=True)
     return adv

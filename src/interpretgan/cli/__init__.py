@@ -47,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if distributed.launched():
         if not getattr(args, "torchrun", False):
-            print(f"interpretgan: error: '{args.command}' does not run under torchrun; expected train, attack or "
-                  "explain train", file=sys.stderr)
+            print(f"interpretgan: error: '{args.command}' does not run under torchrun; expected train, attack, "
+                  "explain train or reproduce", file=sys.stderr)
             return 2
         if os.environ.get("RANK", "0") != "0":  # rank 0 alone prints and logs (warnings and errors from all)
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)

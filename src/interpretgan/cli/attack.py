@@ -45,10 +45,12 @@ def add_parser(sub: Any) -> None:
         "--loss", default="ce", help="the loss of pgd/mpgd/fgsm: ce (cross-entropy), cw (Carlini-Wagner margin) or dlr"
     )
     p.add_argument("--split", default="test")
-    p.add_argument("--n", type=int, help="attack a seeded subset of this size (default: the whole split)")
+    # --n-images: torchrun takes a bare --n for an abbreviation of its own options
+    p.add_argument("--n", "--n-images", dest="n", type=int,
+                   help="attack a seeded subset of this size (default: the whole split; under torchrun: --n-images)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--crosscheck", type=int, default=0, metavar="N",
                    help="also run captum.robust.PGD on the first N examples and report both accuracies")
-    p.set_defaults(func=cmd_attack)
+    p.set_defaults(func=cmd_attack, torchrun=True)
 

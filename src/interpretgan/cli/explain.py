@@ -112,7 +112,7 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--fuse", action="store_true", help="run all layers' G and D as grouped convolutions (GPU)")
     q.add_argument("--no-eval", action="store_true", help="skip the consistency / Frechet evaluation")
     add_config_options(q, ExplainConfig)
-    q.set_defaults(func=cmd_explain_train)
+    q.set_defaults(func=cmd_explain_train, torchrun=True)
     q = esub.add_parser("show", help="the paper's Fig. 3 grid (natural vs adversarial, one column per layer)")
     add_common(q, out=False)
     q.add_argument("run", help="an explainer run folder")

@@ -73,5 +73,5 @@ def add_parser(sub: Any) -> None:
                                                          "folder's name gets -bf16)")
     p.add_argument("--channels-last", action="store_true", help="train the classifiers in NHWC memory order "
                                                                 "(the default folder's name gets -cl)")
-    p.set_defaults(func=cmd_reproduce)
+    p.set_defaults(func=cmd_reproduce, torchrun=True)
 

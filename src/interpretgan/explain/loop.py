@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interpretgan import distributed
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset
 from interpretgan.devices import concrete_device, eval_mode
@@ -189,6 +190,8 @@ def train_explainers(
     interrupted = False
     explainers: dict[str, Explainer] = {}
     loops = [("joint", layers)] if cfg.joint else [(layer, [layer]) for layer in layers]
+    if distributed.active():
+        loops = _rank_loops(loops, layers)
     try:
         with eval_mode(classifier):
             classifier.requires_grad_(False)  # f is frozen: gradients flow through it, never into it
@@ -221,6 +224,19 @@ def train_explainers(
                   and any(r.get("loop") == tag and r.get("layer") == ls[0] for tag, ls in loops))
     return {"layers": layers, "iterations": schedule.total, "interrupted": interrupted, "seconds": seconds,
             "explainers": {n: explainers[n] for n in layers if n in explainers}}
+
+
+def _rank_loops(loops: list[tuple[str, list[str]]], layers: list[str]) -> list[tuple[str, list[str]]]:
+    """This rank's share of ``loops`` in a torchrun job: the layers dealt round-robin over the ranks (each
+    layer's explainer is independent of the others', so the weights are the one-process ones). A joint
+    loop becomes one joint loop per rank, named after the job's size (a resume needs as many ranks)."""
+    rank, world = distributed.rank(), distributed.world_size()
+    if world > len(layers):
+        raise ConfigError(f"explain train spreads the layers over the ranks: {world} ranks for {len(layers)} layer(s); "
+                          "expected at most one rank per layer")
+    if len(loops) == 1 and len(layers) > 1:  # the joint loop
+        return [(f"joint-{rank}of{world}", layers[rank::world])]
+    return loops[rank::world]
 
 
 def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from interpretgan import distributed
 from interpretgan.attacks import Attack, evaluate_attacks
 from interpretgan.attacks.evaluate import check_evaluation_inputs
 from interpretgan.attacks.specs import ATTACK_DEFAULTS, ATTACK_NAMES_EXPECTED, parse_attack_spec
@@ -119,8 +120,8 @@ class AttackPlan:
 def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
     """Attack as :func:`plan_attack` planned; returns the results dict (also written to ``results.json``)
     with ``"folder"`` added."""
-    run, model, ds, folder, settings, device = plan.run, plan.model, plan.ds, plan.folder, plan.settings, plan.device
-    split, eps, alpha, steps, seed = (settings[k] for k in ("split", "eps", "alpha", "steps", "seed"))
+    model, ds, folder, settings, device = plan.model, plan.ds, plan.folder, plan.settings, plan.device
+    split, eps, alpha, seed = (settings[k] for k in ("split", "eps", "alpha", "seed"))
     folder.mkdir(parents=True, exist_ok=True)
     res = evaluate_attacks(
         model,
@@ -135,8 +136,18 @@ def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
         seed=seed,
     )
     res.pop("adversarial")
-    write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
     res.update(dataset=plan.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))
+    if distributed.is_main():  # in a torchrun job rank 0 writes; the others wait for it
+        _write_attack_results(plan, res)
+    distributed.barrier()
+    return res
+
+
+def _write_attack_results(plan: AttackPlan, res: dict[str, Any]) -> None:
+    """The attack folder's settings, results (with the captum cross-check when asked) and transition figures."""
+    run, model, ds, folder, settings, device = plan.run, plan.model, plan.ds, plan.folder, plan.settings, plan.device
+    eps, alpha, steps = (settings[k] for k in ("eps", "alpha", "steps"))
+    write_json(folder / "settings.json", settings)  # only now: a refused or failed attack leaves the old one
     if plan.crosscheck:
         m = min(plan.crosscheck, len(ds))
         x = ds.x[:m].float().div(255).to(device)
@@ -155,7 +166,6 @@ def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
             folder / f"transition-{name}.png",
             title=f"{run.path.name}\n{name}, eps {eps:.4g} (row: true label, column: adversarial prediction)",
         )
-    return res
 
 
 def format_results(res: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from interpretgan import distributed
 from interpretgan.attacks.specs import ATTACK_DEFAULTS, parse_attack_spec
 from interpretgan.attacks.store import adversarial_set_model, load_adversarial_set, model_fingerprint
 from interpretgan.config import ExplainConfig
@@ -175,7 +176,9 @@ def create_explain_run(classifier_run: Run | str | Path, cfg: ExplainConfig, roo
     run = Run.create(
         root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra}
     )
-    save_model(run.ckpt_dir, classifier, name="classifier", metadata={"source_run": str(cls_run.path.resolve())})
+    if distributed.is_main():
+        save_model(run.ckpt_dir, classifier, name="classifier", metadata={"source_run": str(cls_run.path.resolve())})
+    distributed.barrier()
     return run
 
 
@@ -186,6 +189,10 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
 
     Returns the results (also written to ``run/results.json`` when evaluated): training summary
     plus, per layer, consistency and Frechet distance (:func:`interpretgan.explain.metrics.evaluate_explainers`).
+
+    In a torchrun job each rank trains and evaluates its share of the layers; a rank after 0 keeps its
+    records in ``metrics-rank<r>.jsonl`` until the training ends, when rank 0 moves them into
+    ``metrics.jsonl``; rank 0 writes the results.
     """
     run = run if isinstance(run, Run) else Run.open(run, kind=RUN_KIND)
     cfg = explain_config_of(run)
@@ -193,15 +200,22 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
     classifier = load_model(run.path, device, name="classifier")
     size = int(classifier.config["image_size"])
     train = load_dataset(cfg.dataset, "train", root=data_root, image_size=size, verify=verify)
-    summary = train_explainers(classifier, train, cfg, RunStore(run), device=device, progress=progress, resume=resume,
+    rank = distributed.rank()
+    store = RunStore(run if rank == 0 else Run(run.path, metrics=f"metrics-rank{rank}.jsonl"))
+    summary = train_explainers(classifier, train, cfg, store, device=device, progress=progress, resume=resume,
                                stop_after_iterations=stop_after_iterations)
     summary.pop("explainers")  # evaluated from the files below, which a resumed run's finished layers also have
+    if distributed.active():
+        summary["seconds"] = max(distributed.all_gather_objects(summary["seconds"]))  # the ranks ran side by side
+        if distributed.is_main():
+            _merge_rank_records(run)
     if summary["interrupted"] or not evaluate:
         return summary
     test = load_dataset(cfg.dataset, "test", root=data_root, image_size=size, verify=verify).subset(
         cfg.n_test, seed=cfg.seed
     )
-    _, explainers = load_explainers(run, device, summary["layers"])
+    mine = summary["layers"][rank :: distributed.world_size()]  # each rank evaluates as many layers
+    _, explainers = load_explainers(run, device, mine)
     quality = evaluate_explainers(
         classifier,
         explainers,
@@ -211,10 +225,24 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
         device=device,
         baseline_seed=cfg.seed,
     )
-    run.append_metrics({"event": "eval", **quality})
+    if distributed.active():
+        parts = {k: v for q in distributed.all_gather_objects(quality["layers"]) for k, v in q.items()}
+        quality["layers"] = {layer: parts[layer] for layer in summary["layers"]}
     results = {**summary, **quality, "n_test": len(test)}
-    write_json(run.path / "results.json", results)
+    if distributed.is_main():
+        run.append_metrics({"event": "eval", **quality})
+        write_json(run.path / "results.json", results)
+    distributed.barrier()
     return results
+
+
+def _merge_rank_records(run: Run) -> None:
+    """The records of a torchrun job's ranks after 0, moved into ``metrics.jsonl`` (called by rank 0 once
+    every rank has finished training)."""
+    for path in sorted(run.path.glob("metrics-rank*.jsonl")):
+        for record in Run(run.path, metrics=path.name).read_metrics():
+            run.append_metrics(record)
+        path.unlink()
 
 
 def format_results(res: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 import torch
 
+from interpretgan import distributed
 from interpretgan.config.presets import resolve_explain_config, resolve_train_config
 from interpretgan.data import dataset_info, load_dataset
 from interpretgan.diagnose.pooling import POOLING_ATTACKS, merge_arm, pooling_table
@@ -87,7 +88,8 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
             old = {**stored, "spec": {**stored["spec"], **{k: config["spec"][k] for k in ADDED_FIELDS
                                                             if k not in stored["spec"]}}}
             if old == config:
-                write_json(path, config)
+                if distributed.is_main():
+                    write_json(path, config)
                 stored = config
         if stored != config:
             what = f"{stored.get('kind')} {stored.get('target')} {stored.get('preset')} on {stored.get('dataset')}"
@@ -96,14 +98,17 @@ def _folder(target: str, preset: str, out: str | Path | None, spec: ChainSpec, d
     else:
         if before_create is not None:
             before_create()
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(path, config)
+        if distributed.is_main():  # in a torchrun job rank 0 makes the folder
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(path, config)
+    distributed.barrier()
     return folder
 
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Where a chain ran: torch, device, threads, Python, machine, date and the source's git commit (if any)."""
     return {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
+            "processes": distributed.world_size(),
             "python": platform.python_version(), "machine": platform.machine(), "commit": _source_commit(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
@@ -119,13 +124,15 @@ def _source_commit() -> str | None:
 
 
 def _train(stages: Stages, name: str, folder: Path, description: str, cfg, **kw: Any) -> Run:
-    path = stages.run(name, lambda: str(fit_in(folder, description, cfg, **kw).path), settings=cfg.to_dict())
+    path = stages.run(name, lambda: str(fit_in(folder, description, cfg, **kw).path), settings=cfg.to_dict(),
+                      spread=True)
     return Run.open(path, kind="train")
 
 
 def _explain(stages: Stages, name: str, folder: Path, description: str, classifier: Run, cfg, **kw: Any) -> Run:
     path = stages.run(
-        name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path), settings=cfg.to_dict()
+        name, lambda: str(explain_in(folder, description, classifier, cfg, **kw).path), settings=cfg.to_dict(),
+        spread=True,
     )
     return Run.open(path, kind="explain")
 
@@ -185,9 +192,9 @@ def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural:
     ``explained``: ``{"natural", "adversarial"}``); then, when ``spec`` enables it, AutoAttack's stages
     (:func:`autoattack_stages`), whose column joins Table 2 and whose results go under ``"autoattack"``."""
     nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
-        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)))
+        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)), spread=True)
     arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], POOLING_ATTACKS["mnist"],
-                             n_eval=spec.n_eval, progress=progress, **io) for pool in ("max", "avg")}
+                             n_eval=spec.n_eval, progress=progress, **io, spread=True) for pool in ("max", "avg")}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, "pgd-40", spec, **io)
@@ -222,9 +229,9 @@ def autoattack_stages(stages: Stages, folder: Path, spec: ChainSpec, natural: Ru
         return None
     settings = {"attack": spec.autoattack, "n": n}
     nat = stages.run("autoattack natural", lambda: _attack_summary(
-        attack_run(natural, [spec.autoattack], n=n, progress=progress, **io)), settings=settings)
+        attack_run(natural, [spec.autoattack], n=n, progress=progress, **io)), settings=settings, spread=True)
     arms = {pool: stages.run(f"autoattack {pool}", evaluate_arm, adv[pool], [spec.autoattack], n_eval=n,
-                             progress=progress, **io, settings=settings) for pool in ("max", "avg")}
+                             progress=progress, **io, settings=settings, spread=True) for pool in ("max", "avg")}
     return {"natural": nat, "arms": arms, "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
 
 
@@ -275,7 +282,7 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
     }
     attacks = POOLING_ATTACKS[target]
     arms = {kind: stages.run(f"attack {kind}", lambda r=run: _arm_summary(attack_run(
-        r, list(attacks), n=spec.n_eval, progress=progress, **io))) for kind, run in models.items()}
+        r, list(attacks), n=spec.n_eval, progress=progress, **io)), spread=True) for kind, run in models.items()}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, attacks[0], spec, **io)
@@ -292,7 +299,7 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
         settings = {"attack": spec.autoattack, "n": n}
         for kind, run in models.items():
             extra = stages.run(f"autoattack {kind}", evaluate_arm, run, [spec.autoattack], n_eval=n, progress=progress,
-                               **io, settings=settings)
+                               **io, settings=settings, spread=True)
             arms[kind] = merge_arm(arms[kind], extra)
         out["autoattack"] = {"spec": spec.autoattack, "n": n,
                              "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
@@ -368,7 +375,11 @@ def reproduce(target: str, preset: str, *, out: str | Path | None = None, device
     outputs["miniature"] = miniature
     outputs["spec"] = asdict(spec)
     outputs["preset"], outputs["dataset"], outputs["target"] = preset, dataset, target
-    written = build_report(target, folder, outputs)
+    written = None
+    if distributed.is_main():
+        with distributed.alone():
+            written = build_report(target, folder, outputs)
+    written = distributed.broadcast_object(written)
     return {"folder": folder, **written, "seconds": outputs["seconds"], "outputs": outputs}
 
 
@@ -406,7 +417,7 @@ def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data
     cfg = resolve_train_config("celeba", "natural", spec.train_preset, spec.natural)
     cls = _train(stages, "train natural", folder, "vgg16-max-natural", cfg, progress=progress, **io)
     attack = stages.run("attack (PGD-20)", lambda: _attack_summary(attack_run(cls, ["pgd-20"], n=spec.n_eval,
-                                                                             progress=progress, **io)))
+                                                                             progress=progress, **io)), spread=True)
     ecfg = resolve_explain_config("celeba", spec.explain_preset, spec.explain)
     explained = _explain(stages, "explain natural", folder, "explain-natural", cls, ecfg, progress=progress, **io)
     diag = _diagnose(stages, "natural", explained, folder, "pgd-20", spec, **io)

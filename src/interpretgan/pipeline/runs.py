@@ -101,8 +101,9 @@ def new_run_dir(root: str | Path, description: str) -> Path:
 class Run:
     """A run folder. ``kind`` says which stage made it (``train``, ``explain``, ...)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, metrics: str = "metrics.jsonl") -> None:
         self.path = Path(path)
+        self.metrics_name = metrics  # another file for the records of a torchrun job's ranks after 0
 
     @classmethod
     def create(cls, root: str | Path, description: str, kind: str, config: dict[str, Any]) -> Run:
@@ -144,7 +145,7 @@ class Run:
 
     @property
     def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
+        return self.path / self.metrics_name
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.metrics_path, "a") as f:

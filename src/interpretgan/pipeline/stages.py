@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from interpretgan import distributed
 from interpretgan.errors import RunError
 from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.runs import changed_keys
@@ -36,12 +37,17 @@ class Stages:
     def done(self, name: str) -> bool:
         return name in self.records
 
-    def run(self, name: str, fn: Any, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    def run(self, name: str, fn: Any, *args: Any, settings: dict[str, Any] | None = None, spread: bool = False,
+            **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` once: its outputs are recorded under ``name`` and reused on re-runs.
 
         ``settings`` (JSON-able) describe what the stage computes; a stage recorded with settings is
         reused only with the same settings (RunError otherwise), so a folder never mixes two
         configurations. (A record without settings, from before they were recorded, is reused.)
+
+        In a torchrun job a ``spread`` stage runs on every rank (``fn`` shares its work out: training,
+        attacks, explainers); any other runs on rank 0 alone while the others wait. Every rank gets
+        rank 0's outputs; rank 0 writes the record.
         """
         settings = json.loads(json.dumps(settings)) if settings is not None else None  # tuples -> lists, as stored
         if name in self.records:
@@ -57,13 +63,21 @@ class Stages:
             return record["outputs"]
         log.info("stage %s: started", name)
         start = time.perf_counter()
-        outputs = fn(*args, **kwargs)
+        if spread or not distributed.active():
+            outputs = fn(*args, **kwargs)
+        else:
+            outputs = None
+            if distributed.is_main():
+                with distributed.alone():
+                    outputs = fn(*args, **kwargs)
+        outputs = distributed.broadcast_object(outputs)
         seconds = time.perf_counter() - start
         self.records[name] = {"outputs": outputs, "seconds": seconds,
                               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if settings is not None:
             self.records[name]["settings"] = settings
-        write_json(self.folder / self.FILE, self.records)
+        if distributed.is_main():
+            write_json(self.folder / self.FILE, self.records)
         log.info("stage %s: finished in %.0f s", name, seconds)
         return outputs
 
