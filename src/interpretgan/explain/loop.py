@@ -229,13 +229,15 @@ def train_explainers(
 def _rank_loops(loops: list[tuple[str, list[str]]], layers: list[str]) -> list[tuple[str, list[str]]]:
     """This rank's share of ``loops`` in a torchrun job: the layers dealt round-robin over the ranks (each
     layer's explainer is independent of the others', so the weights are the one-process ones). A joint
-    loop becomes one joint loop per rank, named after the job's size (a resume needs as many ranks)."""
+    loop becomes one joint loop per rank, named after the job's size (a resume needs as many ranks).
+    Ranks beyond the number of layers have none (a layer is not split over ranks)."""
     rank, world = distributed.rank(), distributed.world_size()
-    if world > len(layers):
-        raise ConfigError(f"explain train spreads the layers over the ranks: {world} ranks for {len(layers)} layer(s); "
-                          "expected at most one rank per layer")
+    if world > len(layers) and rank == 0:
+        log.warning("explain train: %d processes for %d layer(s); %d of them wait (one layer is not split over "
+                    "processes)", world, len(layers), world - len(layers))
     if len(loops) == 1 and len(layers) > 1:  # the joint loop
-        return [(f"joint-{rank}of{world}", layers[rank::world])]
+        mine = layers[rank::world]
+        return [(f"joint-{rank}of{world}", mine)] if mine else []
     return loops[rank::world]
 
 

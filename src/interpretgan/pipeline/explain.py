@@ -215,8 +215,8 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
         cfg.n_test, seed=cfg.seed
     )
     mine = summary["layers"][rank :: distributed.world_size()]  # each rank evaluates as many layers
-    _, explainers = load_explainers(run, device, mine)
-    quality = evaluate_explainers(
+    _, explainers = load_explainers(run, device, mine) if mine else (None, {})
+    quality = {"layers": {}} if not mine else evaluate_explainers(
         classifier,
         explainers,
         test.x,
@@ -227,7 +227,8 @@ def train_run(run: Run | str | Path, *, device: str | torch.device = "cpu", data
     )
     if distributed.active():
         parts = {k: v for q in distributed.all_gather_objects(quality["layers"]) for k, v in q.items()}
-        quality["layers"] = {layer: parts[layer] for layer in summary["layers"]}
+        shared = distributed.broadcast_object({k: v for k, v in quality.items() if k != "layers"})  # rank 0 has layers
+        quality = {**shared, "layers": {layer: parts[layer] for layer in summary["layers"]}}
     results = {**summary, **quality, "n_test": len(test)}
     if distributed.is_main():
         run.append_metrics({"event": "eval", **quality})
