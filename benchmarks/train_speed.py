@@ -1,13 +1,15 @@
 """Images/s of a SmallCNN training epoch through interpretgan's loop beside a bare PyTorch loop, and
-the loop's epoch at ``--precision bf16`` and with ``--channels-last`` beside its fp32 epoch.
+the loop's epoch at ``--precision bf16``, with ``--channels-last`` and ``--compile`` beside its fp32 epoch.
 
 All train the same model from the same initial weights on the same batches (MNIST at 32x32 from
 $INTERPRETGAN_DATA, else the embedded sample), alternating, several repeats; the median of each is
 compared. Last line: JSON with ``images_per_s`` (ours), ``bare_images_per_s``, ``overhead_vs_bare``
 (our epoch time / bare epoch time; the goal is under 1.10), ``bf16_speedup`` (fp32 epoch time / bf16
-epoch time), ``channels_last_speedup`` (fp32 / fp32 channels-last), ``bf16_channels_last_speedup``
-and ``best_speedup`` (the best of them over fp32 eager, same work; issue 30's goal is 1.4), with each
-variant's clean test accuracy after its epoch (``accuracy``).
+epoch time), ``channels_last_speedup`` (fp32 / fp32 channels-last), ``bf16_channels_last_speedup``,
+``compile_speedup`` (fp32 / compiled fp32, timed on the compiled model's second epoch; the first,
+which compiles, is in ``compile_first_epoch_seconds``), ``bf16_channels_last_compile_speedup`` and
+``best_speedup`` (the best of them over fp32 eager, same work; issue 30's goal is 1.4), with each
+variant's clean test accuracy after its epoch(s) (``accuracy``).
 
     python benchmarks/train_speed.py [--quick] [--device cpu] [--n 60000] [--repeats 3]
 """
@@ -76,17 +78,25 @@ def main() -> None:
     )
 
     variants = {"fp32": {}, "bf16": {"precision": "bf16"}, "channels_last": {"channels_last": True},
-                "bf16_channels_last": {"precision": "bf16", "channels_last": True}}
+                "bf16_channels_last": {"precision": "bf16", "channels_last": True},
+                "compile": {"compile": True},
+                "bf16_channels_last_compile": {"precision": "bf16", "channels_last": True, "compile": True}}
     times: dict[str, list[float]] = {k: [] for k in variants}
     accuracy: dict[str, float] = {}
+    first: dict[str, float] = {}
     bare = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             for name, options in variants.items():
-                vcfg = dataclasses.replace(cfg, **options)
+                # A compiled model is timed on its second epoch (the first one compiles it); its first
+                # epoch's time is kept apart.
+                vcfg = dataclasses.replace(cfg, **options, epochs=2 if options.get("compile") else 1)
                 run = Run.create(tmp, f"bench{r}-{name}", "train", vcfg.to_dict())
                 accuracy[name] = fit(vcfg, run, device=device, data=data, progress=False)["clean_accuracy"]
-                times[name].append(run.read_metrics()[0]["seconds"])
+                epochs = run.read_metrics()
+                times[name].append(epochs[-1]["seconds"])
+                if options.get("compile"):
+                    first[name] = epochs[0]["seconds"]
             model = build_model(cfg, data).to(device)
             bare.append(bare_epoch(model, x, y, cfg.batch_size, cfg.lr, cfg.seed, device))
             line = ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
@@ -101,6 +111,7 @@ def main() -> None:
         **speedups,
         "best_speedup": max(speedups.values()),
         "accuracy": accuracy,
+        "compile_first_epoch_seconds": first,
         "n_images": len(y),
         "repeats": repeats,
         "device": str(device),

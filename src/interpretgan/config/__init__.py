@@ -23,6 +23,8 @@ OBJECTIVES = ("natural", "trades", "atta", "trades+atta", "pgd-at")
 INNER_LOSSES = ("ce", "kl")  # --inner-loss
 KL_TARGETS = ("shared", "separate")  # --kl-target; the first is the default
 FITS = ("resize", "pad")  # --fit (explain.fit); the first is the default
+#: --objective of the explainers: the paper's WGAN-GP critic, or none (pixel MSE); the first is the default
+EXPLAIN_OBJECTIVES = ("wgan-gp", "mse")
 
 
 def is_reference(model: Any) -> bool:
@@ -166,6 +168,8 @@ class TrainConfig(_Config):
     precision: str | None = option(None, "fp32 (default) or bf16: the forward passes, the inner attack's "
                                          "included, under autocast in bfloat16", choices=PRECISIONS)
     channels_last: bool | None = option(None, "the model's weights and the batches in channels-last order")
+    compile: bool | None = option(None, "torch.compile the model's forward and backward passes (inductor; the "
+                                        "first steps compile)")
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values (one sentence each)."""
@@ -280,8 +284,12 @@ class ExplainConfig(_Config):
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
     gp_weight: float = 10.0
     drift: float = 0.001
-    interp_weight: float = 1.0
+    interp_weight: float = option(1.0, "lambda, the weight of the interpretability term (Eq. 4; 0: none)")
     interp_target: str = "label"  # "label": argmax f(x); "distribution": softmax f(x) (Eq. 3's y ~ f(x))
+    # None reads as wgan-gp, so that runs made before this option resume with it unchanged.
+    objective: str | None = option(None, "wgan-gp (default: the paper's critic, Eq. 2-4) or mse (no critic: C_i and "
+                                         "G_i fit the image by pixel MSE, the Dosovitskiy-Brox inverter), each plus "
+                                         "lambda times the interpretability term", choices=EXPLAIN_OBJECTIVES)
     scale_epochs: list[float] = field(default_factory=lambda: [6.0, 6.0, 6.0, 12.0])
     scale_iterations: list[int] = option(help="iterations per scale, comma-separated (4x4 first); replaces the "
                                               "preset's epochs per scale", default_factory=list)
@@ -323,6 +331,10 @@ class ExplainConfig(_Config):
             )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
+        if self.objective not in (None, *EXPLAIN_OBJECTIVES):
+            raise ConfigError(f"--objective must be one of {', '.join(EXPLAIN_OBJECTIVES)}, got '{self.objective}'")
+        if self.interp_weight < 0:
+            raise ConfigError(f"--interp-weight must be at least 0, got {self.interp_weight}")
         if self.interp_target not in ("label", "distribution"):
             raise ConfigError(f"--interp-target must be 'label' or 'distribution', got '{self.interp_target}'")
         if not 0 < self.fade_fraction <= 1:

@@ -1,5 +1,6 @@
 """The explainers of some layers stepped together: one critic step and one generator step of Eq. 2-4
-(WGAN-GP plus the interpretability term) per batch, for a stack of one layer (unfused) or several
+(WGAN-GP plus the interpretability term; with ``cfg.objective`` ``mse``, no critic and pixel MSE
+instead) per batch, for a stack of one layer (unfused) or several
 (``cfg.fuse``: the layers' G and D as grouped convolutions). :mod:`interpretgan.explain.loop` drives it."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet
 from interpretgan.explain.explainer import Explainer, Schedule
 from interpretgan.explain.fit import check_fit, from_gan, to_gan
-from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty
+from interpretgan.explain.losses import critic_loss, generator_loss, gradient_penalty, reconstruction_loss
 from interpretgan.explain.progan import (
     ProDiscriminator,
     ProGenerator,
@@ -83,27 +84,36 @@ class LayerGroup:
         if s > 1:
             real = real.repeat(1, s, 1, 1)
 
-        # Critic (Eq. 2's max over D, as WGAN-GP).
+        # Critic (Eq. 2's max over D, as WGAN-GP); none for the pixel-MSE objective.
         def critic(images: Tensor) -> Tensor:
             return self.discriminator(images, scale, alpha)
 
-        self.discriminator.requires_grad_(True)
         fake_d = fake.detach()
-        eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
-        d_real, d_fake = critic(real), critic(fake_d)
-        gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
-        loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.sum().backward()
-        self.opt_d.step()
+        with_critic = (cfg.objective or "wgan-gp") == "wgan-gp"
+        if with_critic:
+            self.discriminator.requires_grad_(True)
+            eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
+            d_real, d_fake = critic(real), critic(fake_d)
+            gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
+            loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.sum().backward()
+            self.opt_d.step()
+            self.discriminator.requires_grad_(False)
+        else:
+            loss_d, parts_d = torch.zeros(s, device=x.device), {}
 
-        # Generator and compression net (Eq. 4): fool the updated critic, keep f's label.
-        self.discriminator.requires_grad_(False)
-        d_gen = critic(fake)
+        # Generator and compression net (Eq. 4): fool the updated critic (or fit x), keep f's label.
         x_hat = resize_nearest(fake, side).view(b, s, c, side, side).transpose(0, 1).reshape(s * b, c, side, side)
         x_hat = from_gan(x_hat, h, w, cfg.fit)
-        logits = classifier(x_hat)  # gradient flows through f into x_hat; f's weights are frozen
-        loss_g, parts_g = generator_loss(d_gen, logits, target, interp_weight=cfg.interp_weight)
+        # Gradient flows through f into x_hat (f's weights are frozen); with lambda = 0 the term is gone
+        # and f runs without a graph, for the consistency figure alone.
+        with torch.set_grad_enabled(cfg.interp_weight > 0):
+            logits = classifier(x_hat)
+        if with_critic:
+            loss_g, parts_g = generator_loss(critic(fake), logits, target, interp_weight=cfg.interp_weight)
+        else:
+            loss_g, parts_g = reconstruction_loss(fake, real, logits, target, interp_weight=cfg.interp_weight)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.sum().backward()
         self.opt_g.step()

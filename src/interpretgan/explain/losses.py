@@ -94,6 +94,25 @@ def generator_loss(d_fake: Tensor, logits_hat: Tensor, target: Tensor, *,
     return adversarial + interp_weight * interp, {"adversarial": adversarial.detach(), "interp": interp.detach()}
 
 
+def pixel_loss(fake: Tensor, real: Tensor, members: int) -> Tensor:
+    """Mean squared pixel error of each member's images ``(B, S * C, H, W)`` to the real ones: ``(S,)``."""
+    b = fake.shape[0]
+    return (fake - real).pow(2).reshape(b, members, -1).mean(dim=(0, 2))
+
+
+def reconstruction_loss(fake: Tensor, real: Tensor, logits_hat: Tensor, target: Tensor, *,
+                        interp_weight: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
+    """The critic-free explainer's loss per member (``objective="mse"``): pixel MSE to the image
+    (Dosovitskiy & Brox's inverter) ``+ lambda * CE(f(x_hat), y)``.
+
+    ``fake``, ``real``: ``(B, S * C, H, W)``; ``logits_hat``, ``target``: as :func:`interpretability_loss`.
+    Returns the loss ``(S,)`` and detached parts ``pixel`` and ``interp``.
+    """
+    interp = interpretability_loss(logits_hat, target)
+    pixel = pixel_loss(fake, real, interp.shape[0])
+    return pixel + interp_weight * interp, {"pixel": pixel.detach(), "interp": interp.detach()}
+
+
 def classifier_target(logits: Tensor, kind: str = "label") -> Tensor:
     """``y = f(x)`` for the interpretability term: labels ``(B,)`` or probabilities ``(B, K)``."""
     if kind == "label":

@@ -189,7 +189,8 @@ def train_classifier(
     device = torch.device(device)
     data = data or load_train_data(cfg, data_root, verify)
     model = to_channels_last(build_model(cfg, data).to(device), cfg.channels_last)
-    net = _data_parallel(model, device)
+    # The steps run the compiled module (in DDP when distributed); the weights stay the model's own.
+    net = _data_parallel(torch.compile(model) if cfg.compile else model, device)
     train_x, train_y = data.train.x.to(device), data.train.y.to(device)
     test_x, test_y = data.test.x.to(device), data.test.y.to(device)
 
