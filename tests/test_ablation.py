@@ -178,3 +178,32 @@ def test_bad_ablation_options_are_one_sentence():
     f = create_model("tiny-test")
     with pytest.raises(ConfigError, match="steps >= 1"):
         FeatureInverter(f, "conv1", steps=0)
+
+
+def test_ablation_study_tables_grids_and_the_interpretgan_arm_equal_to_diagnose(tmp_path, sample_explain_run):
+    from interpretgan.pipeline.ablation import ARMS, ablation_study
+    from interpretgan.pipeline.diagnose import diagnose_one
+    from interpretgan.pipeline.runs import Run
+
+    cls_run = Run.open(sample_explain_run.config["classifier_run"])
+    with torch.random.fork_rng(devices=[]):
+        res = ablation_study(cls_run, out=tmp_path / "study", layers=LAYERS, preset="smoke", progress=False)
+    assert list(res["arms"]) == list(ARMS) and res["layers"] == LAYERS
+    for arm, r in res["arms"].items():
+        for n in LAYERS:
+            fig = r["layers"][n]
+            assert 0 <= fig["consistency"] <= 1 and fig["frechet"] >= 0 and 0 <= fig["pixel_mse"] <= 1
+            assert -1 <= fig["ssim"] <= 1 and 0 <= fig["accuracy"] <= 1
+        assert r["n_adversarial"] == 64 and r["evaluate_seconds"] > 0
+        assert (r["train_seconds"] > 0) is (arm != "optim")
+    # the interpretgan arm's Acc_i is the diagnosis of the same explainers on the same D*
+    table = diagnose_one(Run.open(res["arms"]["interpretgan"]["run"]), attack="pgd-40", n_compute=64,
+                         n_boot=200)["table"]
+    assert {n: res["arms"]["interpretgan"]["layers"][n]["accuracy"] for n in LAYERS} == table["accuracy"]
+    md = (tmp_path / "study" / "ablation.md").read_text()
+    assert "| mse+ce |" in md and "Acc_i on D*" in md
+    for kind in ("natural", "adversarial"):
+        assert (tmp_path / "study" / f"ablation-{kind}.png").stat().st_size > 1000
+    # re-running resumes: nothing is trained again
+    again = ablation_study(cls_run, out=tmp_path / "study", layers=LAYERS, preset="smoke", progress=False)
+    assert again["arms"] == res["arms"]

@@ -113,20 +113,44 @@ def random_explainer(like: Explainer, seed: int = 0) -> Explainer:
     return Explainer(like.layer, comp, gen, image_shape=like.image_shape, fit=like.fit).to(p.device).eval()
 
 
+def ssim(a: Tensor, b: Tensor, *, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Structural similarity of images ``(B, C, H, W)`` in [0, 1], per image ``(B,)`` (Wang et al. 2004:
+    an 11 x 11 Gaussian window of sd 1.5 over the valid positions, C1 = 0.01^2, C2 = 0.03^2, the mean
+    over positions and channels). Images smaller than the window use a window of their size."""
+    c = a.shape[1]
+    window = min(window, a.shape[-1], a.shape[-2])
+    g = torch.exp(-((torch.arange(window, dtype=a.dtype, device=a.device) - window // 2) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    kernel = torch.outer(g, g).expand(c, 1, window, window)
+
+    def blur(t: Tensor) -> Tensor:
+        return torch.nn.functional.conv2d(t, kernel, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return value.flatten(1).mean(1)
+
+
 @torch.no_grad()
 def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explainer], x: Tensor, *,
                         reference_x: Tensor | None = None, batch_size: int = 500, device: str | torch.device = "cpu",
-                        baseline_seed: int | None = 0) -> dict[str, Any]:
+                        baseline_seed: int | None = 0, reconstruction: bool = False) -> dict[str, Any]:
     """Consistency and Frechet distance of each layer's explanations of the natural images ``x``.
 
     Args:
-        classifier: f, on ``device``; explainers: ``{layer: Explainer}`` on ``device``.
+        classifier: f, on ``device``; explainers: ``{layer: Explainer}`` on ``device`` (or anything that
+            maps a layer's latents to images, such as :class:`~interpretgan.explain.inversion.FeatureInverter`).
         x: test images ``(N, C, H, W)``, uint8 or float in [0, 1] (any device; batches are moved).
         reference_x: other real images (e.g. training images) for the floor :func:`real_floor`.
         baseline_seed: also score a randomly initialised explainer per layer (None: skip).
+        reconstruction: also how close each explanation is to its image: ``pixel_mse`` (mean squared
+            error) and ``ssim`` (:func:`ssim`), means over the images.
     Returns:
         ``{"feature_layer", "frechet_floor" (or None), "layers": {layer: {"consistency", "frechet",
-        "random_consistency", "random_frechet"}}}``.
+        "random_consistency", "random_frechet"[, "pixel_mse", "ssim"]}}}``.
     """
     device = torch.device(device)
     feat, last = penultimate_layer(classifier), classifier.layer_names[-1]
@@ -137,6 +161,7 @@ def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explai
     real = _Moments()
     moments = {(p, n): _Moments() for p in models for n in layers}
     agree = {(p, n): 0 for p in models for n in layers}
+    close = {n: [0.0, 0.0] for n in layers}  # sums of the pixel error and of SSIM
     with eval_mode(classifier):
         for _, xb in _batches(x, batch_size, device):
             taps = classifier.taps(xb, list(dict.fromkeys([*layers, feat, last])))
@@ -144,9 +169,13 @@ def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explai
             label = taps[last].argmax(1)
             for p, exps in models.items():
                 for n in layers:
-                    out = classifier.taps(exps[n](taps[n]), [feat, last])
+                    x_hat = exps[n](taps[n])
+                    out = classifier.taps(x_hat, [feat, last])
                     moments[p, n].add(out[feat])
                     agree[p, n] += int((out[last].argmax(1) == label).sum())
+                    if reconstruction and not p:
+                        close[n][0] += float((x_hat - xb).pow(2).flatten(1).mean(1).sum())
+                        close[n][1] += float(ssim(x_hat, xb).sum())
     mu_r, cov_r = real.stats()
     total = x.shape[0]
     result: dict[str, Any] = {"feature_layer": feat, "frechet_floor": None, "layers": {}}
@@ -155,6 +184,8 @@ def evaluate_explainers(classifier: TappedModel, explainers: Mapping[str, Explai
         for p in models:
             entry[f"{p}consistency"] = agree[p, n] / total
             entry[f"{p}frechet"] = frechet_distance(*moments[p, n].stats(), mu_r, cov_r)
+        if reconstruction:
+            entry["pixel_mse"], entry["ssim"] = close[n][0] / total, close[n][1] / total
         result["layers"][n] = entry
     if reference_x is not None:
         result["frechet_floor"] = frechet_distance(*feature_statistics(classifier, reference_x, batch_size=batch_size,

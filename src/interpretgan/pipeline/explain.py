@@ -304,7 +304,8 @@ class AdversarialInputs(NamedTuple):
 def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_compute: int = 1000,
                        device: str | torch.device = "cpu", data_root: Any = None, verify: bool = True,
                        seed: int = 0) -> AdversarialInputs:
-    """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run.
+    """The adversarial set D* of ``attack`` (``pgd``, ``pgd-40``, ``mpgd``, ``fgsm``) for an explain run (or
+    for the classifier of a train run).
 
     The attack command's D* of the classifier run (``<classifier run>/attacks/*/<name>.safetensors``
     with the natural images it was made from: of the test-split sets made by this classifier's
@@ -319,8 +320,9 @@ def adversarial_inputs(run: Run, classifier: TappedModel, attack: str, *, n_comp
     name, attack_obj = parse_attack_spec(
         attack, eps=defaults["eps"], alpha=defaults["alpha"], steps=int(defaults["steps"])
     )
-    source = run.config.get("classifier_run")
-    folder = Path(source) / "attacks" if source else None  # no classifier run recorded: compute D* here
+    # an explain run's classifier run, or a train run itself; none recorded: D* is computed here
+    source = run.config.get("classifier_run") or (str(run.path) if run.config.get("kind") == "train" else None)
+    folder = Path(source) / "attacks" if source else None
     candidates = []
     for sub in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
         path = sub / f"{name}.safetensors"

@@ -135,3 +135,35 @@ def plot_vulnerability(table: dict, path: Path | str, title: str) -> Path:
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png")
     return Path(path)
+
+
+def plot_ablation_grid(inputs: torch.Tensor, rows: dict[str, dict[str, torch.Tensor]], path: Path | str,
+                       title: str) -> Path:
+    """The inputs ``(k, C, H, W)`` in the top row, then one row per arm of ``rows`` (``{arm: {layer:
+    explanations (k, C, H, W)}}``) with a column per layer; each cell shows the k images side by side."""
+    arms = list(rows)
+    layers = list(next(iter(rows.values())))
+
+    def strip(t: torch.Tensor) -> np.ndarray:  # (k, C, H, W) in [0, 1] -> (H, k * W[, C])
+        t = t.detach().float().clamp(0, 1).cpu()
+        img = torch.cat(list(t), dim=-1).permute(1, 2, 0).numpy()
+        return img[..., 0] if img.shape[-1] == 1 else img
+
+    fig = Figure(figsize=(1.3 * len(inputs) * len(layers) / 2 + 1.5, 1.1 * (len(arms) + 1) + 0.6), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(arms) + 1, len(layers), squeeze=False)
+    for j, layer in enumerate(layers):
+        axes[0, j].imshow(strip(inputs), cmap="gray", vmin=0, vmax=1)
+        axes[0, j].set_title(layer, fontsize=8)
+        for i, arm in enumerate(arms, start=1):
+            axes[i, j].imshow(strip(rows[arm][layer]), cmap="gray", vmin=0, vmax=1)
+    for i, label in enumerate(["input", *arms]):
+        axes[i, 0].set_ylabel(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

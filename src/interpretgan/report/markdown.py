@@ -134,3 +134,43 @@ def pooling_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def pooling_markdown(table: dict[str, Any], title: str) -> str:
     """:func:`pooling_rows` as a markdown table under ``title``."""
     return f"## {title}\n\n" + markdown_table(*pooling_rows(table))
+
+
+#: The ablation's figures: (key in each arm's per-layer figures, heading, formatter).
+ABLATION_FIGURES: list[tuple[str, str, Any]] = [
+    ("consistency", "Consistency (f(x_hat) = f(x), natural test images)", pct),
+    ("frechet", "Frechet distance in f's features (lower is better; floor: real vs real)", lambda v: f"{v:.2f}"),
+    ("pixel_mse", "Pixel error to the image (mean squared, natural test images)", lambda v: f"{v:.4f}"),
+    ("ssim", "SSIM to the image (natural test images)", lambda v: f"{v:.3f}"),
+    ("accuracy", "Acc_i on D* (95 % bootstrap interval)", None),
+    ("vulnerability", "Vul_i on D* (95 % bootstrap interval; – where the layer before is not explained)", None),
+    ("adversarial_label", "Fooled examples whose explanation carries the adversarial label", pct),
+]
+
+
+def ablation_markdown(res: dict[str, Any]) -> str:
+    """The ablation study as markdown: one table per figure, the arms as rows and the layers as columns,
+    then each arm's wall time."""
+    layers, arms = res["layers"], res["arms"]
+    first = next(iter(arms.values()))
+    lines = [f"# Explainer ablation: {res['classifier_run']}", "",
+             f"Preset `{res['preset']}`; {res['n_test']} natural test images; D*: {res['attack']} on "
+             f"{res['n_adversarial']} test images ({first['source']}), f's accuracy on it "
+             f"{pct(first['input_accuracy'])}.", ""]
+    for key, heading, fmt in ABLATION_FIGURES:
+        rows = []
+        for arm, r in arms.items():
+            cells = []
+            for n in layers:
+                v = r["layers"][n].get(key)
+                if fmt is None:  # a fraction with its interval
+                    cells.append(f"{pct(v)} {pct_interval(r['layers'][n].get(f'{key}_ci'))}".strip())
+                else:
+                    cells.append("–" if v is None else fmt(v))
+            rows.append([arm, *cells])
+        lines += [f"## {heading}", "", markdown_table(["arm", *layers], rows), ""]
+        if key == "frechet" and res.get("frechet_floor") is not None:
+            lines += [f"Real vs real (training vs test images): {res['frechet_floor']:.2f}.", ""]
+    rows = [[arm, f"{r['train_seconds']:.0f}", f"{r['evaluate_seconds']:.0f}"] for arm, r in arms.items()]
+    lines += ["## Wall time (seconds)", "", markdown_table(["arm", "training", "evaluation"], rows), ""]
+    return "\n".join(lines)
