@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -374,3 +376,15 @@ def test_bf16_and_channels_last_training_stay_within_the_seed_spread(tmp_path):
         assert abs(accuracy(**options) - fp32[0]) <= spread, options
     with pytest.raises(ConfigError, match="^--precision must be one of fp32, bf16, got 'fp16'$"):
         resolve_train_config("mnist-sample", "natural", "smoke", {"precision": "fp16"})
+
+
+def test_compiled_training_gives_the_eager_weights(tiny_data):
+    """--compile runs the steps through torch.compile: the same arithmetic up to float rounding, and the
+    weights come back under the model's own names (no compile wrapper's prefix), as checkpoints store them."""
+    from interpretgan.training import train_classifier
+
+    cfg = _cfg(epochs=1, model_kwargs={"dropout": 0.0})  # no dropout: the masks of the two runs may differ
+    eager = train_classifier(cfg, data=tiny_data, progress=False)["model"].state_dict()
+    compiled = train_classifier(dataclasses.replace(cfg, compile=True), data=tiny_data, progress=False)["model"]
+    assert compiled.state_dict().keys() == eager.keys()
+    assert max(float((compiled.state_dict()[k] - v).abs().max()) for k, v in eager.items()) < 1e-5
