@@ -94,11 +94,12 @@ def with_arithmetic(spec: ChainSpec, precision: str | None, channels_last: bool)
     """``spec`` with its classifiers trained (and explainers trained, for ``precision``) in these formats
     (``reproduce --precision --channels-last``); the attacks stay fp32 (a bf16 attack is weaker:
     experiments/2026-12-04-bf16-cpu)."""
-    train = {**({"precision": precision} if precision else {}), **({"channels_last": True} if channels_last else {})}
+    bf16 = {"precision": precision} if precision not in (None, "fp32") else {}  # fp32: the spec as it is
+    train = {**bf16, **({"channels_last": True} if channels_last else {})}
     if not train:
         return spec
     return replace(spec, natural={**spec.natural, **train}, adversarial={**spec.adversarial, **train},
-                   explain={**spec.explain, **({"precision": precision} if precision else {})})
+                   explain={**spec.explain, **bf16})
 
 
 def arithmetic_tag(spec: ChainSpec) -> str:
