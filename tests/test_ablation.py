@@ -207,3 +207,31 @@ def test_ablation_study_tables_grids_and_the_interpretgan_arm_equal_to_diagnose(
     # re-running resumes: nothing is trained again
     again = ablation_study(cls_run, out=tmp_path / "study", layers=LAYERS, preset="smoke", progress=False)
     assert again["arms"] == res["arms"]
+
+
+def test_ablation_report_section_reads_the_numbers():
+    from interpretgan.report.document import Report
+    from interpretgan.report.sections import ablation_section
+
+    def arm(acc, cons, vulnerable):
+        return {"layers": {n: {"accuracy": a, "consistency": c, "frechet": 1.0} for n, a, c in zip(LAYERS, acc, cons)},
+                "vulnerable": vulnerable}
+
+    study = {"layers": LAYERS, "files": {}, "arms": {
+        "interpretgan": arm([0.10, 0.05], [0.95, 0.97], ["conv1"]), "gan-only": arm([0.30, 0.15], [0.40, 0.50], []),
+        "optim": arm([0.00, 0.02], [0.99, 0.99], ["conv1"])}}
+    r, results = Report("t"), {}
+    ablation_section(r, {"ablation": {"natural": study, "adversarial": study}}, results)
+    text = " ".join(str(b[1]) for b in r.blocks)
+    assert "gan-only), Acc_i moves by +15.0 points on average over the layers (+10.0 to +20.0)" in text
+    assert "(optim), Acc_i moves by -6.5 points" in text and "Highest mean consistency: optim (99.0 %)" in text
+    assert results["ablation"]["natural"]["gan-only"]["accuracy_minus_interpretgan"]["max"] == pytest.approx(0.2)
+    ablation_section(r, {}, results)  # no study: no section
+
+
+def test_reproduce_ablation_is_for_the_mnist_chain(tmp_path):
+    from interpretgan.pipeline.reproduce import reproduce
+
+    with pytest.raises(ConfigError, match="--ablation goes with reproduce mnist"):
+        reproduce("cifar10", "smoke", out=tmp_path / "r", ablation=True)
+    assert not (tmp_path / "r").exists()

@@ -36,7 +36,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     spec = with_arithmetic(CHAINS[args.target][args.preset], args.precision, args.channels_last)
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=device_of(args.device), data_root=args.data_root,
-                    verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args), spec=spec)
+                    verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args), spec=spec,
+                    ablation=args.ablation)
     print(
         f"reproduce {args.target} ({args.preset}) finished: this command {time.perf_counter() - t0:.0f} s, all stages "
         f"{sum(res['seconds'].values()):.0f} s (stages finished before a resume keep their first time); stage times:"
@@ -73,5 +74,8 @@ def add_parser(sub: Any) -> None:
                                                          "folder's name gets -bf16)")
     p.add_argument("--channels-last", action="store_true", help="train the classifiers in NHWC memory order "
                                                                 "(the default folder's name gets -cl)")
+    p.add_argument("--ablation", action="store_true", help="mnist: also the explainer ablation of both explained "
+                                                           "models (interpretgan study ablation), with its section "
+                                                           "in the report")
     p.set_defaults(func=cmd_reproduce, torchrun=True)
 

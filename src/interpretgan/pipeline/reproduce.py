@@ -154,8 +154,10 @@ def _figures(
 
 
 def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", device: Any = "cpu",
-                    data_root: Any = None, verify: bool = True, progress: bool = True) -> dict[str, Any]:
-    """All stages of the MNIST chain in ``folder``; returns the outputs the report needs."""
+                    data_root: Any = None, verify: bool = True, progress: bool = True,
+                    ablation: bool = False) -> dict[str, Any]:
+    """All stages of the MNIST chain in ``folder``; returns the outputs the report needs. ``ablation``: also
+    the explainer ablation of both explained classifiers (:func:`ablation_stages`)."""
     device = torch.device(device)
     stages = Stages(folder)
     io = dict(device=device, data_root=data_root, verify=verify)
@@ -182,7 +184,29 @@ def run_mnist_chain(folder: Path, spec: ChainSpec, *, dataset: str = "mnist", de
             **io,
         ),
     }
-    return evaluate_mnist_chain(stages, folder, spec, natural, adv, explained, progress=progress, **io)
+    out = evaluate_mnist_chain(stages, folder, spec, natural, adv, explained, progress=progress, **io)
+    studies = ablation_stages(stages, folder, spec, {"natural": natural, "adversarial": adv["max"]}, ablation,
+                              progress=progress, **io)
+    if studies:
+        out["ablation"], out["seconds"] = studies, stages.seconds()
+    return out
+
+
+def ablation_stages(stages: Stages, folder: Path, spec: ChainSpec, classifiers: dict[str, Run], ablation: bool, *,
+                    progress: bool = True, **io: Any) -> dict[str, Any]:
+    """Stages ``ablation natural`` and ``ablation adversarial``: :func:`~interpretgan.pipeline.ablation.ablation_study`
+    of each classifier at the chain's explainer preset, in ``folder/ablation-<kind>`` (run when ``ablation`` is
+    set; once recorded, a later run without it keeps them in the report). Returns each study's results."""
+    from interpretgan.pipeline.ablation import ablation_study
+
+    out = {}
+    for kind, run in classifiers.items():
+        name = f"ablation {kind}"
+        if ablation or stages.done(name):
+            out[kind] = stages.run(name, lambda r=run, k=kind: ablation_study(
+                r, out=folder / f"ablation-{k}", preset=spec.explain_preset, progress=progress, **io),
+                settings={"preset": spec.explain_preset})
+    return out
 
 
 def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural: Run, adv: dict[str, Run],
@@ -336,11 +360,13 @@ def _diagnosis_summary(res: dict[str, Any]) -> dict[str, Any]:
 
 def reproduce(target: str, preset: str, *, out: str | Path | None = None, device: Any = "cpu", data_root: Any = None,
               verify: bool = True, progress: bool = True, spec: ChainSpec | None = None,
-              dataset: str | None = None, miniature: bool = False, own: OwnModel | None = None) -> dict[str, Any]:
+              dataset: str | None = None, miniature: bool = False, own: OwnModel | None = None,
+              ablation: bool = False) -> dict[str, Any]:
     """Run (or resume) the chain ``target`` at ``preset``; write the report; return the paths and results.
 
     ``miniature``: the spec is a schedule far below the preset's (``demo --train``); the report says so.
-    ``own``: the user's classifier in place of the paper's (:func:`run_own_chain`).
+    ``own``: the user's classifier in place of the paper's (:func:`run_own_chain`). ``ablation`` (MNIST):
+    the explainer ablation of both explained models too (:func:`ablation_stages`).
 
     Returns ``{"folder", "report_md", "report_html", "results", "seconds", "outputs"}``.
     """
@@ -352,6 +378,9 @@ def reproduce(target: str, preset: str, *, out: str | Path | None = None, device
         spec = CHAINS[target][preset]
     dataset = dataset or target
     device = torch.device(device)
+    if ablation and (target != "mnist" or own is not None):
+        raise ConfigError("--ablation goes with reproduce mnist (the paper's chain); for another classifier run "
+                          "interpretgan study ablation on its train run")
     if own is not None:
         check_own_model(own, target, spec, dataset)
     def check_data() -> None:  # a missing or corrupt dataset ends here, before the folder exists
@@ -365,7 +394,7 @@ def reproduce(target: str, preset: str, *, out: str | Path | None = None, device
                                 verify=verify, progress=progress)
     elif target == "mnist":
         outputs = run_mnist_chain(folder, spec, dataset=dataset, device=device, data_root=data_root, verify=verify,
-                                  progress=progress)
+                                  progress=progress, ablation=ablation)
     elif target == "cifar10":
         outputs = run_cifar_chain(folder, spec, preset=preset, device=device, data_root=data_root, verify=verify,
                                   progress=progress)

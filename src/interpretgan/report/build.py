@@ -20,6 +20,7 @@ from interpretgan.report.sections import (
     KINDS,
     MNIST_CHECKS,
     OWN_MNIST_CHECKS,
+    ablation_section,
     autoattack_tables,
     baselines_section,
     checks_table,
@@ -127,6 +128,7 @@ def _mnist(o: dict[str, Any]) -> tuple[Report, dict[str, Any]]:
     index_change_section(r, diag, results, "PGD-40")
     transitions_section(r, o["dataset"], nat["attack"], "PGD-40")
     baselines_section(r, o, results)
+    ablation_section(r, o, results)
     results["targets"] = checks_table(r, MNIST_CHECKS, o, nat["attack"]["clean"], arms["max"]["attacks"]["pgd40"],
                                       results["tables"])
     return r, results
