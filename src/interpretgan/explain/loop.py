@@ -167,6 +167,9 @@ def train_explainers(
         ``{"layers": [...], "iterations": total per layer, "interrupted": bool, "seconds": float,
         "explainers": {layer: Explainer}}``; ``explainers`` (in eval mode, on ``device``) holds the
         layers this call trained, i.e. all of them unless a resumed store had some finished already.
+
+    In a torchrun job (:mod:`interpretgan.distributed`) each rank trains the layers dealt to it
+    (:func:`_rank_loops`) and returns those.
     """
     device = concrete_device(device)
     store = MemoryStore() if store is None else store
