@@ -235,3 +235,13 @@ def test_reproduce_ablation_is_for_the_mnist_chain(tmp_path):
     with pytest.raises(ConfigError, match="--ablation goes with reproduce mnist"):
         reproduce("cifar10", "smoke", out=tmp_path / "r", ablation=True)
     assert not (tmp_path / "r").exists()
+
+
+def test_unknown_or_no_arms_are_one_sentence():
+    from interpretgan.pipeline.ablation import check_arms
+
+    assert check_arms(["optim", "mse"]) == ["mse", "optim"]  # the study's order
+    with pytest.raises(ConfigError, match="^unknown ablation arm 'vae'; expected some of interpretgan, "):
+        check_arms(["mse", "vae"])
+    with pytest.raises(ConfigError, match="^--arms is empty"):
+        check_arms([])

@@ -69,8 +69,10 @@ ATTACK = "pgd-40"
 def check_arms(arms: Sequence[str]) -> list[str]:
     """``arms`` in the study's order, or one sentence naming the unknown one."""
     unknown = [a for a in arms if a not in ARMS]
-    if unknown or not arms:
-        raise ConfigError(f"unknown ablation arm '{unknown[0] if unknown else ''}'; expected some of {', '.join(ARMS)}")
+    if not arms:
+        raise ConfigError(f"--arms is empty; expected some of {', '.join(ARMS)}")
+    if unknown:
+        raise ConfigError(f"unknown ablation arm '{unknown[0]}'; expected some of {', '.join(ARMS)}")
     return [a for a in ARMS if a in arms]
 
 
@@ -80,8 +82,8 @@ def ablation_study(classifier_run: Run | str | Path, *, out: str | Path, arms: S
     """Run (or resume) the ablation of the classifier of the train run ``classifier_run`` in the folder ``out``.
 
     Returns (and writes to ``out/ablation.json``) ``{"classifier_run", "preset", "layers", "arms": {arm:
-    {"layers": {layer: figures}, "seconds", ...}}, "frechet_floor", "attack", "n_test", "n_adversarial",
-    "files"}``.
+    {"layers": {layer: figures}, "train_seconds", "evaluate_seconds", ...}}, "frechet_floor", "attack",
+    "n_test", "n_adversarial", "seconds" (the stages'), "files"}``.
     """
     if preset not in ABLATION_PRESETS:
         raise ConfigError(f"unknown preset '{preset}'; expected one of {', '.join(ABLATION_PRESETS)}")
