@@ -5,7 +5,7 @@
 #   - attacks: the adversarial sets of the 2-process job against the 1-process ones (max |difference|;
 #     0 on the CPU, where the kernels are deterministic);
 #   - explainers: each layer's weights (max |difference|; 0 on the CPU at one thread per process).
-# Into $OUT: summary.json and the logs. Rehearse on the CPU (gloo): DEVICE=cpu OUT=/tmp/out bash scripts/gpu_distributed_smoke.sh
+# Into $OUT: summary.json and the logs. Rehearse on the CPU (gloo): DEVICE=cpu OUT=/tmp/out bash experiments/2026-12-04-gpu-scripts/gpu_distributed_smoke.sh
 set -u
 NPROC=${NPROC:-2}
 DEVICE=${DEVICE:-cuda}

@@ -7,7 +7,7 @@
 # report.md when it got that far, and summary.json (each stage's seconds; each training run's epoch
 # seconds against issue 30's goals: a 60-epoch trades+atta SmallCNN within 60 s, the whole reproduction
 # within 1,200 s on one H200).
-# Rehearse on the CPU: PRESET=smoke DEVICE=cpu DEADLINE=300 OUT=/tmp/out bash scripts/gpu_mnist_paper.sh
+# Rehearse on the CPU: PRESET=smoke DEVICE=cpu DEADLINE=300 OUT=/tmp/out bash experiments/2026-12-04-gpu-scripts/gpu_mnist_paper.sh
 # On the device: MNIST copied into .devdata/MNIST (git-ignored) and carried.
 set -u
 PRESET=${PRESET:-paper}
