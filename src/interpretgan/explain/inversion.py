@@ -46,7 +46,6 @@ class FeatureInverter(nn.Module):
                               f"steps {steps}, lr {lr}, tv_weight {tv_weight}, start {start}")
         self.classifier, self.layer = classifier, classifier.check_layers([layer])[0]
         self.steps, self.lr, self.tv_weight, self.start = steps, lr, tv_weight, start
-        self.image_shape = tuple(classifier.input_shape[1:])
 
     def forward(self, latent: Tensor) -> Tensor:
         f, target = self.classifier, latent.detach().float()

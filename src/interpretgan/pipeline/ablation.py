@@ -95,8 +95,11 @@ def ablation_study(classifier_run: Run | str | Path, *, out: str | Path, arms: S
     layers = classifier.check_layers(list(layers or sizes["layers"] or classifier.layer_names))
     dataset = cls_run.config["dataset"]
     base = resolve_explain_config(dataset, preset, {"layers": layers})
-    for split in ("train", "test"):  # a missing or corrupt dataset ends here, before the folder exists
-        load_dataset(dataset, split, root=data_root, image_size=int(classifier.config["image_size"]), verify=verify)
+    # Loaded once for every arm; a missing or corrupt dataset ends here, before the folder exists.
+    train, test = (load_dataset(dataset, split, root=data_root, image_size=int(classifier.config["image_size"]),
+                                verify=verify) for split in ("train", "test"))
+    test = test.subset(sizes["n_test"], seed=0)
+    natural = (test.x, train.subset(len(test), seed=1).x)  # the arms' images and the Frechet floor's references
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out)
@@ -107,16 +110,15 @@ def ablation_study(classifier_run: Run | str | Path, *, out: str | Path, arms: S
     results, runs = {}, {}
     for arm in arms:
         if arm == "optim":
-            results[arm] = stages.run("evaluate optim", lambda: _evaluate(cls_run, classifier, _inverters(
-                classifier, layers, sizes), adv, sizes, None, **io), settings={**settings, "arm": arm})
+            results[arm] = stages.run("evaluate optim", lambda: _evaluate(classifier, _inverters(
+                classifier, layers, sizes), natural, adv, sizes, None, device), settings={**settings, "arm": arm})
             continue
         cfg = dataclasses.replace(base, **ARM_CONFIG[arm])
         path = runs[arm] = stages.run(f"train {arm}", lambda c=cfg, a=arm: str(explain_in(
             out, f"explain-{a}", cls_run, c, progress=progress, **io).path), settings=cfg.to_dict())
         results[arm] = stages.run(f"evaluate {arm}", lambda p=path: _evaluate(
-            cls_run, classifier, load_explainers(Run.open(p), device, layers, finished=True)[1], adv, sizes, Path(p),
-            **io),
-            settings={**settings, "arm": arm, "run": path})
+            classifier, load_explainers(Run.open(p), device, layers, finished=True)[1], natural, adv, sizes, Path(p),
+            device), settings={**settings, "arm": arm, "run": path})
     res = {"classifier_run": str(cls_run.path), "dataset": dataset, "preset": preset, "layers": layers,
            "attack": ATTACK, "arms": results, "n_test": results[arms[0]]["n_test"],
            "n_adversarial": results[arms[0]]["n_adversarial"], "frechet_floor": results[arms[0]]["frechet_floor"],
@@ -134,17 +136,14 @@ def _inverters(classifier, layers: Sequence[str], sizes: dict[str, Any]) -> dict
     return {n: FeatureInverter(classifier, n, steps=sizes["optim_steps"]) for n in layers}
 
 
-def _evaluate(cls_run: Run, classifier, explainers, adv: AdversarialInputs, sizes: dict[str, Any],
-              explain_run: Path | None, *, device: torch.device, data_root: Any, verify: bool) -> dict[str, Any]:
-    """One arm's figures on the natural test images and on D*, and its wall time."""
+def _evaluate(classifier, explainers, natural: tuple[torch.Tensor, torch.Tensor], adv: AdversarialInputs,
+              sizes: dict[str, Any], explain_run: Path | None, device: torch.device) -> dict[str, Any]:
+    """One arm's figures on the natural test images (``natural``: them and the training images of the
+    Frechet floor) and on D*, and its wall time."""
     t0 = time.perf_counter()
-    cfg = cls_run.config
-    size = int(classifier.config["image_size"])
-    test = load_dataset(cfg["dataset"], "test", root=data_root, image_size=size, verify=verify)
-    test = test.subset(sizes["n_test"], seed=0)
-    train = load_dataset(cfg["dataset"], "train", root=data_root, image_size=size, verify=verify)
-    quality = evaluate_explainers(classifier, explainers, test.x, reference_x=train.subset(len(test), seed=1).x,
-                                  device=device, baseline_seed=None, reconstruction=True)
+    test_x, reference_x = natural
+    quality = evaluate_explainers(classifier, explainers, test_x, reference_x=reference_x, device=device,
+                                  baseline_seed=None, reconstruction=True)
     diag = diagnose(classifier, explainers, adv.x_adv, adv.y, pred=adv.pred, n_boot=sizes["n_boot"], device=device)
     table = diag["table"]
     figures = {n: {**quality["layers"][n], "accuracy": table["accuracy"][n],
@@ -153,7 +152,7 @@ def _evaluate(cls_run: Run, classifier, explainers, adv: AdversarialInputs, size
                    "adversarial_label": table["adversarial_label"][n]} for n in quality["layers"]}
     train_seconds = read_json(explain_run / "results.json")["seconds"] if explain_run is not None else 0.0
     return {"layers": figures, "vulnerable": table["vulnerable"], "input_accuracy": diag["input_accuracy"],
-            "n_test": len(test), "n_adversarial": diag["n"], "source": adv.source,
+            "n_test": len(test_x), "n_adversarial": diag["n"], "source": adv.source,
             "frechet_floor": quality["frechet_floor"], "train_seconds": train_seconds,
             "evaluate_seconds": time.perf_counter() - t0, "run": str(explain_run) if explain_run else None}
 
