@@ -5,9 +5,12 @@ schedule, classifier, data and batches, one after the other in this process; the
 are the paper's way (one explainer training per layer), the joint loop runs the classifier once
 per batch for all layers (and, with ``--fuse``, all layers' G and D as one stack of grouped
 convolutions, for GPUs). An unfused joint run ends with the same weights as the separate runs.
-The joint loop runs once more under ``--precision bf16``. Last line: JSON with ``joint_seconds``,
-``separate_seconds``, ``joint_over_separate`` (the goal is at most 0.6), ``joint_bf16_seconds`` and
-``bf16_speedup`` (the fp32 joint loop's time over the bf16 one's).
+The joint loop runs again under ``--precision bf16``, ``--channels-last``, both, and ``--compile`` (f's
+forward through the explanations compiled; timed after a one-iteration-a-scale warm-up run that
+compiles it). Last line: JSON with ``joint_seconds``, ``separate_seconds``, ``joint_over_separate``
+(the goal is at most 0.6), ``joint_bf16_seconds``, ``bf16_speedup``, ``channels_last_speedup``,
+``bf16_channels_last_speedup``, ``compile_speedup`` (each the fp32 joint loop's time over the
+variant's) and ``best_speedup`` (the largest).
 
     python benchmarks/explain_speed.py [--quick] [--device cpu] [--preset cpu] [--scale-iterations 50,50,50,50] [--fuse]
 
@@ -33,6 +36,16 @@ from interpretgan.models import create_model
 from interpretgan.pipeline.checkpoints import load_model
 from interpretgan.pipeline.explain import RunStore
 from interpretgan.pipeline.runs import Run
+
+#: The loops timed, and the options each adds to the preset's configuration.
+MODES = {
+    "joint": {},
+    "separate": {},
+    "joint bf16": {"precision": "bf16"},
+    "joint channels last": {"channels_last": True},
+    "joint bf16 channels last": {"precision": "bf16", "channels_last": True},
+    "joint compile": {"compile": True},
+}
 
 
 def main() -> None:
@@ -73,14 +86,17 @@ def main() -> None:
 
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("joint", "separate", "joint bf16"):
+        for mode, options in MODES.items():
             # fusing stacks the layers of the one joint loop; separate loops have one layer each
             joint = mode != "separate"
-            precision = "bf16" if mode == "joint bf16" else None
             mode_cfg = resolve_explain_config(
-                dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint, "precision": precision}
+                dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint, **options}
             )
-            run = Run.create(tmp, mode, "explain", mode_cfg.to_dict())
+            if options.get("compile"):  # compiling is not part of the timing: a short run compiles f first
+                warm = resolve_explain_config(dataset, args.preset, {**overrides, **options, "scale_iterations": [1]})
+                train_explainers(f, train, warm, RunStore(Run.create(tmp, "warm-up", "explain", warm.to_dict())),
+                                 device=device, progress=False)
+            run = Run.create(tmp, mode.replace(" ", "-"), "explain", mode_cfg.to_dict())
             _sync(device)
             t0 = time.perf_counter()
             summary = train_explainers(f, train, mode_cfg, RunStore(run), device=device, progress=False)
@@ -91,12 +107,16 @@ def main() -> None:
                 f"in {seconds[mode]:.1f} s",
                 flush=True,
             )
+    speedups = {f"{mode[6:].replace(' ', '_')}_speedup": seconds["joint"] / seconds[mode]
+                for mode in MODES if mode.startswith("joint ")}
     result = {
         "joint_seconds": seconds["joint"],
         "separate_seconds": seconds["separate"],
         "joint_over_separate": seconds["joint"] / seconds["separate"],
         "joint_bf16_seconds": seconds["joint bf16"],
-        "bf16_speedup": seconds["joint"] / seconds["joint bf16"],
+        **speedups,
+        "best_speedup": max(speedups.values()),
+        "seconds": seconds,
         "layers": 7,
         "iterations_per_layer": sum(cfg.iterations_per_scale(4, len(train))),
         "preset": args.preset,

@@ -29,6 +29,7 @@ from interpretgan.attacks import (
     load_adversarial_set,
     make_attack,
 )
+from interpretgan.attacks.arithmetic import AttackForward, input_module
 from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.baselines import crosscheck_with_captum
 from interpretgan.errors import ConfigError, RunError
@@ -543,3 +544,74 @@ def test_captum_is_imported_lazily():
             "interpretgan.report.figures; print('captum' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _output_dtypes(model: nn.Module, x: torch.Tensor, forward: nn.Module) -> dict[str, torch.dtype]:
+    """The output dtype of each convolution and linear layer of ``model`` when ``forward`` runs on ``x``."""
+    seen: dict[str, torch.dtype] = {}
+
+    def record(name: str):
+        def hook(_module: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            seen.setdefault(name, out.dtype)
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in model.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            forward(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def test_a_bf16_attack_reads_the_pixels_in_fp32_and_gives_the_model_back(trained, data):
+    x, _ = data
+    model = copy.deepcopy(trained)
+    with torch.no_grad():
+        before = model(x[:16])
+    fwd = AttackForward(model, precision="bf16", example=x[:1])
+    assert input_module(model, x[:1]) is model.features[0]
+    dtypes = _output_dtypes(model, x[:16], fwd)
+    assert dtypes == {"features.0": torch.float32, "features.4": torch.bfloat16, "head.1": torch.bfloat16,
+                      "head.4": torch.bfloat16}
+    with torch.no_grad():  # the bf16 logits are near the fp32 ones, and the wrapper owns no weights
+        assert (fwd(x[:16]).float() - before).abs().max() < 0.05 * before.abs().max()
+    assert sum(p.numel() for p in fwd.parameters()) == sum(p.numel() for p in model.parameters())
+    fwd.remove()
+    with torch.no_grad():
+        assert torch.equal(model(x[:16]), before)
+    assert set(_output_dtypes(model, x[:16], model).values()) == {torch.float32}
+
+
+def test_channels_last_and_compiled_attacks_find_the_fp32_examples(trained, data):
+    x, y = data
+    kw = dict(batch_size=128, device="cpu", num_classes=K, seed=5)
+    attacks = {"pgd": make_attack("pgd", eps=0.25, steps=5)}
+    ref = evaluate_attacks(trained, x, y, attacks, **kw)["adversarial"]["pgd"]
+    for options in ({"channels_last": True}, {"compile": True}):
+        model = copy.deepcopy(trained)
+        out = evaluate_attacks(model, x, y, attacks, **kw, **options)["adversarial"]["pgd"]
+        # the same sums in another order: a sign may flip where a gradient component is ~0
+        same = (out.x_adv - ref.x_adv).abs() <= 1e-5
+        assert same.float().mean() > 0.99, options
+        assert (out.pred != ref.pred).sum() <= 2, options
+
+
+def test_attack_arithmetic_is_recorded_and_sets_are_not_mixed(trained, data, tmp_path):
+    x, y = data
+    kw = dict(batch_size=128, device="cpu", num_classes=K, seed=5, work_dir=tmp_path)
+    attacks = {"pgd": make_attack("pgd", eps=0.25, steps=5)}
+    model = copy.deepcopy(trained)
+    bf16 = evaluate_attacks(model, x, y, attacks, precision="bf16", **kw)
+    with safe_open(str(tmp_path / "pgd.safetensors"), framework="pt") as f:
+        assert f.metadata()["arithmetic"] == "bf16"
+    with pytest.raises(RunError, match="arithmetic='bf16', not 'fp32'"):
+        evaluate_attacks(model, x, y, attacks, **kw)
+    # the fp32 model judges the bf16 examples, and the hooks-free model is unchanged afterwards
+    assert bf16["attacks"]["pgd"]["accuracy"] == accuracy(trained, bf16["adversarial"]["pgd"].x_adv, y)
+    assert "forward" not in vars(model.features[0])
+    with pytest.raises(ConfigError, match="--precision must be one of fp32, bf16, got 'fp16'"):
+        evaluate_attacks(model, x, y, attacks, precision="fp16", **{**kw, "work_dir": tmp_path / "other"})
+    assert not (tmp_path / "other").exists()

@@ -153,6 +153,93 @@ def test_torchrun_explain_train_gives_the_one_process_explainers(tmp_path, class
     assert count[0] == count[1] and not list(two.glob("metrics-rank*.jsonl"))
 
 
+def test_more_processes_than_layers_train_a_layer_data_parallel(tmp_path, classifier_run):
+    """One layer, two processes: each takes half of every batch (whole minibatch-stddev groups) and the
+    gradients are summed over both. After two iterations the explainer is the one-process one to float
+    rounding (later, Adam's first steps on the new scales' near-zero gradients blow rounding up to the
+    learning rate's size: 3e-3 after four, measured); the first rank alone writes it and the records."""
+    runs = {}
+    for nproc in (1, 2):
+        worker = [str(WORKERS / "explain_worker.py"), str(classifier_run), str(tmp_path / f"p{nproc}")]
+        _run([*worker, "2", "conv2"], nproc)
+        (runs[nproc],) = (tmp_path / f"p{nproc}").iterdir()
+    a, b = (load_file(d / "ckpt" / "conv2" / "explainer.safetensors") for d in runs.values())
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+    assert not list(runs[2].glob("metrics-rank*.jsonl"))
+    records = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in runs.values()]
+    (one,), (two,) = ([r for r in rs if r.get("event") == "train"] for rs in records)
+    assert one["iteration"] == two["iteration"] == 2 and one.keys() == two.keys()
+    for key in ("critic_loss", "generator_loss", "consistency", "gp"):  # the team's statistics: the whole batch's
+        assert one[key] == pytest.approx(two[key], rel=1e-4, abs=1e-6), key
+
+
+def test_a_team_member_takes_whole_minibatch_stddev_groups():
+    from interpretgan.distributed import Team, layer_team
+    from interpretgan.errors import ConfigError
+    from interpretgan.explain.loop import _team_rows
+    from interpretgan.explain.progan import minibatch_stddev
+
+    assert layer_team(3) == Team((0,), 0) and _team_rows(8, 4, Team((0,), 0)) is None  # one process
+    halves = [_team_rows(8, 4, Team((0, 1), part)) for part in (0, 1)]
+    assert [h.tolist() for h in halves] == [[0, 2, 4, 6], [1, 3, 5, 7]]  # example b is in group b % 2
+    x = torch.randn(8, 3, 4, 4)
+    whole = minibatch_stddev(x)[:, -1]
+    for rows in halves:  # each member's critic sees its groups' statistic unchanged
+        assert torch.allclose(minibatch_stddev(x[rows])[:, -1], whole[rows])
+    uneven = [_team_rows(12, 4, Team((0, 1), p)).tolist() for p in (0, 1)]  # 3 groups: 2 and 1
+    assert uneven == [[0, 1, 3, 4, 6, 7, 9, 10], [2, 5, 8, 11]]
+    with pytest.raises(ConfigError, match="--batch-size 4 makes 1 minibatch-stddev group.s. of 4, fewer than the 2"):
+        _team_rows(4, 4, Team((0, 1), 0))
+
+
+def test_explainers_resume_across_a_change_of_world_size(tmp_path, classifier_run):
+    """Two processes stop the joint loop after 3 of 8 iterations (each its layers' loop state); one process
+    puts the loop together from both and ends with the explainers of an uninterrupted one-process run."""
+    whole, parted = tmp_path / "whole", tmp_path / "parted"
+    _run([str(WORKERS / "explain_worker.py"), str(classifier_run), str(whole), "8"], 1)
+    _run([str(WORKERS / "explain_worker.py"), str(classifier_run), str(parted), "3"], 2)
+    (one,), (two,) = whole.iterdir(), parted.iterdir()
+    assert sorted(p.name for p in (two / "ckpt").glob("state-*.pt")) == ["state-joint-0of2.pt", "state-joint-1of2.pt"]
+    resumed = _run([str(WORKERS / "explain_worker.py"), str(classifier_run), str(parted), "resume"], 1)
+    assert "resuming explainers of conv1, conv2, conv3, conv4, fc1, fc2, fc3 at iteration 3 of 8" in resumed.stderr
+    layers = json.loads((one / "config.json").read_text())["resolved_layers"]
+    for layer in layers:
+        a, b = (load_file(d / "ckpt" / layer / "explainer.safetensors") for d in (one, two))
+        assert all(torch.equal(a[k], b[k]) for k in a), layer
+    assert json.loads((two / "results.json").read_text())["layers"].keys() == set(layers)
+
+
+def test_a_joint_loop_is_put_together_from_the_latest_states_or_refused():
+    from interpretgan.errors import RunError
+    from interpretgan.explain.loop import _resume_state
+
+    class Store:
+        def __init__(self, states):
+            self.states = states
+
+        def loop_tags(self):
+            return list(self.states)
+
+        def loop_state(self, tag, device_type):
+            return self.states.get(tag)
+
+    def state(iteration, *layers):
+        return {"iteration": iteration, "stream": f"stream@{iteration}", "log_count": 1,
+                "groups": [{"layers": [layer]} for layer in layers], "log_sums": {layer: {} for layer in layers}}
+
+    # a stale one-process state at 2, then two ranks at 5: the latest wins for every layer
+    store = Store({"joint": state(2, "a", "b", "c"), "joint-0of2": state(5, "a", "c"), "joint-1of2": state(5, "b")})
+    got = _resume_state(store, "joint", [["a"], ["b"], ["c"]], "cpu")
+    assert got["iteration"] == 5 and [g["layers"] for g in got["groups"]] == [["a"], ["b"], ["c"]]
+    assert set(got["log_sums"]) == {"a", "b", "c"}
+    assert _resume_state(Store({}), "joint-0of3", [["a"]], "cpu") is None
+    store.states["joint-1of2"] = state(4, "b")  # a rank killed between two checkpoints
+    with pytest.raises(RunError, match=r"stand at iterations \[4, 5\]; resume with the number of processes"):
+        _resume_state(store, "joint", [["a"], ["b"], ["c"]], "cpu")
+    with pytest.raises(RunError, match=r"lack a\+b\+c in this grouping"):  # a fused loop cannot take unfused states
+        _resume_state(Store({"joint-0of2": state(5, "a")}), "joint", [["a", "b", "c"]], "cpu")
+
+
 def test_layers_are_dealt_over_the_ranks(monkeypatch):
     from interpretgan import distributed
     from interpretgan.explain.loop import _rank_loops
@@ -168,8 +255,9 @@ def test_layers_are_dealt_over_the_ranks(monkeypatch):
     assert _rank_loops(separate, layers) == separate[1::2]
     monkeypatch.setattr(distributed, "world_size", lambda: 6)
     assert _rank_loops([("joint", layers)], layers) == [("joint-1of6", ["conv2"])]
-    monkeypatch.setattr(distributed, "rank", lambda: 5)
-    assert _rank_loops([("joint", layers)], layers) == []  # more ranks than layers: this one waits
+    monkeypatch.setattr(distributed, "rank", lambda: 5)  # more ranks than layers: rank 5 joins conv1's team
+    assert _rank_loops([("joint", layers)], layers) == [("joint-0of6", ["conv1"])]
+    assert _rank_loops(separate, layers) == [("conv1", ["conv1"])]
 
 
 def test_stages_spread_or_run_on_rank_zero_alone(tmp_path):

@@ -825,3 +825,22 @@ def test_bf16_explainers_train_in_float32_weights_and_differ_only_in_arithmetic(
         assert out.dtype == torch.float32 and 0 <= float(out.min()) and float(out.max()) <= 1
     with pytest.raises(ConfigError, match="^--precision must be one of fp32, bf16, got 'half'$"):
         _cfg(precision="half").validate()
+
+
+def test_channels_last_and_compiled_explainers_train_as_the_plain_ones(tmp_path, tiny_data):
+    """--channels-last and --compile change the memory order and f's kernels, not the maths: the weights stay
+    within rounding of the plain run's; f comes back in its own memory order; --compile records which parts stay
+    eager and why."""
+    from interpretgan.explain.loop import EAGER_PARTS
+
+    f = _classifier()
+    plain = train_explainers(f, tiny_data.train, _cfg(), progress=False)
+    for options in ({"channels_last": True}, {"compile": True}):
+        run, out = _train(tmp_path, tiny_data, "-".join(options), _cfg(**options), f=f)
+        assert all(p.is_contiguous() for p in f.parameters())
+        for layer in ["conv1", "fc1", "fc2"]:
+            for a, b in zip(plain["explainers"][layer].parameters(), out["explainers"][layer].parameters()):
+                assert torch.allclose(a, b, atol=1e-4, rtol=1e-3), (options, layer)
+        compiled = [r for r in run.read_metrics() if r.get("event") == "compile"]
+        assert compiled == ([{"event": "compile", "compiled": ["classifier"], "eager": EAGER_PARTS}]
+                            if "compile" in options else [])

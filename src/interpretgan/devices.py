@@ -61,5 +61,11 @@ def autocast(device: str | torch.device, precision: str | None) -> torch.autocas
 
 def to_channels_last(model: nn.Module, enabled: bool | None = True) -> nn.Module:
     """``model`` with its 4-d weights in channels-last memory order (NHWC: the layout oneDNN's and cuDNN's
-    fastest convolutions read), when ``enabled``; the values are unchanged."""
-    return model.to(memory_format=torch.channels_last) if enabled else model
+    fastest convolutions read), when ``enabled``; the values are unchanged. Only 4-d tensors move
+    (``Module.to`` would refuse a module holding 5-d ones, such as stacked explainers' weights)."""
+    if enabled:
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.dim() == 4:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return model

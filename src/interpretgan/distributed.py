@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -127,3 +128,50 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+@dataclass(frozen=True)
+class Team:
+    """The ranks that train one explainer together (data-parallel inside a layer), and this rank's place
+    among them. A team of one (any one-process job) reduces nothing."""
+
+    ranks: tuple[int, ...]
+    part: int
+    group: Any = None  # the team's process group
+
+    @property
+    def parts(self) -> int:
+        return len(self.ranks)
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` summed over the team, in place."""
+        if self.parts > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.group)
+        return t
+
+    def all_reduce_grads(self, params: Iterator[torch.nn.Parameter]) -> None:
+        """The team's gradients summed into every member's, as one flat all-reduce (the way stylegan2-ada
+        syncs its networks: DDP cannot wrap a critic whose gradient penalty runs a double backward)."""
+        if self.parts == 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]  # the same on every member: one scale's layers
+        flat = self.all_reduce_sum(torch.cat([g.reshape(-1) for g in grads]))
+        for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(part.view_as(g))
+
+
+_teams: dict[tuple[int, int], list[Any]] = {}  # (world size, layers) -> every team's process group
+
+
+def layer_team(layers: int) -> Team:
+    """This rank's team when the job trains ``layers`` explainers: with more ranks than layers, rank ``r``
+    works on layer ``r % layers`` with the other ranks of that residue (the first of them writes); with
+    as many ranks or fewer, a team of one (the layers are dealt over the ranks instead)."""
+    world, r = world_size(), rank()
+    if world <= layers:
+        return Team((r,), 0)
+    members = [tuple(range(i, world, layers)) for i in range(layers)]
+    if (world, layers) not in _teams:  # every rank creates every group, in the same order (a collective)
+        _teams[(world, layers)] = [dist.new_group(list(m)) for m in members]
+    mine = members[r % layers]
+    return Team(mine, mine.index(r), _teams[(world, layers)][r % layers])

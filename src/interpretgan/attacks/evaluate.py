@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from interpretgan import distributed
+from interpretgan.attacks.arithmetic import AttackForward, arithmetic_tag, attack_forward
 from interpretgan.attacks.base import Attack, eval_mode
 from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.attacks.store import (
@@ -54,6 +55,9 @@ def evaluate_attacks(
     work_dir: Path | str | None = None,
     progress: bool = False,
     seed: int = 0,
+    precision: str | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Attack a labelled set with each attack; report robust accuracies and keep the sets D*.
 
@@ -82,6 +86,10 @@ def evaluate_attacks(
         seed: the random start of chunk ``k`` of attack ``name`` is drawn from a generator on
             ``device`` seeded from ``(seed, name, k)``, so a resumed run equals an uninterrupted
             one bit for bit (on accelerators, given deterministic kernels).
+        precision, channels_last, compile: the arithmetic of the attacks' forward and backward passes
+            (:class:`~interpretgan.attacks.arithmetic.AttackForward`: bf16 keeps the input layer in
+            fp32); the clean and adversarial predictions are always the fp32 model's. Saved sets
+            record the arithmetic (compiling aside) and are not reused under another.
 
     Returns:
         ``{"n", "clean_accuracy", "attacks": {name: AttackResult.to_dict()},
@@ -98,26 +106,33 @@ def evaluate_attacks(
     work = Path(work_dir) if work_dir is not None else None
     digests = [digest(x[s:e], y[s:e]) for s, e in chunks] if work is not None else []
     model_id = model_fingerprint(model) if work is not None else ""
+    attacked = attack_forward(model, _batch(x, 0, 1, device), precision=precision, channels_last=channels_last,
+                              compile=compile)
+    tag = arithmetic_tag(precision, channels_last)
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
 
-    with eval_mode(model):
-        clean_pred = torch.cat([_predict(model, _batch(x, s, e, device), num_classes).cpu() for s, e in chunks])
-        y_cpu = y.to("cpu", torch.int64)
-        clean_correct = clean_pred == y_cpu
-        results: dict[str, Any] = {}
-        sets: dict[str, AdversarialSet] = {}
-        files: dict[str, str] = {}
-        robust = torch.ones(n, dtype=torch.bool)
-        for name, attack in attacks.items():
-            adv = _attack_set(model, attack, name, x, y, chunks, digests, model_id, device, num_classes, work, seed,
-                              progress)
-            sets[name] = adv
-            results[name] = summarize_predictions(name, y_cpu, adv.pred, clean_correct, num_classes).to_dict()
-            robust &= adv.pred == y_cpu
-            if work is not None:
-                files[name] = str(work / f"{name}.safetensors")
-            log.info("%s: robust accuracy %.4f", name, results[name]["accuracy"])
+    try:
+        with eval_mode(model):
+            clean_pred = torch.cat([_predict(model, _batch(x, s, e, device), num_classes).cpu() for s, e in chunks])
+            y_cpu = y.to("cpu", torch.int64)
+            clean_correct = clean_pred == y_cpu
+            results: dict[str, Any] = {}
+            sets: dict[str, AdversarialSet] = {}
+            files: dict[str, str] = {}
+            robust = torch.ones(n, dtype=torch.bool)
+            for name, attack in attacks.items():
+                adv = _attack_set(model, attacked, tag, attack, name, x, y, chunks, digests, model_id, device,
+                                  num_classes, work, seed, progress)
+                sets[name] = adv
+                results[name] = summarize_predictions(name, y_cpu, adv.pred, clean_correct, num_classes).to_dict()
+                robust &= adv.pred == y_cpu
+                if work is not None:
+                    files[name] = str(work / f"{name}.safetensors")
+                log.info("%s: robust accuracy %.4f", name, results[name]["accuracy"])
+    finally:
+        if isinstance(attacked, AttackForward):
+            attacked.remove()  # the caller's model leaves without the input layer's hooks
     return {
         "n": n,
         "clean_accuracy": float(clean_correct.sum()) / n,
@@ -185,6 +200,8 @@ def _chunk_seed(seed: int, name: str, chunk: int) -> int:
 
 def _attack_set(
     model: nn.Module,
+    attacked: nn.Module,
+    tag: str,
     attack: Attack,
     name: str,
     x: Tensor,
@@ -200,7 +217,7 @@ def _attack_set(
 ) -> AdversarialSet:
     n = chunks[-1][1]
     meta = {"format": FORMAT, "name": name, "attack": repr(attack), "seed": str(seed),
-            "batch_size": str(chunks[0][1] - chunks[0][0]), "n": str(n)}
+            "batch_size": str(chunks[0][1] - chunks[0][0]), "n": str(n), "arithmetic": tag}
     final = chunk_dir = None
     if work is not None:
         meta["digest"] = hashlib.sha256("".join(digests).encode()).hexdigest()
@@ -232,7 +249,7 @@ def _attack_set(
         yb = y[s:e].to(device=device, dtype=torch.int64)
         gen = torch.Generator(device=device)
         gen.manual_seed(_chunk_seed(seed, name, k))
-        x_adv = attack.with_generator(gen)(model, xb, yb)
+        x_adv = attack.with_generator(gen)(attacked, xb, yb)
         pred = _predict(model, x_adv, num_classes)
         x_adv, pred = x_adv.to("cpu", torch.float32), pred.to("cpu")  # explicit: results live on the host
         if path is not None:

@@ -69,6 +69,7 @@ def digest(*tensors: Tensor) -> str:
 def check_metadata(path: Path, expected: dict[str, str]) -> None:
     """One sentence naming the first key of ``expected`` that the file at ``path`` was not written with."""
     meta = tensor_metadata(path)
+    meta.setdefault("arithmetic", "fp32")  # sets written before attacks had other arithmetic were fp32
     for key, value in expected.items():
         if key == "model" and key not in meta:
             raise RunError(f"'{path}' was written before adversarial sets recorded the model that made them; "

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from interpretgan.cli.common import add_common, add_model_options, classifier_run_arg, device_of, log_to
+from interpretgan.devices import PRECISIONS
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
@@ -19,6 +20,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         random_start=not args.no_random_start, restarts=args.restarts, loss=args.loss, batch_size=args.batch_size,
         device=device_of(args.device), data_root=args.data_root, verify=not args.no_verify,
         progress=not args.no_progress, seed=args.seed, crosscheck=args.crosscheck,
+        precision=args.precision, channels_last=args.channels_last, compile=args.compile,
     )
     with log_to(run.path / "attack.log"):
         res = run_attack_plan(plan)
@@ -52,5 +54,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--crosscheck", type=int, default=0, metavar="N",
                    help="also run captum.robust.PGD on the first N examples and report both accuracies")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the attacks' forward and backward passes: fp32 (default) or bf16 (autocast; the layer that "
+                        "reads the pixels stays fp32, and the fp32 model judges every example)")
+    p.add_argument("--channels-last", action="store_true", help="the attacks' batches and weights in NHWC order")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the attacked forward (the first batches compile)")
     p.set_defaults(func=cmd_attack, torchrun=True)
 

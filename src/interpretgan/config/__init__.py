@@ -303,6 +303,10 @@ class ExplainConfig(_Config):
     collapse_critic: float = 100.0  # warn when |critic loss| exceeds this (a critic running away)
     precision: str | None = option(None, "fp32 (default) or bf16: C_i, G_i, D_i and f's forward passes under "
                                          "autocast in bfloat16", choices=PRECISIONS)
+    channels_last: bool | None = option(None, "f, C_i, G_i and D_i and the batches in channels-last order")
+    compile: bool | None = option(None, "torch.compile f's forward through the explanations (the interpretability "
+                                        "term); C_i, G_i and D_i stay eager (D_i's gradient penalty needs a double "
+                                        "backward, which compiled graphs do not run)")
     fit: str | None = option(None, "a classifier whose input side is not 4*2^k (28x28 MNIST): its images reach the GAN "
                                    "resized (default) or zero-padded to the next such side, and the explanations go "
                                    "back the same way", choices=FITS)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interpretgan.config import ExplainConfig
-from interpretgan.devices import autocast
+from interpretgan.devices import autocast, to_channels_last
+from interpretgan.distributed import Team
 from interpretgan.errors import RunError
 from interpretgan.explain.compression import CompressionNet
 from interpretgan.explain.explainer import Explainer, Schedule
@@ -28,15 +29,19 @@ from interpretgan.explain.progan import (
     stack_state_dicts,
     upsample2,
 )
-from interpretgan.models import TappedModel
 
 
 class LayerGroup:
     """The explainers of some layers, stepped together (a stack of one for unfused training)."""
 
     def __init__(self, layers: list[str], members: list[tuple[CompressionNet, ProGenerator, ProDiscriminator]],
-                 seeds: list[int], cfg: ExplainConfig, device: torch.device, image_hw: tuple[int, int]) -> None:
+                 seeds: list[int], cfg: ExplainConfig, device: torch.device, image_hw: tuple[int, int],
+                 team: Team | None = None, rows: Tensor | None = None) -> None:
+        """``team`` and ``rows``: in a torchrun job with more ranks than layers, the ranks training these
+        layers together, and the rows of every batch of ``cfg.batch_size`` that this one takes (the
+        batches :meth:`step` gets hold those rows alone)."""
         self.layers, self.cfg = layers, cfg
+        self.team, self.rows = team or Team((0,), 0), rows
         self.side = int(members[0][1].config["image_size"])  # the GAN's; the images may be of another size (cfg.fit)
         #: what maps the GAN's images to the classifier's (recorded in explainer.json; empty when they agree)
         self.image_fit = ({} if tuple(image_hw) == (self.side, self.side)
@@ -53,6 +58,8 @@ class LayerGroup:
             self.discriminator.load_state_dict(stack_state_dicts([m[2].state_dict() for m in members]))
             self.generator.to(device)
             self.discriminator.to(device)
+        for net in (self.compressions, self.generator, self.discriminator):
+            to_channels_last(net, cfg.channels_last)
         betas = (float(cfg.betas[0]), float(cfg.betas[1]))
         self.opt_g = torch.optim.Adam(
             [*self.compressions.parameters(), *self.generator.parameters()], lr=cfg.lr, betas=betas
@@ -61,11 +68,12 @@ class LayerGroup:
         self.rngs = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
 
     def step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
-             classifier: TappedModel) -> dict[str, Tensor]:
+             classifier: nn.Module) -> dict[str, Tensor]:
         """One critic step and one generator step on the batch ``x`` ``(B, C, H, W)`` in [0, 1].
 
         ``latents``: each layer's ``l_i`` for ``x``; ``target``: f's label ``(B,)`` or distribution
-        ``(B, K)``. Returns per-layer statistics, each ``(S,)``, in float32. With ``cfg.precision``
+        ``(B, K)``; ``classifier``: f's forward on the explanations (compiled with ``cfg.compile``).
+        Returns per-layer statistics, each ``(S,)``, in float32. With ``cfg.precision``
         ``bf16`` the forward passes (C_i, G_i, D_i, the gradient penalty's and f's) run under autocast.
         """
         with autocast(x.device, self.cfg.precision):
@@ -73,7 +81,7 @@ class LayerGroup:
         return {k: v.float() for k, v in stats.items()}
 
     def _step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
-              classifier: TappedModel) -> dict[str, Tensor]:
+              classifier: nn.Module) -> dict[str, Tensor]:
         cfg, s = self.cfg, len(self.layers)
         (b, c, h, w), side = x.shape, self.side
         z = torch.stack([comp(lat) for comp, lat in zip(self.compressions, latents)], dim=1)  # (B, S, latent)
@@ -90,14 +98,18 @@ class LayerGroup:
 
         fake_d = fake.detach()
         with_critic = (cfg.objective or "wgan-gp") == "wgan-gp"
+        # A team member's losses are means over its rows: weighted by its share and summed over the team, the
+        # gradients are those of the whole batch's means.
+        share = 1.0 if self.rows is None else len(self.rows) / cfg.batch_size
         if with_critic:
             self.discriminator.requires_grad_(True)
-            eps = torch.stack([torch.rand(b, generator=g, device=g.device) for g in self.rngs], dim=1)  # (B, S)
+            eps = torch.stack([self._draw(g, b) for g in self.rngs], dim=1)  # (B, S)
             d_real, d_fake = critic(real), critic(fake_d)
             gp = gradient_penalty(critic, real, fake_d, eps, input_scale=self.discriminator.input_scale)
             loss_d, parts_d = critic_loss(d_real, d_fake, gp, gp_weight=cfg.gp_weight, drift=cfg.drift)
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.sum().backward()
+            (loss_d.sum() * share).backward()
+            self.team.all_reduce_grads(self.discriminator.parameters())
             self.opt_d.step()
             self.discriminator.requires_grad_(False)
         else:
@@ -115,17 +127,30 @@ class LayerGroup:
         else:
             loss_g, parts_g = reconstruction_loss(fake, real, logits, target, interp_weight=cfg.interp_weight)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.sum().backward()
+        (loss_g.sum() * share).backward()
+        self.team.all_reduce_grads(p for group in self.opt_g.param_groups for p in group["params"])
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
 
         label = target if target.dim() == 1 else target.argmax(dim=1)
-        return {
+        stats = {
             "critic_loss": loss_d.detach(), **parts_d,
             "generator_loss": loss_g.detach(), **parts_g,
             "consistency": (logits.detach().argmax(dim=1).view(s, b) == label).float().mean(dim=1),
-            "fake_std": fake_d.view(b, s, -1).std(dim=0).mean(dim=1),
+            "fake_std": fake_d.view(b, s, -1).std(dim=0).mean(dim=1),  # a team's: the mean of its members' spreads
         }
+        if self.team.parts == 1:
+            return stats
+        names = list(stats)
+        together = self.team.all_reduce_sum(torch.stack([stats[k].float() * share for k in names]))
+        return dict(zip(names, together.unbind(0)))
+
+    def _draw(self, g: torch.Generator, b: int) -> Tensor:
+        """The gradient penalty's interpolation weights of the ``b`` rows of the batch; a team member's are
+        drawn for the whole batch and cut, so that the stream advances as in one process."""
+        if self.rows is None:
+            return torch.rand(b, generator=g, device=g.device)
+        return torch.rand(self.cfg.batch_size, generator=g, device=g.device)[self.rows.to(g.device)]
 
     # Per-layer views and (de)serialisation.
     def member(self, i: int) -> tuple[CompressionNet, dict[str, Tensor], dict[str, Tensor]]:

@@ -37,8 +37,8 @@ from tqdm.auto import tqdm
 from interpretgan import distributed
 from interpretgan.config import ExplainConfig
 from interpretgan.data import ArrayDataset
-from interpretgan.devices import concrete_device, eval_mode
-from interpretgan.errors import ConfigError
+from interpretgan.devices import concrete_device, eval_mode, to_channels_last
+from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, compression_configs
 from interpretgan.explain.explainer import (
     GP_SPACE,
@@ -61,6 +61,14 @@ from interpretgan.io import RecordList
 from interpretgan.models import TappedModel
 
 log = logging.getLogger(__name__)
+
+#: The parts ``cfg.compile`` leaves eager, and why (the one compiled part is f's forward through the
+#: explanations, which carries the interpretability term's gradient to G_i).
+EAGER_PARTS = {
+    "critic": "the gradient penalty differentiates D_i's gradient, and compiled graphs do not run a double backward",
+    "generator": "its scale and fade-in alpha change every iteration, and each new value would compile it again",
+    "compression": "seven small nets of one layer each gain less than their compile time",
+}
 
 
 class ExplainStore(Protocol):
@@ -89,6 +97,9 @@ class ExplainStore(Protocol):
 
     def save_loop_state(self, tag: str, state: dict[str, Any]) -> None: ...
 
+    def loop_tags(self) -> list[str]:
+        """The tags of the loops whose resume state the store holds."""
+
 
 class MemoryStore(RecordList):
     """An :class:`ExplainStore` that keeps the records in a list and writes nothing (training in memory)."""
@@ -107,6 +118,9 @@ class MemoryStore(RecordList):
 
     def save_loop_state(self, tag: str, state: dict[str, Any]) -> None:
         pass
+
+    def loop_tags(self) -> list[str]:
+        return []
 
 
 class _BatchStream:
@@ -193,11 +207,19 @@ def train_explainers(
     interrupted = False
     explainers: dict[str, Explainer] = {}
     loops = [("joint", layers)] if cfg.joint else [(layer, [layer]) for layer in layers]
+    team = distributed.layer_team(len(layers))
     if distributed.active():
         loops = _rank_loops(loops, layers)
+        if team.part > 0:  # a layer's team shares one explainer: its first rank alone records and writes it
+            store = _ReadOnlyStore(store)
+    if cfg.compile:
+        log.info("explain train --compile: f's forward through the explanations is compiled; %s",
+                 "; ".join(f"{part} stays eager: {why}" for part, why in EAGER_PARTS.items()))
+        store.record({"event": "compile", "compiled": ["classifier"], "eager": EAGER_PARTS})
     try:
         with eval_mode(classifier):
             classifier.requires_grad_(False)  # f is frozen: gradients flow through it, never into it
+            to_channels_last(classifier, cfg.channels_last)
             for tag, loop_layers in loops:
                 groups, complete = _train_loop(
                     tag,
@@ -209,6 +231,7 @@ def train_explainers(
                     schedule,
                     store,
                     device,
+                    team,
                     progress=progress,
                     resume=resume,
                     stop_after=stop_after_iterations,
@@ -221,6 +244,8 @@ def train_explainers(
     finally:
         for q, flag in zip(classifier.parameters(), frozen):
             q.requires_grad_(flag)
+        if cfg.channels_last:  # f goes back to its callers in the order it came in
+            classifier.to(memory_format=torch.contiguous_format)
     # The seconds of the training records, so that a resumed run counts the time before the
     # interruption and a run resumed when already finished does not report the few ms of this call.
     seconds = sum(r["seconds"] for r in store.records() if r.get("event") == "train"
@@ -232,21 +257,84 @@ def train_explainers(
 def _rank_loops(loops: list[tuple[str, list[str]]], layers: list[str]) -> list[tuple[str, list[str]]]:
     """This rank's share of ``loops`` in a torchrun job: the layers dealt round-robin over the ranks (each
     layer's explainer is independent of the others', so the weights are the one-process ones). A joint
-    loop becomes one joint loop per rank, named after the job's size (a resume needs as many ranks).
-    Ranks beyond the number of layers have none (a layer is not split over ranks)."""
+    loop becomes one joint loop per rank, named after the job's size. With more ranks than layers, rank
+    ``r`` trains layer ``r % len(layers)`` together with the other ranks of its
+    :func:`~interpretgan.distributed.layer_team`, each on its rows of every batch."""
     rank, world = distributed.rank(), distributed.world_size()
-    if world > len(layers) and rank == 0:
-        log.warning("explain train: %d processes for %d layer(s); %d of them wait (one layer is not split over "
-                    "processes)", world, len(layers), world - len(layers))
-    if len(loops) == 1 and len(layers) > 1:  # the joint loop
-        mine = layers[rank::world]
-        return [(f"joint-{rank}of{world}", mine)] if mine else []
+    joint = len(loops) == 1 and len(layers) > 1
+    if world > len(layers):
+        i = rank % len(layers)
+        return [(f"joint-{i}of{world}" if joint else loops[i][0], [layers[i]])]
+    if joint:
+        return [(f"joint-{rank}of{world}", layers[rank::world])]
     return loops[rank::world]
 
 
+def _team_rows(batch: int, group: int, team: distributed.Team) -> Tensor | None:
+    """The rows of every batch that this member of ``team`` takes, in the order its critic sees them: whole
+    minibatch-stddev groups (example ``b`` is in group ``b % (batch // group)``), so that the critic's
+    statistic is the one-process one. None for a team of one."""
+    if team.parts == 1:
+        return None
+    g = min(group, batch) if batch % min(group, batch) == 0 else batch  # as minibatch_stddev groups them
+    m = batch // g
+    if m < team.parts:
+        raise ConfigError(f"--batch-size {batch} makes {m} minibatch-stddev group(s) of {g}, fewer than the "
+                          f"{team.parts} processes training one layer together; expected a batch of at least "
+                          f"{team.parts * g}")
+    mine = torch.arange(m)[distributed.share(m, team.part, team.parts)]
+    return (torch.arange(g)[:, None] * m + mine[None, :]).reshape(-1)
+
+
+class _ReadOnlyStore:
+    """A team member's view of the store: it resumes from the team's files and writes nothing."""
+
+    def __init__(self, store: ExplainStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("record", "keep_records", "save_explainer", "save_loop_state"):
+            return lambda *args, **kwargs: None
+        return getattr(self.store, name)
+
+
+def _resume_state(store: ExplainStore, tag: str, grouping: list[list[str]], device_type: str) -> dict[str, Any] | None:
+    """The resume state of the loop ``tag``, whose groups hold the layers in ``grouping``.
+
+    A joint loop's is put together group by group from every joint loop's state in the store, the latest
+    for each group: a torchrun job deals the layers over its ranks (loops ``joint-<r>of<w>``, one process:
+    ``joint``), so a job resumed with another number of processes finds its layers in other loops' states.
+    """
+    if not (tag == "joint" or tag.startswith("joint-")):
+        return store.loop_state(tag, device_type)
+    states = [store.loop_state(t, device_type) for t in store.loop_tags() if t == "joint" or t.startswith("joint-")]
+    found: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}  # group index -> (loop state, group state)
+    stored: set[str] = set()  # the layers any joint state holds
+    for state in filter(None, states):
+        for gs in state["groups"]:
+            stored.update(gs["layers"])
+            for i, layers in enumerate(grouping):
+                if gs["layers"] == layers and (i not in found or state["iteration"] > found[i][0]["iteration"]):
+                    found[i] = state, gs
+    if not found and not stored & set(sum(grouping, [])):
+        return None  # nothing of these layers was trained yet
+    missing = [layers for i, layers in enumerate(grouping) if i not in found]
+    reached = {int(found[i][0]["iteration"]) for i in found}
+    if missing or len(reached) > 1:
+        what = (f"the stored loop states lack {', '.join('+'.join(m) for m in missing)} in this grouping" if missing
+                else f"the stored loop states of these layers stand at iterations {sorted(reached)}")
+        raise RunError(f"cannot resume the joint loop of {', '.join(sum(grouping, []))}: {what}; resume with the "
+                       "number of processes (and --fuse setting) that wrote them")
+    first = found[0][0]  # every rank drew the same batches: any loop's stream and log count serve
+    return {**first, "groups": [found[i][1] for i in range(len(grouping))],
+            "log_sums": {layer: sums for st, _ in found.values() for layer, sums in st["log_sums"].items()
+                         if any(layer in layers for layers in grouping)}}
+
+
 def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: Tensor, cfg: ExplainConfig,
-                comp_cfgs: dict[str, dict[str, Any]], schedule: Schedule, store: ExplainStore, device: torch.device, *,
-                progress: bool, resume: bool, stop_after: int | None) -> tuple[list[LayerGroup], bool]:
+                comp_cfgs: dict[str, dict[str, Any]], schedule: Schedule, store: ExplainStore, device: torch.device,
+                team: distributed.Team, *, progress: bool, resume: bool,
+                stop_after: int | None) -> tuple[list[LayerGroup], bool]:
     """One loop over ``schedule`` for ``layers``: ``(its groups, whether it reached the end)``;
     no groups when a resumed store holds every layer finished."""
     all_names = classifier.layer_names
@@ -256,11 +344,12 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     c_img, size = train_x.shape[1], gan_side(*train_x.shape[-2:])
     seeds = [_layer_seed(cfg.seed, all_names.index(layer)) for layer in layers]
     members = [build_layer_modules(cfg, comp_cfgs[layer], c_img, size, seed) for layer, seed in zip(layers, seeds)]
+    rows = _team_rows(cfg.batch_size, cfg.mbstd_group, team)
     if cfg.fuse and len(layers) > 1:
         groups = [LayerGroup(layers, members, seeds, cfg, device, train_x.shape[-2:])]
     else:
         groups = [
-            LayerGroup([layer], [m], [seed], cfg, device, train_x.shape[-2:])
+            LayerGroup([layer], [m], [seed], cfg, device, train_x.shape[-2:], team, rows)
             for layer, m, seed in zip(layers, members, seeds)
         ]
     stream = _BatchStream(train_x.shape[0], cfg.batch_size, cfg.seed)
@@ -270,7 +359,7 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     start = 0
     sums: dict[str, dict[str, Tensor]] = {}  # per-layer statistics of the current log interval
     count = 0
-    state = store.loop_state(tag, device.type) if resume else None
+    state = _resume_state(store, tag, [g.layers for g in groups], device.type) if resume else None
     if state is not None:
         for g, gs in zip(groups, state["groups"], strict=True):
             g.load_state_dict(gs)
@@ -289,6 +378,7 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
         )
 
     names = list(dict.fromkeys([*layers, all_names[-1]]))  # one forward pass gives latents and f's logits
+    f_hat = torch.compile(classifier) if cfg.compile else classifier  # f on the explanations
     stop = schedule.total if stop_after is None else min(schedule.total, stop_after)
     t_log = time.perf_counter()
     warned: set[tuple[str, str, int]] = set()
@@ -296,13 +386,16 @@ def _train_loop(tag: str, layers: list[str], classifier: TappedModel, train_x: T
     try:
         for it in range(start, stop):
             scale, alpha = schedule.at(it)
-            idx = stream.next().to(device)
+            idx = stream.next()
+            idx = (idx if rows is None else idx[rows]).to(device)  # a team member's rows of the batch
             x = train_x[idx].float().div_(255)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.no_grad():
                 taps = classifier.taps(x, names)
             target = classifier_target(taps[all_names[-1]], cfg.interp_target)
             for g in groups:
-                stats = g.step(x, [taps[layer] for layer in g.layers], target, scale, alpha, classifier)
+                stats = g.step(x, [taps[layer] for layer in g.layers], target, scale, alpha, f_hat)
                 for i, layer in enumerate(g.layers):
                     acc = sums.setdefault(layer, {})
                     for k, v in stats.items():

@@ -23,6 +23,7 @@ from interpretgan.attacks.evaluate import check_evaluation_inputs
 from interpretgan.attacks.specs import ATTACK_DEFAULTS, ATTACK_NAMES_EXPECTED, parse_attack_spec
 from interpretgan.config import TrainConfig, check_seed
 from interpretgan.data import ArrayDataset, dataset_info, load_dataset
+from interpretgan.devices import check_precision
 from interpretgan.errors import ConfigError, RunError
 from interpretgan.io import read_json, write_json
 from interpretgan.pipeline.checkpoints import load_model
@@ -55,6 +56,9 @@ def plan_attack(
     progress: bool = True,
     seed: int = 0,
     crosscheck: int = 0,
+    precision: str | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> AttackPlan:
     """Plan the attack of the classifier of the train run ``run`` on ``n`` examples of ``split``.
 
@@ -62,10 +66,13 @@ def plan_attack(
     (:data:`ATTACK_DEFAULTS`). ``restarts`` and ``loss`` apply to every attack named (see
     :func:`parse_attack_spec`). ``crosscheck > 0`` also runs ``captum.robust.PGD`` on the first
     ``crosscheck`` examples (no random start) beside ours and records both accuracies.
+    ``precision`` / ``channels_last`` / ``compile``: the attacks' arithmetic (see
+    :func:`~interpretgan.attacks.evaluate_attacks`; bf16 keeps the input layer in fp32).
     Checks everything and loads the model and the data, writing nothing (so that a refused attack
     leaves the run as it was); :func:`run_attack_plan` then attacks and writes.
     """
     check_seed(seed)
+    check_precision(precision)
     if not (isinstance(crosscheck, int) and crosscheck >= 0):
         raise ConfigError(f"--crosscheck must be an integer >= 0, got {crosscheck}")
     cfg = stored_config(run, TrainConfig)
@@ -89,7 +96,9 @@ def plan_attack(
         run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
     )
     settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
-                "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()}}
+                "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()},
+                "arithmetic": {"precision": precision or "fp32", "channels_last": bool(channels_last),
+                               "compile": bool(compile)}}
     if (folder / "settings.json").is_file():
         stored = read_json(folder / "settings.json")
         changed = [k for k in ("split", "n", "eps", "seed") if stored.get(k) != settings[k]]
@@ -134,6 +143,7 @@ def run_attack_plan(plan: AttackPlan) -> dict[str, Any]:
         work_dir=folder,
         progress=plan.progress,
         seed=seed,
+        **settings["arithmetic"],
     )
     res.pop("adversarial")
     res.update(dataset=plan.dataset, split=split, eps=eps, alpha=alpha, classes=list(ds.classes), folder=str(folder))

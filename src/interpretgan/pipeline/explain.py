@@ -94,6 +94,9 @@ class RunStore(RunRecords):
     def save_loop_state(self, tag: str, state: dict[str, Any]) -> None:
         save_state(self.run.ckpt_dir / f"state-{tag}.pt", state)
 
+    def loop_tags(self) -> list[str]:
+        return sorted(p.name[len("state-"):-len(".pt")] for p in self.run.ckpt_dir.glob("state-*.pt"))
+
 
 def layers_behind(run: Run, layers: Sequence[str]) -> list[tuple[str, int, int | str]]:
     """Those of ``layers`` whose explainer in ``run`` has not finished its schedule, as
