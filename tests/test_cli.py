@@ -56,6 +56,11 @@ def test_train_eval_attack_on_the_embedded_sample(runs, capsys):
     # another seed draws another subset: its own folder
     assert main(["attack", str(run), "--attack", "fgsm", "--n", "40", "--seed", "1", "--no-progress", "-q"]) == 0
     assert (run / "attacks" / "test-40-eps0.3-seed1" / "fgsm.safetensors").is_file()
+    # a bf16 attack has a folder of its own, and its settings say how it ran
+    assert main(["attack", str(run), "--attack", "pgd-3", "--n", "40", "--precision", "bf16", "--channels-last",
+                 "--no-progress", "-q"]) == 0
+    bf16 = json.loads((run / "attacks" / "test-40-eps0.3-bf16" / "settings.json").read_text())
+    assert bf16["arithmetic"] == {"precision": "bf16", "channels_last": True, "compile": False}
     # restarts and the CW loss: named apart, so they join the folder beside the plain attacks
     assert main(["attack", str(run), "--attack", "pgd-3", "--attack", "fgsm", "--restarts", "3", "--loss", "cw",
                  "--n", "40", "--no-progress", "-q"]) == 0

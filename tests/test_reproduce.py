@@ -184,13 +184,13 @@ def test_autoattack_per_preset():
     assert dataclasses.replace(MNIST_CHAIN["cpu"], autoattack_n=5000).autoattack_images() == 1000
 
 
-def test_reproduce_arithmetic_options_change_training_only():
+def test_reproduce_arithmetic_options_reach_every_stage_and_nothing_else():
     from interpretgan.pipeline.chains import CHAINS, arithmetic_tag, with_arithmetic
 
     spec = CHAINS["mnist"]["cpu"]
     assert with_arithmetic(spec, "fp32", False) == spec and with_arithmetic(spec, None, False) == spec
-    fast = with_arithmetic(spec, "bf16", True)
-    assert fast.natural["precision"] == fast.adversarial["precision"] == fast.explain["precision"] == "bf16"
-    assert fast.adversarial["channels_last"] and "channels_last" not in fast.explain
+    fast = with_arithmetic(spec, "bf16", True, True)
+    for options in (fast.natural, fast.adversarial, fast.explain, fast.attack):
+        assert options["precision"] == "bf16" and options["channels_last"] and options["compile"]
     assert (fast.n_eval, fast.autoattack_n, fast.autoattack) == (spec.n_eval, spec.autoattack_n, spec.autoattack)
     assert arithmetic_tag(fast) == "-bf16-cl" and arithmetic_tag(spec) == ""

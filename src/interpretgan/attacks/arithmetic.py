@@ -79,12 +79,6 @@ class AttackForward(nn.Module):
 
 
 
-def arithmetic_tag(precision: str | None, channels_last: bool) -> str:
-    """``fp32``, ``bf16``, ``fp32-cl`` or ``bf16-cl``: what an adversarial set made in this arithmetic
-    records (compiling changes no result beyond rounding order, so it is not part of it)."""
-    return (precision or "fp32") + ("-cl" if channels_last else "")
-
-
 def _in_fp32(module: nn.Module, device_type: str) -> Any:
     """``module``'s own forward with autocast off and its floating inputs in float32."""
     forward = type(module).forward

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from interpretgan import distributed
-from interpretgan.attacks.arithmetic import AttackForward, arithmetic_tag, attack_forward
+from interpretgan.attacks.arithmetic import AttackForward, attack_forward
 from interpretgan.attacks.base import Attack, eval_mode
 from interpretgan.attacks.metrics import summarize_predictions
 from interpretgan.attacks.store import (
@@ -89,7 +89,7 @@ def evaluate_attacks(
         precision, channels_last, compile: the arithmetic of the attacks' forward and backward passes
             (:class:`~interpretgan.attacks.arithmetic.AttackForward`: bf16 keeps the input layer in
             fp32); the clean and adversarial predictions are always the fp32 model's. Saved sets
-            record the arithmetic (compiling aside) and are not reused under another.
+            record the precision and are not reused under another.
 
     Returns:
         ``{"n", "clean_accuracy", "attacks": {name: AttackResult.to_dict()},
@@ -108,7 +108,7 @@ def evaluate_attacks(
     model_id = model_fingerprint(model) if work is not None else ""
     attacked = attack_forward(model, _batch(x, 0, 1, device), precision=precision, channels_last=channels_last,
                               compile=compile)
-    tag = arithmetic_tag(precision, channels_last)
+    tag = precision or "fp32"  # what a saved set records: memory order and compiling change only rounding
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
 

@@ -33,7 +33,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from interpretgan.pipeline.reproduce import reproduce
 
     check_precision(args.precision)
-    spec = with_arithmetic(CHAINS[args.target][args.preset], args.precision, args.channels_last)
+    spec = with_arithmetic(CHAINS[args.target][args.preset], args.precision, args.channels_last, args.compile)
     t0 = time.perf_counter()
     res = reproduce(args.target, args.preset, out=args.out, device=device_of(args.device), data_root=args.data_root,
                     verify=not args.no_verify, progress=not args.no_progress, own=own_model_arg(args), spec=spec,
@@ -69,11 +69,14 @@ def add_parser(sub: Any) -> None:
                                      "(default: train one); the trades+atta model is trained from scratch")
     p.add_argument("--image-size", type=int, help="with --model: the side its inputs have (default: the preset's, 32)")
     p.add_argument("--fit", choices=FITS, help="with --model: how inputs reach the GAN's 4*2^k side (default: resize)")
-    p.add_argument("--precision", choices=PRECISIONS, help="train the classifiers and the explainers under bf16 "
-                                                         "autocast (default: fp32; the attacks stay fp32; the default "
+    p.add_argument("--precision", choices=PRECISIONS, help="train the classifiers and the explainers and run the "
+                                                         "attacks under bf16 autocast (the attacks keep the layer that "
+                                                         "reads the pixels in fp32; default: fp32; the default "
                                                          "folder's name gets -bf16)")
-    p.add_argument("--channels-last", action="store_true", help="train the classifiers in NHWC memory order "
+    p.add_argument("--channels-last", action="store_true", help="every stage in NHWC memory order "
                                                                 "(the default folder's name gets -cl)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the classifiers' training steps, f's forward "
+                                                          "in the explainers' loop and the attacked forward")
     p.add_argument("--ablation", action="store_true", help="mnist: also the explainer ablation of both explained "
                                                            "models (interpretgan study ablation), with its section "
                                                            "in the report")

@@ -212,7 +212,7 @@ def train_explainers(
         loops = _rank_loops(loops, layers)
         if team.part > 0:  # a layer's team shares one explainer: its first rank alone records and writes it
             store = _ReadOnlyStore(store)
-    if cfg.compile:
+    if cfg.compile and distributed.is_main():  # one record for the job (the ranks' records are merged)
         log.info("explain train --compile: f's forward through the explanations is compiled; %s",
                  "; ".join(f"{part} stays eager: {why}" for part, why in EAGER_PARTS.items()))
         store.record({"event": "compile", "compiled": ["classifier"], "eager": EAGER_PARTS})

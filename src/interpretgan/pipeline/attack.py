@@ -1,9 +1,10 @@
 """``interpretgan attack RUN``: robust accuracy of a trained run, its D*, and label transitions.
 
-Results go to ``RUN/attacks/<split>-<n>-eps<eps>/``: ``results.json`` (clean and robust accuracy,
-per class, success rate, transition matrix and the most frequent wrong label per class, for each
-attack and the per-example worst case), ``<attack>.safetensors`` (the adversarial set D*, reused
-by the explainers and the diagnosis) and ``transition-<attack>.png`` (the paper's Fig. 7).
+Results go to ``RUN/attacks/<split>-<n>-eps<eps>/`` (``...-bf16/`` under ``--precision bf16``):
+``results.json`` (clean and robust accuracy, per class, success rate, transition matrix and the most
+frequent wrong label per class, for each attack and the per-example worst case),
+``<attack>.safetensors`` (the adversarial set D*, reused by the explainers and the diagnosis) and
+``transition-<attack>.png`` (the paper's Fig. 7).
 Re-running the same command resumes: finished batches are not attacked again.
 """
 
@@ -91,9 +92,10 @@ def plan_attack(
     ds = ds.subset(n, seed=seed)
     device = torch.device(device)
     model = load_model(run.path, device, expected=cfg.model_spec())
-    # One folder per input set (split, subset and its seed) and radius; its settings.json says which.
+    # One folder per input set (split, subset and its seed), radius and precision; its settings.json says which.
     folder = (
-        run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else ""))
+        run.path / "attacks" / (f"{split}-{size}-eps{eps:.4g}" + (f"-seed{seed}" if size != "all" and seed else "")
+                                + ("-bf16" if precision == "bf16" else ""))
     )
     settings = {"split": split, "n": len(ds), "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
                 "seed": seed, "batch_size": batch_size, "attacks": {k: repr(a) for k, a in attacks.items()},

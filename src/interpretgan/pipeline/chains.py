@@ -25,6 +25,7 @@ class ChainSpec:
     natural: dict[str, Any] = field(default_factory=dict)  # overrides of the natural training preset
     adversarial: dict[str, Any] = field(default_factory=dict)  # overrides of trades+atta (both pools)
     explain: dict[str, Any] = field(default_factory=dict)  # overrides of the explainer preset
+    attack: dict[str, Any] = field(default_factory=dict)  # the attacks' arithmetic (attack_run's precision, ...)
     n_eval: int | None = 1000  # test images attacked (None: all)
     n_boot: int = 1000  # bootstrap resamples for Table 1's intervals
     n_show: int = 6  # examples in the explanation and baselines grids
@@ -42,7 +43,7 @@ class ChainSpec:
 
 #: Fields added to :class:`ChainSpec` after folders were made: they only add stages, so a folder whose
 #: config lacks them resumes with the current values (and records them).
-ADDED_FIELDS = ("autoattack_n", "autoattack")
+ADDED_FIELDS = ("autoattack_n", "autoattack", "attack")
 #: The smoke presets' AutoAttack: a reduced ensemble that shows the stages working in seconds.
 _SMOKE_AUTOATTACK = "autoattack-apgd5-square50"
 
@@ -90,16 +91,16 @@ CELEBA_CHAIN: dict[str, ChainSpec] = {
 CHAINS: dict[str, dict[str, ChainSpec]] = {"mnist": MNIST_CHAIN, "cifar10": CIFAR_CHAIN, "celeba": CELEBA_CHAIN}
 
 
-def with_arithmetic(spec: ChainSpec, precision: str | None, channels_last: bool) -> ChainSpec:
-    """``spec`` with its classifiers trained (and explainers trained, for ``precision``) in these formats
-    (``reproduce --precision --channels-last``); the attacks stay fp32 (a bf16 attack is weaker:
-    experiments/2026-12-04-bf16-cpu)."""
-    bf16 = {"precision": precision} if precision not in (None, "fp32") else {}  # fp32: the spec as it is
-    train = {**bf16, **({"channels_last": True} if channels_last else {})}
-    if not train:
+def with_arithmetic(spec: ChainSpec, precision: str | None, channels_last: bool, compile: bool = False) -> ChainSpec:
+    """``spec`` with every stage that takes them in these formats (``reproduce --precision --channels-last
+    --compile``): the classifiers' training, the explainers' and the attacks' (whose bf16 keeps the input layer
+    in fp32 and is judged by the fp32 model: experiments/2026-12-04-bf16-attack)."""
+    options = {**({"precision": precision} if precision not in (None, "fp32") else {}),  # fp32: the spec as it is
+               **({"channels_last": True} if channels_last else {}), **({"compile": True} if compile else {})}
+    if not options:
         return spec
-    return replace(spec, natural={**spec.natural, **train}, adversarial={**spec.adversarial, **train},
-                   explain={**spec.explain, **bf16})
+    return replace(spec, natural={**spec.natural, **options}, adversarial={**spec.adversarial, **options},
+                   explain={**spec.explain, **options}, attack={**spec.attack, **options})
 
 
 def arithmetic_tag(spec: ChainSpec) -> str:

@@ -216,9 +216,10 @@ def evaluate_mnist_chain(stages: Stages, folder: Path, spec: ChainSpec, natural:
     ``explained``: ``{"natural", "adversarial"}``); then, when ``spec`` enables it, AutoAttack's stages
     (:func:`autoattack_stages`), whose column joins Table 2 and whose results go under ``"autoattack"``."""
     nat_attack = stages.run("attack natural (PGD-40)", lambda: _attack_summary(
-        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io)), spread=True)
+        attack_run(natural, ["pgd-40"], n=spec.n_eval, progress=progress, **io, **spec.attack)), spread=True)
     arms = {pool: stages.run(f"attack {pool} (Table 2)", evaluate_arm, adv[pool], POOLING_ATTACKS["mnist"],
-                             n_eval=spec.n_eval, progress=progress, **io, spread=True) for pool in ("max", "avg")}
+                             n_eval=spec.n_eval, progress=progress, **io, **spec.attack, spread=True)
+            for pool in ("max", "avg")}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, "pgd-40", spec, **io)
@@ -253,9 +254,11 @@ def autoattack_stages(stages: Stages, folder: Path, spec: ChainSpec, natural: Ru
         return None
     settings = {"attack": spec.autoattack, "n": n}
     nat = stages.run("autoattack natural", lambda: _attack_summary(
-        attack_run(natural, [spec.autoattack], n=n, progress=progress, **io)), settings=settings, spread=True)
+        attack_run(natural, [spec.autoattack], n=n, progress=progress, **io, **spec.attack)), settings=settings,
+        spread=True)
     arms = {pool: stages.run(f"autoattack {pool}", evaluate_arm, adv[pool], [spec.autoattack], n_eval=n,
-                             progress=progress, **io, settings=settings, spread=True) for pool in ("max", "avg")}
+                             progress=progress, **io, **spec.attack, settings=settings, spread=True)
+            for pool in ("max", "avg")}
     return {"natural": nat, "arms": arms, "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
 
 
@@ -306,7 +309,8 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
     }
     attacks = POOLING_ATTACKS[target]
     arms = {kind: stages.run(f"attack {kind}", lambda r=run: _arm_summary(attack_run(
-        r, list(attacks), n=spec.n_eval, progress=progress, **io)), spread=True) for kind, run in models.items()}
+        r, list(attacks), n=spec.n_eval, progress=progress, **io, **spec.attack)), spread=True)
+        for kind, run in models.items()}
     diag, figs = {}, {}
     for kind, run in explained.items():
         diag[kind] = _diagnose(stages, kind, run, folder, attacks[0], spec, **io)
@@ -323,7 +327,7 @@ def run_own_chain(folder: Path, spec: ChainSpec, own: OwnModel, *, target: str, 
         settings = {"attack": spec.autoattack, "n": n}
         for kind, run in models.items():
             extra = stages.run(f"autoattack {kind}", evaluate_arm, run, [spec.autoattack], n_eval=n, progress=progress,
-                               **io, settings=settings, spread=True)
+                               **io, **spec.attack, settings=settings, spread=True)
             arms[kind] = merge_arm(arms[kind], extra)
         out["autoattack"] = {"spec": spec.autoattack, "n": n,
                              "diagnosis": _autoattack_diagnoses(stages, folder, spec, explained, **io)}
@@ -424,7 +428,7 @@ def run_cifar_chain(folder: Path, spec: ChainSpec, *, preset: str, device: Any =
             for pool in ("max", "avg")
         }
         study = dict(out=folder / f"pooling-{model}", n_eval=spec.n_eval, device=device, data_root=data_root,
-                     verify=verify, progress=progress, overrides=spec.adversarial)
+                     verify=verify, progress=progress, overrides=spec.adversarial, arithmetic=spec.attack)
         studies[model] = stages.run(f"pooling study {model}", lambda m=model, kw=study: pooling_study(
             "cifar10", m, preset, **kw, autoattack_n=0), settings={"arms": arms, "n_eval": spec.n_eval})
         n = spec.autoattack_images()
@@ -446,7 +450,8 @@ def run_celeba_chain(folder: Path, spec: ChainSpec, *, device: Any = "cpu", data
     cfg = resolve_train_config("celeba", "natural", spec.train_preset, spec.natural)
     cls = _train(stages, "train natural", folder, "vgg16-max-natural", cfg, progress=progress, **io)
     attack = stages.run("attack (PGD-20)", lambda: _attack_summary(attack_run(cls, ["pgd-20"], n=spec.n_eval,
-                                                                             progress=progress, **io)), spread=True)
+                                                                             progress=progress, **io, **spec.attack)),
+                        spread=True)
     ecfg = resolve_explain_config("celeba", spec.explain_preset, spec.explain)
     explained = _explain(stages, "explain natural", folder, "explain-natural", cls, ecfg, progress=progress, **io)
     diag = _diagnose(stages, "natural", explained, folder, "pgd-20", spec, **io)

@@ -55,11 +55,12 @@ def study_train_config(dataset: str, model: str, pool: str, preset: str, seed: i
 
 
 def evaluate_arm(run: Run, attacks: Sequence[str], *, n_eval: int | None, device: Any, data_root: Any, verify: bool,
-                 progress: bool, seed: int = 0) -> dict[str, Any]:
-    """``attacks`` (specs, e.g. :data:`POOLING_ATTACKS` of the dataset) on one trained arm:
-    ``{"clean", "n", "attacks": {name: accuracy}, "n_attacks": {name: n}, "folder"}``."""
+                 progress: bool, seed: int = 0, **arithmetic: Any) -> dict[str, Any]:
+    """``attacks`` (specs, e.g. :data:`POOLING_ATTACKS` of the dataset) on one trained arm, in ``arithmetic``
+    (``attack_run``'s precision, channels_last, compile): ``{"clean", "n", "attacks": {name: accuracy},
+    "n_attacks": {name: n}, "folder"}``."""
     res = attack_run(run, list(attacks), n=n_eval, device=device, data_root=data_root, verify=verify,
-                     progress=progress, seed=seed)
+                     progress=progress, seed=seed, **arithmetic)
     return {"clean": res["clean_accuracy"], "n": res["n"], "folder": res["folder"],
             "attacks": {k: v["accuracy"] for k, v in res["attacks"].items()},
             "n_attacks": {k: res["n"] for k in res["attacks"]}}
@@ -68,12 +69,13 @@ def evaluate_arm(run: Run, attacks: Sequence[str], *, n_eval: int | None, device
 def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int] = (0,), out: str | Path,
                   n_eval: int | None = -1, device: Any = "cpu", data_root: Any = None, verify: bool = True,
                   progress: bool = True, overrides: dict[str, Any] | None = None, autoattack_n: int | None = -1,
-                  autoattack: str | None = None) -> dict[str, Any]:
+                  autoattack: str | None = None, arithmetic: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) the pooling study in the folder ``out``; returns and writes ``pooling.json`` / ``pooling.md``.
 
     ``n_eval``: test images attacked per arm (-1: the preset's :data:`STUDY_EVAL`; None: all).
     ``autoattack_n``: test images of AutoAttack's column, the first of the same seeded subset (-1: the
     preset's :data:`STUDY_AUTOATTACK`; 0: no column; None: all); ``autoattack``: its spec (None: the preset's).
+    ``arithmetic``: the attacks' precision, channels_last and compile (:func:`evaluate_arm`).
     """
     key = "mnist" if dataset == "mnist-sample" else dataset
     if key not in POOLING_ATTACKS:
@@ -102,7 +104,7 @@ def pooling_study(dataset: str, model: str, preset: str, *, seeds: Sequence[int]
             path = stages.run(f"train-{pool}-seed{seed}", lambda c=cfg, d=desc: str(fit_in(
                 folder, d, c, device=device, data_root=data_root, verify=verify, progress=progress).path),
                 settings=cfg.to_dict())
-            io = dict(device=device, data_root=data_root, verify=verify, progress=progress)
+            io = dict(device=device, data_root=data_root, verify=verify, progress=progress, **(arithmetic or {}))
             arm = stages.run(
                 f"attack-{pool}-seed{seed}",
                 evaluate_arm,

@@ -173,4 +173,84 @@ def ablation_markdown(res: dict[str, Any]) -> str:
             lines += [f"Real vs real (training vs test images): {res['frechet_floor']:.2f}.", ""]
     rows = [[arm, f"{r['train_seconds']:.0f}", f"{r['evaluate_seconds']:.0f}"] for arm, r in arms.items()]
     lines += ["## Wall time (seconds)", "", markdown_table(["arm", "training", "evaluation"], rows), ""]
+    findings = ablation_findings(res)
+    if findings:
+        lines += ["## What the numbers say", "", " ".join(findings), ""]
     return "\n".join(lines)
+
+
+def ablation_findings(res: dict[str, Any]) -> list[str]:
+    """Sentences on what the interpretability term and the GAN prior change in Acc_i and Vul_i, computed
+    from an ablation study's figures (each only when the arms it compares were run)."""
+    layers, arms = res["layers"], res["arms"]
+
+    def figure(arm: str, key: str) -> list[float]:
+        return [arms[arm]["layers"][n][key] for n in layers]
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    def span(values: list[float]) -> str:
+        return f"{pct(min(values))}-{pct(max(values))}" if pct(min(values)) != pct(max(values)) else pct(values[0])
+
+    def shift(a: str, b: str) -> str:  # Acc_i of b minus a's, per layer, in points
+        d = [(y - x) * 100 for x, y in zip(figure(a, "accuracy"), figure(b, "accuracy"))]
+        return f"{mean(d):+.1f} points on average ({min(d):+.1f} to {max(d):+.1f})"
+
+    def overlapping(a: str, b: str) -> list[str]:
+        both = [(arms[a]["layers"][n].get("accuracy_ci"), arms[b]["layers"][n].get("accuracy_ci"), n) for n in layers]
+        return [n for u, v, n in both if u and v and u[0] <= v[1] and v[0] <= u[1]]
+
+    out = []
+    chance = 1 / dataset_info(res["dataset"]).num_classes
+    if {"interpretgan", "gan-only"} <= arms.keys():
+        cons = figure("gan-only", "consistency")
+        readable = mean(cons) >= 0.5
+        out.append(
+            f"Without the interpretability term (gan-only against interpretgan) Acc_i moves by "
+            f"{shift('interpretgan', 'gan-only')}, but the explanations keep f's label on only {span(cons)} of "
+            f"natural images (interpretgan: {span(figure('interpretgan', 'consistency'))})"
+            + ("." if readable else f", near chance ({pct(chance)}): that arm's Acc_i does not read the layers."))
+    if {"mse", "mse+ce"} <= arms.keys():
+        without, with_ = figure("mse", "adversarial_label"), figure("mse+ce", "adversarial_label")
+        pulled = mean(with_) > mean(without)
+        out.append(f"Added to the pixel-MSE inverter (mse to mse+ce), the term moves Acc_i by "
+                   f"{shift('mse', 'mse+ce')}; the explanations of fooled inputs carry f's (adversarial) label "
+                   + ("more" if pulled else "no more") + f" often with it ({span(with_)} of them, against "
+                   f"{span(without)} without it).")
+    if {"interpretgan", "mse+ce"} <= arms.keys():
+        same = overlapping("interpretgan", "mse+ce")
+        out.append(f"The GAN prior with the term (interpretgan against mse+ce) moves Acc_i by "
+                   f"{shift('mse+ce', 'interpretgan')}, the 95 % intervals overlapping at {len(same)} of "
+                   f"{len(layers)} layers; it changes how the explanations look (Frechet distance "
+                   f"{mean(figure('interpretgan', 'frechet')):.1f} against {mean(figure('mse+ce', 'frechet')):.1f} on "
+                   f"average, real vs real {res.get('frechet_floor') or float('nan'):.2f}).")
+    if "optim" in arms:
+        ssim = figure("optim", "ssim")
+        kept = [n for n, v in zip(layers, ssim) if v is not None and v >= 0.9]
+        if kept:
+            base, accs = arms["optim"]["input_accuracy"], [arms["optim"]["layers"][n]["accuracy"] for n in kept]
+            one = len(kept) == 1
+            same = all(abs(a - base) <= 0.02 for a in accs)
+            out.append(f"Inverted without a learned prior (optim), {', '.join(kept)} give{'s' if one else ''} back "
+                       f"the input itself (SSIM >= 0.9 on natural images): {'its' if one else 'their'} Acc_i "
+                       f"({span(accs)}) is {'within 2 points of' if same else 'not'} f's own accuracy on D* "
+                       f"({pct(base)})" + (f", so {'that layer keeps' if one else 'those layers keep'} the "
+                                           "perturbation as f's input has it." if same else "."))
+    vul = {arm: a["vulnerable"] for arm, a in arms.items()}
+    if vul:
+        first = layers[0]
+        out.append("Layers marked vulnerable (Vul_i above an even share of the drop): "
+                   + "; ".join(f"{arm} {', '.join(v) or 'none'}" for arm, v in vul.items())
+                   + f". Vul_{first}: " + ", ".join(
+                       f"{arm} {pct(a['layers'][first]['vulnerability'])}" for arm, a in arms.items()
+                       if a["layers"][first].get("vulnerability") is not None) + ".")
+    if len(arms) > 1:
+        ok = [arm for arm in arms if mean(figure(arm, "consistency")) >= 0.9]
+        if ok:
+            best = max(ok, key=lambda arm: mean(figure(arm, "accuracy")))
+            out.append(f"Of the arms whose explanations keep f's label (mean consistency >= 90 %), {best} keeps "
+                       f"the true class most often (mean Acc_i {pct(mean(figure(best, 'accuracy')))}"
+                       + (f"; interpretgan {pct(mean(figure('interpretgan', 'accuracy')))})." if best != "interpretgan"
+                          and "interpretgan" in arms else ")."))
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from interpretgan.report.claims import autoattack_section, mnist_claims
 from interpretgan.report.document import Report
-from interpretgan.report.markdown import transitions_rows, vulnerability_rows
+from interpretgan.report.markdown import ablation_findings, transitions_rows, vulnerability_rows
 from interpretgan.report.tables import pct
 
 
@@ -261,10 +261,6 @@ def checks_table(r: Report, thresholds: dict[str, float], o: dict[str, Any], cle
 
 
 #: The ablation's arms beside the paper's, with what each leaves out (for the report's sentences).
-_ABLATED = {"gan-only": "without the interpretability term (gan-only)", "mse+ce": "without the GAN prior (mse+ce)",
-            "mse": "without either (mse)", "optim": "by optimisation, with no trained explainer (optim)"}
-
-
 def ablation_summary(study: dict[str, Any]) -> dict[str, Any]:
     """Per arm, Acc_i and consistency minus the ``interpretgan`` arm's (mean, min and max over the layers, in
     fractions), its mean consistency and Frechet distance, and the layers it marks vulnerable."""
@@ -307,15 +303,6 @@ def ablation_section(r: Report, o: dict[str, Any], results: dict[str, Any]) -> N
         if study.get("files", {}).get("adversarial"):
             r.figure(study["files"]["adversarial"], f"{title}: adversarial inputs (top row), each arm's explanation "
                                                     "per layer")
-        s = summaries[kind] = ablation_summary(study)
-        said = []
-        for arm, what in _ABLATED.items():
-            if arm in s and "accuracy_minus_interpretgan" in s[arm]:
-                d = s[arm]["accuracy_minus_interpretgan"]
-                said.append(f"{what}, Acc_i moves by {d['mean'] * 100:+.1f} points on average over the layers "
-                            f"({d['min'] * 100:+.1f} to {d['max'] * 100:+.1f})")
-        best = max(s, key=lambda arm: s[arm]["mean_consistency"])
-        marked = "; ".join(f"{arm}: {', '.join(v['vulnerable']) or 'none'}" for arm, v in s.items())
-        r.text(f"{title}: " + "; ".join(said) + f". Highest mean consistency: {best} "
-               f"({pct(s[best]['mean_consistency'])}). Layers marked vulnerable by each arm: {marked}.")
+        summaries[kind] = ablation_summary(study)
+        r.text(f"{title}: " + " ".join(ablation_findings(study)))
     results["ablation"] = summaries
