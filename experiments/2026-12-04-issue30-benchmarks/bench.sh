@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 30, session of 2026-12-04 (afternoon): every benchmark's last line before (5c16e15, the session's
+# Issue 30, session of 2026-12-04 (afternoon; records.log; rerun in the evening against a5fa03f: records-evening.log): every benchmark's last line before (5c16e15, the session's
 # first commit's parent) and after (the checkout this runs from), one after the other on the same 2 cores,
 # then the new torchrun benchmark (after only). Run from the repository root:
 #   git worktree add /tmp/b30 5c16e15 && bash experiments/2026-12-04-issue30-benchmarks/bench.sh /tmp/b30

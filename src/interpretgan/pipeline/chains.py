@@ -41,8 +41,8 @@ class ChainSpec:
         return self.n_eval if self.autoattack_n is None else min(self.autoattack_n, self.n_eval)
 
 
-#: Fields added to :class:`ChainSpec` after folders were made: they only add stages, so a folder whose
-#: config lacks them resumes with the current values (and records them).
+#: Fields added to :class:`ChainSpec` after folders were made: they add stages, or (``attack``) default to what
+#: the folder's stages did, so a folder whose config lacks them resumes with the current values (and records them).
 ADDED_FIELDS = ("autoattack_n", "autoattack", "attack")
 #: The smoke presets' AutoAttack: a reduced ensemble that shows the stages working in seconds.
 _SMOKE_AUTOATTACK = "autoattack-apgd5-square50"
