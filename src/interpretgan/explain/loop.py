@@ -56,6 +56,7 @@ from interpretgan.explain.losses import (
 from interpretgan.explain.progan import (
     num_scales,
     scale_side,
+    stddev_group,
 )
 from interpretgan.io import RecordList
 from interpretgan.models import TappedModel
@@ -276,7 +277,7 @@ def _team_rows(batch: int, group: int, team: distributed.Team) -> Tensor | None:
     statistic is the one-process one. None for a team of one."""
     if team.parts == 1:
         return None
-    g = min(group, batch) if batch % min(group, batch) == 0 else batch  # as minibatch_stddev groups them
+    g = stddev_group(batch, group)
     m = batch // g
     if m < team.parts:
         raise ConfigError(f"--batch-size {batch} makes {m} minibatch-stddev group(s) of {g}, fewer than the "

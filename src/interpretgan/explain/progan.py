@@ -128,6 +128,13 @@ def pixel_norm(x: Tensor, stack: int = 1) -> Tensor:
     return (y * torch.rsqrt(y.pow(2).mean(dim=2, keepdim=True) + _PIXEL_NORM_EPS)).view(b, sc, h, w)
 
 
+def stddev_group(batch: int, group_size: int = 4) -> int:
+    """The size of :func:`minibatch_stddev`'s groups in a batch of ``batch``: ``group_size`` when it divides
+    the batch (at most the batch), else the whole batch."""
+    g = min(group_size, batch)
+    return g if batch % g == 0 else batch
+
+
 def minibatch_stddev(x: Tensor, stack: int = 1, group_size: int = 4) -> Tensor:
     """Append ProGAN's minibatch standard deviation channel to every stack member.
 
@@ -139,9 +146,7 @@ def minibatch_stddev(x: Tensor, stack: int = 1, group_size: int = 4) -> Tensor:
     """
     b, sc, h, w = x.shape
     c = sc // stack
-    g = min(group_size, b)
-    if b % g:
-        g = b
+    g = stddev_group(b, group_size)
     m = b // g
     y = x.view(g, m, stack, c, h, w)
     std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (M, S, C, H, W)

@@ -260,9 +260,8 @@ def checks_table(r: Report, thresholds: dict[str, float], o: dict[str, Any], cle
     return out
 
 
-#: The ablation's arms beside the paper's, with what each leaves out (for the report's sentences).
 def ablation_summary(study: dict[str, Any]) -> dict[str, Any]:
-    """Per arm, Acc_i and consistency minus the ``interpretgan`` arm's (mean, min and max over the layers, in
+    """Per arm, Acc_i per layer and minus the ``interpretgan`` arm's (mean, min and max over the layers, in
     fractions), its mean consistency and Frechet distance, and the layers it marks vulnerable."""
     layers, arms = study["layers"], study["arms"]
     base = arms.get("interpretgan")
