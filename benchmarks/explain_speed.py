@@ -6,9 +6,10 @@ are the paper's way (one explainer training per layer), the joint loop runs the 
 per batch for all layers (and, with ``--fuse``, all layers' G and D as one stack of grouped
 convolutions, for GPUs). An unfused joint run ends with the same weights as the separate runs.
 The joint loop runs again under ``--precision bf16``, ``--channels-last``, both, and ``--compile`` (f's
-forward through the explanations compiled; timed after a one-iteration-a-scale warm-up run that
-compiles it). Last line: JSON with ``joint_seconds``, ``separate_seconds``, ``joint_over_separate``
-(the goal is at most 0.6), ``joint_bf16_seconds``, ``bf16_speedup``, ``channels_last_speedup``,
+forward through the explanations compiled). Every mode is timed after an untimed run of one iteration a
+scale with its own options (which also compiles f for ``--compile``). Last line: JSON with
+``joint_seconds``, ``separate_seconds``, ``joint_over_separate`` (issue 30's goal: at most 1.0 on a CPU,
+0.6 on a GPU), ``joint_bf16_seconds``, ``bf16_speedup``, ``channels_last_speedup``,
 ``bf16_channels_last_speedup``, ``compile_speedup`` (each the fp32 joint loop's time over the
 variant's) and ``best_speedup`` (the largest).
 
@@ -92,10 +93,13 @@ def main() -> None:
             mode_cfg = resolve_explain_config(
                 dataset, args.preset, {**overrides, "joint": joint, "fuse": args.fuse and joint, **options}
             )
-            if options.get("compile"):  # compiling is not part of the timing: a short run compiles f first
-                warm = resolve_explain_config(dataset, args.preset, {**overrides, **options, "scale_iterations": [1]})
-                train_explainers(f, train, warm, RunStore(Run.create(tmp, "warm-up", "explain", warm.to_dict())),
-                                 device=device, progress=False)
+            # One iteration a scale first, untimed, with the mode's options: the first calls of a shape and
+            # memory format pay oneDNN's primitive creation (and, with --compile, the compilation), which
+            # made whichever loop ran first in the process 1.17x slower (experiments/2026-12-04-joint-loop-profile).
+            warm = resolve_explain_config(dataset, args.preset, {**overrides, "joint": joint, **options,
+                                                                 "scale_iterations": [1]})
+            train_explainers(f, train, warm, RunStore(Run.create(tmp, "warm-up", "explain", warm.to_dict())),
+                             device=device, progress=False)
             run = Run.create(tmp, mode.replace(" ", "-"), "explain", mode_cfg.to_dict())
             _sync(device)
             t0 = time.perf_counter()

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from interpretgan.config import ExplainConfig
 from interpretgan.config.presets import explain_preset, resolve_explain_config
-from interpretgan.errors import ConfigError
+from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain import (
     Explainer,
     Schedule,
@@ -523,9 +523,9 @@ def test_fused_joint_training_matches_unfused(tmp_path, tiny_data):
     assert diffs.max() < 2 * 2 * 1.42e-3
 
 
-@pytest.mark.parametrize("joint", [True, False])
-def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint):
-    cfg = _cfg(joint=joint)
+@pytest.mark.parametrize("joint,ema", [(True, None), (False, None), (True, 0.9)])
+def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint, ema):
+    cfg = _cfg(joint=joint, ema_decay=ema)
     full, _ = _train(tmp_path, tiny_data, "full", cfg)
     part, summary = _train(tmp_path, tiny_data, "part", cfg, stop_after_iterations=5)  # scale 1, alpha 0.5
     assert summary["interrupted"]
@@ -534,6 +534,35 @@ def test_resume_mid_scale_equals_uninterrupted(tmp_path, tiny_data, joint):
     layers = ["conv1", "fc1", "fc2"]
     _assert_same_weights(_weights(full, layers), _weights(part, layers))
     assert _strip(full.read_metrics()) == _strip(part.read_metrics())
+
+
+def test_kept_explainers_are_the_moving_average_of_an_unchanged_training(tmp_path, tiny_data):
+    """--ema-decay d keeps C and G as avg_k = d avg_(k-1) + (1 - d) w_k over the iterates w_k of the same
+    training (the average never feeds back: D and the raw weights are those of a run without it); a resume
+    state written without the average is refused."""
+    layers = ["conv1", "fc1", "fc2"]
+    plain, _ = _train(tmp_path, tiny_data, "plain", _cfg(scale_iterations=[1, 1, 1]))
+    runs = {k: _train(tmp_path, tiny_data, f"ema{k}", _cfg(scale_iterations=[1, 1, 1], ema_decay=0.75),
+                      stop_after_iterations=k)[0] for k in (2, 3)}
+    state = torch.load(runs[3].ckpt_dir / "state-joint.pt", weights_only=False)
+    before, after, raw = _weights(runs[2], layers), _weights(runs[3], layers), _weights(plain, layers)
+    for i, layer in enumerate(layers):
+        group = state["groups"][i]
+        trained = {**{f"compression.{k}": v for k, v in group["compressions"][0].items()},
+                   **{f"generator.{k}": v for k, v in group["generator"].items()}}
+        for k, w in after[layer].items():
+            if k.startswith("discriminator."):
+                assert torch.equal(w, raw[layer][k]), (layer, k)
+                continue
+            assert torch.equal(trained[k], raw[layer][k]), (layer, k)
+            torch.testing.assert_close(w, 0.75 * before[layer][k] + 0.25 * trained[k], msg=f"{layer} {k}")
+        assert not all(torch.equal(after[layer][k], raw[layer][k]) for k in after[layer])
+        assert read_json(runs[3].ckpt_dir / layer / "explainer.json")["ema_decay"] == 0.75
+    with pytest.raises(RunError, match="another --ema-decay"):
+        train_explainers(_classifier(), tiny_data.train, _cfg(scale_iterations=[1, 1, 1]), RunStore(runs[2]),
+                         progress=False, resume=True)
+    with pytest.raises(ConfigError, match=r"^--ema-decay must be in \[0, 1\), got nan$"):
+        _cfg(ema_decay=float("nan")).validate()
 
 
 def test_explainers_from_before_the_he_init_load_but_do_not_resume(tmp_path, tiny_data):
@@ -830,17 +859,22 @@ def test_bf16_explainers_train_in_float32_weights_and_differ_only_in_arithmetic(
 def test_channels_last_and_compiled_explainers_train_as_the_plain_ones(tmp_path, tiny_data):
     """--channels-last and --compile change the memory order and f's kernels, not the maths: the weights stay
     within rounding of the plain run's; f comes back in its own memory order; --compile records which parts stay
-    eager and why."""
+    eager and why in the run's config.json."""
     from interpretgan.explain.loop import EAGER_PARTS
+    from interpretgan.pipeline.checkpoints import save_model
+    from interpretgan.pipeline.explain import create_explain_run
 
     f = _classifier()
     plain = train_explainers(f, tiny_data.train, _cfg(), progress=False)
     for options in ({"channels_last": True}, {"compile": True}):
-        run, out = _train(tmp_path, tiny_data, "-".join(options), _cfg(**options), f=f)
+        _, out = _train(tmp_path, tiny_data, "-".join(options), _cfg(**options), f=f)
         assert all(p.is_contiguous() for p in f.parameters())
         for layer in ["conv1", "fc1", "fc2"]:
             for a, b in zip(plain["explainers"][layer].parameters(), out["explainers"][layer].parameters()):
                 assert torch.allclose(a, b, atol=1e-4, rtol=1e-3), (options, layer)
-        compiled = [r for r in run.read_metrics() if r.get("event") == "compile"]
-        assert compiled == ([{"event": "compile", "compiled": ["classifier"], "eager": EAGER_PARTS}]
-                            if "compile" in options else [])
+    cls_run = Run.create(tmp_path, "cls", "train", {"dataset": "mnist-sample"})
+    save_model(cls_run.ckpt_dir, f)
+    for options in ({}, {"compile": True}):
+        run = create_explain_run(cls_run, _cfg(**options), tmp_path / "explain")
+        assert run.config.get("compiled_parts") == ({"compiled": ["classifier"], "eager": EAGER_PARTS}
+                                                    if options else None)

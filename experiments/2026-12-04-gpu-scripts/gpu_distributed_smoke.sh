@@ -4,7 +4,8 @@
 #   - training: both runs' clean accuracy (dropout draws differ per process, so not the weights);
 #   - attacks: the adversarial sets of the 2-process job against the 1-process ones (max |difference|;
 #     0 on the CPU, where the kernels are deterministic);
-#   - explainers: each layer's weights (max |difference|; 0 on the CPU at one thread per process).
+#   - explainers: each layer's weights (max |difference|; 0 on the CPU at one thread per process), for
+#     layers spread over the processes and for one layer trained data-parallel by all of them.
 # Into $OUT: summary.json and the logs. Rehearse on the CPU (gloo): DEVICE=cpu OUT=/tmp/out bash experiments/2026-12-04-gpu-scripts/gpu_distributed_smoke.sh
 set -u
 NPROC=${NPROC:-2}
@@ -27,6 +28,7 @@ for n in 1 "$NPROC"; do
   cp -r "$CLS" "$R/attack-$n"
   launch "$n" "attack-$n" attack "$R/attack-$n" --attack pgd-10 --attack fgsm --n-images 256 --batch-size 64
   launch "$n" "explain-$n" explain train "$CLS" --preset smoke --out "$R/explain-$n"
+  launch "$n" "explain-dp-$n" explain train "$CLS" --preset smoke --layers conv1 --out "$R/explain-dp-$n"
 done
 python3 - "$R" "$NPROC" > "$OUT/summary.json" <<'EOF'
 import json, sys
@@ -48,11 +50,13 @@ for name in ("pgd10", "fgsm"):
     a, b = one(f"attack-1/attacks/*/{name}.safetensors"), one(f"attack-{n}/attacks/*/{name}.safetensors")
     sets[name] = diff(a, b) if a and b else None
 out["attack_sets_max_abs_difference"] = sets
-layers = {}
-for path in sorted(r.glob("explain-1/*/ckpt/*/explainer.safetensors")):
-    other = one(f"explain-{n}/*/ckpt/{path.parent.name}/explainer.safetensors")
-    layers[path.parent.name] = diff(path, other) if other else None
-out["explainer_weights_max_abs_difference"] = layers
+for key, folder in (("explainer_weights_max_abs_difference", "explain"),
+                    ("data_parallel_explainer_weights_max_abs_difference", "explain-dp")):
+    layers = {}
+    for path in sorted(r.glob(f"{folder}-1/*/ckpt/*/explainer.safetensors")):
+        other = one(f"{folder}-{n}/*/ckpt/{path.parent.name}/explainer.safetensors")
+        layers[path.parent.name] = diff(path, other) if other else None
+    out[key] = layers
 print(json.dumps(out, indent=1))
 EOF
 cat "$OUT/summary.json"

@@ -2,7 +2,8 @@
 # The whole MNIST `paper` reproduction on one GPU with the options measured fastest, inside DEADLINE seconds:
 #   interpretgan reproduce mnist --preset paper --device cuda --precision bf16 --channels-last
 # The data stays on the GPU (the training loop and the explainers index uint8 tensors there; no loader);
-# the attacks stay fp32. The stages resume: with FOLDER carried back, a second call continues where the
+# the attacks run in bf16 too, with the input layer in fp32 and every adversarial example judged by the
+# fp32 model (experiments/2026-12-04-bf16-attack). COMPILE=1 adds --compile (not measured on a GPU yet). The stages resume: with FOLDER carried back, a second call continues where the
 # deadline stopped the first. Into $OUT: device.txt, the log's tail, stages.json, results.json and
 # report.md when it got that far, and summary.json (each stage's seconds; each training run's epoch
 # seconds against issue 30's goals: a 60-epoch trades+atta SmallCNN within 60 s, the whole reproduction
@@ -13,6 +14,7 @@ set -u
 PRESET=${PRESET:-paper}
 DEVICE=${DEVICE:-cuda}
 DEADLINE=${DEADLINE:-560}
+COMPILE=${COMPILE:-}
 FOLDER=${FOLDER:-/tmp/ig-reproduce-mnist-$PRESET}
 export PYTHONPATH=src PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export INTERPRETGAN_DATA=${INTERPRETGAN_DATA:-.devdata}
@@ -21,7 +23,7 @@ mkdir -p "$OUT"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
   | tee "$OUT/device.txt"
 timeout "$DEADLINE" python3 -m interpretgan reproduce mnist --preset "$PRESET" --device "$DEVICE" --precision bf16 \
-  --channels-last --out "$FOLDER" --no-progress > "$OUT/reproduce.log" 2>&1
+  --channels-last ${COMPILE:+--compile} --out "$FOLDER" --no-progress > "$OUT/reproduce.log" 2>&1
 echo "reproduce exit status $? (124: the deadline; run again with FOLDER to resume)"
 tail -c 8000 "$OUT/reproduce.log" > "$OUT/reproduce-tail.log"
 for f in stages.json results.json report.md; do [ -f "$FOLDER/$f" ] && cp "$FOLDER/$f" "$OUT/"; done

@@ -294,6 +294,10 @@ class ExplainConfig(_Config):
     scale_iterations: list[int] = option(help="iterations per scale, comma-separated (4x4 first); replaces the "
                                               "preset's epochs per scale", default_factory=list)
     fade_fraction: float = 0.5
+    # None reads as 0 (no average), so that runs made before this option resume with it unchanged.
+    ema_decay: float | None = option(None, "the explainers kept are a moving average of C_i's and G_i's weights "
+                                           "with this decay per iteration, as pytorch_GAN_zoo's averaged "
+                                           "generator (0: the last iterate)")
     n_train: int | None = option(None, "train on a seeded subset of this size (default: all)")
     n_test: int | None = option(None, "evaluate on a seeded subset of this size (default: all)")
     eval_batch_size: int = 500
@@ -319,6 +323,8 @@ class ExplainConfig(_Config):
         for name in ("betas", "scale_epochs"):
             for v in getattr(self, name):
                 check_finite(f"--{name.replace('_', '-')}", v)
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:  # NaN fails this too
+            raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.fit not in (None, *FITS):
             raise ConfigError(f"--fit must be resize or pad, got '{self.fit}'")
         check_precision(self.precision)

@@ -5,6 +5,7 @@ instead) per batch, for a stack of one layer (unfused) or several
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -66,6 +67,12 @@ class LayerGroup:
         )
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas)
         self.rngs = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
+        # The moving average of C_i's and G_i's weights that the explainers kept are made of (cfg.ema_decay),
+        # as pytorch_GAN_zoo's averaged generator; kept across scales (a layer not yet grown is not trained,
+        # so its average is its initial value), where that code starts a new average at each scale.
+        self.decay = float(cfg.ema_decay or 0.0)
+        self.average = (copy.deepcopy(self.compressions).requires_grad_(False),
+                        copy.deepcopy(self.generator).requires_grad_(False)) if self.decay else None
 
     def step(self, x: Tensor, latents: list[Tensor], target: Tensor, scale: int, alpha: float,
              classifier: nn.Module) -> dict[str, Tensor]:
@@ -130,6 +137,10 @@ class LayerGroup:
         (loss_g.sum() * share).backward()
         self.team.all_reduce_grads(p for group in self.opt_g.param_groups for p in group["params"])
         self.opt_g.step()
+        if self.average is not None:
+            with torch.no_grad():
+                for avg, net in zip(self.average, (self.compressions, self.generator)):
+                    torch._foreach_lerp_(list(avg.parameters()), list(net.parameters()), 1.0 - self.decay)
         self.discriminator.requires_grad_(True)
 
         label = target if target.dim() == 1 else target.argmax(dim=1)
@@ -154,10 +165,12 @@ class LayerGroup:
 
     # Per-layer views and (de)serialisation.
     def member(self, i: int) -> tuple[CompressionNet, dict[str, Tensor], dict[str, Tensor]]:
-        g, d = self.generator.state_dict(), self.discriminator.state_dict()
+        """Layer ``i``'s C, G state and D state: C and G averaged with ``cfg.ema_decay``, D as trained."""
+        compressions, generator = self.average or (self.compressions, self.generator)
+        g, d = generator.state_dict(), self.discriminator.state_dict()
         if len(self.layers) > 1:
             g, d = member_state_dict(g, i), member_state_dict(d, i)
-        return self.compressions[i], g, d
+        return compressions[i], g, d
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +181,7 @@ class LayerGroup:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rngs": [g.get_state() for g in self.rngs],
+            **({} if self.average is None else {"average": [net.state_dict() for net in self.average]}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -181,6 +195,11 @@ class LayerGroup:
         self.opt_d.load_state_dict(state["opt_d"])
         for g, st in zip(self.rngs, state["rngs"]):
             g.set_state(st)
+        if (self.average is None) != ("average" not in state):
+            raise RunError("the resume state was written with another --ema-decay (a moving average of the weights "
+                           f"{'kept' if 'average' in state else 'not kept'}); resume with the run's own setting")
+        for net, sd in zip(self.average or (), state.get("average", ())):
+            net.load_state_dict(sd)
 
     def explainer(self, i: int, schedule: Schedule, device: torch.device) -> Explainer:
         """Member ``i`` of a trained group as a stand-alone :class:`Explainer` (copies of its weights)."""

@@ -202,6 +202,10 @@ def train_explainers(
     train = train.subset(cfg.n_train, seed=cfg.seed)
     schedule = Schedule.from_config(cfg, num_scales(gan_side(h, w)), len(train))
     comp_cfgs = compression_configs(classifier, layers, cfg.latent_dim, width=cfg.compression_width)
+    if cfg.ema_decay and 1 / (1 - cfg.ema_decay) > schedule.iterations[-1]:
+        log.warning("--ema-decay %g averages the weights over about %d iterations, more than the last scale's %d: "
+                    "the explainers kept lag behind the training; a smaller decay suits this schedule",
+                    cfg.ema_decay, round(1 / (1 - cfg.ema_decay)), schedule.iterations[-1])
     train_x = train.x.to(device)
 
     frozen = [q.requires_grad for q in classifier.parameters()]
@@ -213,10 +217,9 @@ def train_explainers(
         loops = _rank_loops(loops, layers)
         if team.part > 0:  # a layer's team shares one explainer: its first rank alone records and writes it
             store = _ReadOnlyStore(store)
-    if cfg.compile and distributed.is_main():  # one record for the job (the ranks' records are merged)
+    if cfg.compile and distributed.is_main():  # a run folder's config.json records it (create_explain_run)
         log.info("explain train --compile: f's forward through the explanations is compiled; %s",
                  "; ".join(f"{part} stays eager: {why}" for part, why in EAGER_PARTS.items()))
-        store.record({"event": "compile", "compiled": ["classifier"], "eager": EAGER_PARTS})
     try:
         with eval_mode(classifier):
             classifier.requires_grad_(False)  # f is frozen: gradients flow through it, never into it
@@ -477,6 +480,7 @@ def _checkpoint(
                                  discriminator_config=g.discriminator.config,
                                  meta={"iteration": done, "total_iterations": schedule.total, "scale": scale,
                                        "alpha": alpha, "schedule": list(schedule.iterations), "gp_space": GP_SPACE,
+                                       "ema_decay": g.decay,
                                        **g.image_fit})
     store.save_loop_state(tag, {"iteration": done, "device_type": groups[0].rngs[0].device.type,
                                 "groups": [g.state_dict() for g in groups], "stream": stream.state_dict(),

@@ -31,7 +31,7 @@ from interpretgan.errors import ConfigError, RunError
 from interpretgan.explain.compression import CompressionNet, saved_compression_config
 from interpretgan.explain.explainer import GP_SPACE, LEGACY_GP_SPACE, Explainer, load_explainer, save_explainer
 from interpretgan.explain.fit import gan_side
-from interpretgan.explain.loop import train_explainers
+from interpretgan.explain.loop import EAGER_PARTS, train_explainers
 from interpretgan.explain.metrics import adversarial_drift, evaluate_explainers
 from interpretgan.explain.progan import num_scales, saved_generator_config
 from interpretgan.explain.show import explanation_grid
@@ -175,6 +175,8 @@ def create_explain_run(classifier_run: Run | str | Path, cfg: ExplainConfig, roo
         "classifier_model": getattr(classifier, "registry_name", None),
         "image_size": int(classifier.config["image_size"]),
         "resolved_layers": layers,
+        # which parts --compile compiles and which stay eager, and why (issue 30: the choice is the run's)
+        **({"compiled_parts": {"compiled": ["classifier"], "eager": EAGER_PARTS}} if cfg.compile else {}),
     }
     run = Run.create(
         root, description or f"explain-{cls_run.path.name}-{cfg.preset}", RUN_KIND, {**cfg.to_dict(), **extra}
