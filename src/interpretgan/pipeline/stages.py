@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from interpretgan import distributed
 from interpretgan.errors import RunError
 from interpretgan.io import read_json, write_json
@@ -62,6 +64,9 @@ class Stages:
             log.info("stage %s: done before (%.0f s), skipped", name, record["seconds"])
             return record["outputs"]
         log.info("stage %s: started", name)
+        # Each stage compiles its own models (--compile): the models of a job share their classes' forward
+        # code, so the earlier stages' compilations would count toward its recompile limit and leave it eager.
+        torch.compiler.reset()
         start = time.perf_counter()
         if spread or not distributed.active():
             outputs = fn(*args, **kwargs)
