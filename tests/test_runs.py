@@ -113,7 +113,7 @@ def test_stages_run_once_and_record_outputs_and_times(tmp_path):
     assert not Stages(tmp_path).done("second") and list(Stages(tmp_path).seconds()) == ["first"]
 
 
-def test_each_stage_compiles_its_models_afresh(tmp_path, monkeypatch):
+def test_each_stage_compiles_its_models_afresh(tmp_path):
     """Models of one class share their forward code, whose compilations count toward one recompile limit:
     without a fresh start per stage, a later stage's model would stay eager (the avg-pool SmallCNN's attacks
     did in a --compile reproduction)."""
@@ -122,7 +122,6 @@ def test_each_stage_compiles_its_models_afresh(tmp_path, monkeypatch):
 
     from interpretgan.pipeline.stages import Stages
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     compiled = []
 
     def backend(graph, inputs):  # records each graph compiled, runs it as traced
@@ -142,9 +141,10 @@ def test_each_stage_compiles_its_models_afresh(tmp_path, monkeypatch):
         return len(compiled)
 
     s = Stages(tmp_path)
-    assert s.run("max", stage, nn.MaxPool2d(2)) == 1
-    assert s.run("avg", stage, nn.AvgPool2d(2)) == 2  # compiled, not refused for the limit
-    stage(nn.MaxPool2d(2))  # outside a stage the limit holds: this one stays eager
+    with torch._dynamo.config.patch(recompile_limit=1):
+        assert s.run("max", stage, nn.MaxPool2d(2)) == 1
+        assert s.run("avg", stage, nn.AvgPool2d(2)) == 2  # compiled, not refused for the limit
+        stage(nn.MaxPool2d(2))  # outside a stage the limit holds: this one stays eager
     assert len(compiled) == 2
     torch.compiler.reset()
 

@@ -166,7 +166,7 @@ _MNIST_EXPLAIN_PAPER = dict(
     checkpoint_every=2000,
 )
 # The average of the weights spans about 100 iterations (decay 0.99), a quarter of a scale here: it made
-# conv2's explanations of the natural SmallCNN consistent with f 1 to 2 points more often than the last
+# conv2's explanations of the natural SmallCNN consistent with f 1.1 to 2.4 points more often than the last
 # iterate (experiments/2026-12-04-conv2-consistency).
 _CPU_GAN = dict(latent_dim=64, gan_channels=32, gan_channel_base=512, batch_size=32, scale_epochs=[],
                 scale_iterations=[400, 400, 600, 400], ema_decay=0.99, n_test=2000, log_every=25,

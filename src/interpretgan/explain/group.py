@@ -67,9 +67,9 @@ class LayerGroup:
         )
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=betas)
         self.rngs = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
-        # The moving average of C_i's and G_i's weights that the explainers kept are made of (cfg.ema_decay),
-        # as pytorch_GAN_zoo's averaged generator; kept across scales (a layer not yet grown is not trained,
-        # so its average is its initial value), where that code starts a new average at each scale.
+        # The explainers kept (their files, every evaluation) are this moving average of C_i's and G_i's weights
+        # (cfg.ema_decay), as pytorch_GAN_zoo's averaged generator. It runs across scales (a layer not yet grown
+        # gets no gradient, so its average stays its initial value), where that code restarts it at each scale.
         self.decay = float(cfg.ema_decay or 0.0)
         self.average = (copy.deepcopy(self.compressions).requires_grad_(False),
                         copy.deepcopy(self.generator).requires_grad_(False)) if self.decay else None

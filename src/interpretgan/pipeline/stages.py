@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,7 +67,9 @@ class Stages:
         log.info("stage %s: started", name)
         # Each stage compiles its own models (--compile): the models of a job share their classes' forward
         # code, so the earlier stages' compilations would count toward its recompile limit and leave it eager.
-        torch.compiler.reset()
+        # A job that never compiled has not loaded the compiler, and does not pay its import here.
+        if "torch._dynamo" in sys.modules:
+            torch.compiler.reset()
         start = time.perf_counter()
         if spread or not distributed.active():
             outputs = fn(*args, **kwargs)
