@@ -38,7 +38,7 @@ from interpretgan.explain.progan import (
     pixel_norm,
     stack_state_dicts,
 )
-from interpretgan.io import load_tensors, read_json, write_json
+from interpretgan.io import load_state, load_tensors, read_json, write_json
 from interpretgan.models import create_model
 from interpretgan.pipeline.explain import RunStore, load_explainers
 from interpretgan.pipeline.runs import Run
@@ -544,7 +544,7 @@ def test_kept_explainers_are_the_moving_average_of_an_unchanged_training(tmp_pat
     plain, _ = _train(tmp_path, tiny_data, "plain", _cfg(scale_iterations=[1, 1, 1]))
     runs = {k: _train(tmp_path, tiny_data, f"ema{k}", _cfg(scale_iterations=[1, 1, 1], ema_decay=0.75),
                       stop_after_iterations=k)[0] for k in (2, 3)}
-    state = torch.load(runs[3].ckpt_dir / "state-joint.pt", weights_only=False)
+    state = load_state(runs[3].ckpt_dir / "state-joint.pt")
     before, after, raw = _weights(runs[2], layers), _weights(runs[3], layers), _weights(plain, layers)
     for i, layer in enumerate(layers):
         group = state["groups"][i]
