@@ -39,11 +39,18 @@ def setup(device: torch.device) -> torch.device:
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        # That module's functions take group.WORLD as a default argument: imported after the group exists (torch
+        # imports it with torch._dynamo, on the first optimizer), they keep it alive past teardown, and gloo's
+        # threads then run into the interpreter's shutdown, where one may abort the process.
+        import torch.distributed.nn.functional  # noqa: F401
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
 
 
 def teardown() -> None:
+    """Leave the job: every process group is destroyed, the layer teams' too (a group still referenced here
+    would keep its threads running into the interpreter's shutdown)."""
+    _teams.clear()
     if dist.is_initialized():
         dist.destroy_process_group()
 
