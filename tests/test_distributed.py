@@ -101,6 +101,17 @@ def test_leaving_the_job_stops_the_process_groups_threads():
     _run([str(WORKERS / "teardown_worker.py")], 2)  # each rank fails if it has more threads than before setup
 
 
+def test_setup_refuses_more_local_ranks_than_gpus(monkeypatch):
+    from interpretgan import distributed
+    from interpretgan.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="torchrun started local rank 1 but this machine has 1 CUDA GPU"):
+        distributed.setup(torch.device("cuda"))
+
+
 def test_torchrun_refuses_commands_that_do_not_distribute(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "interpretgan",

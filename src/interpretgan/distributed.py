@@ -9,6 +9,7 @@ identity, so library code calls them unconditionally.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ def setup(device: torch.device) -> torch.device:
         # That module's functions take group.WORLD as a default argument: imported after the group exists (torch
         # imports it with torch._dynamo, on the first optimizer), they keep it alive past teardown, and gloo's
         # threads then run into the interpreter's shutdown, where one may abort the process.
-        import torch.distributed.nn.functional  # noqa: F401
+        importlib.import_module("torch.distributed.nn.functional")
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
 

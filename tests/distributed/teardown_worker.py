@@ -1,6 +1,6 @@
-"""Joins a torchrun job, runs a collective in it and in a layer team's group, builds an optimizer (which imports torch._dynamo, and with it
-torch.distributed.nn.functional), leaves the job and fails if the process then has more threads than before
-it joined; run under torchrun by tests/test_distributed.py.
+"""Joins a torchrun job, runs a collective in it and in a layer team's group, builds an optimizer (which
+imports torch._dynamo, and with it torch.distributed.nn.functional), leaves the job and fails if the process
+then has more threads than before it joined; run under torchrun by tests/test_distributed.py.
 
 A process group that outlives ``teardown`` keeps gloo's worker threads running into the interpreter's
 shutdown, where one of them may free a tensor without the GIL and abort the process (seen in CI).
