@@ -40,9 +40,9 @@ def setup(device: torch.device) -> torch.device:
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        # That module's functions take group.WORLD as a default argument: imported after the group exists (torch
-        # imports it with torch._dynamo, on the first optimizer), they keep it alive past teardown, and gloo's
-        # threads then run into the interpreter's shutdown, where one may abort the process.
+        # This module's functions take group.WORLD as a default argument: imported after the group exists (torch
+        # imports it with torch._dynamo, on the first optimizer), they keep the group alive past teardown, and
+        # gloo's threads then run into the interpreter's shutdown, where one may abort the process.
         importlib.import_module("torch.distributed.nn.functional")
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
